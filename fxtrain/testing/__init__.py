@@ -1,0 +1,1 @@
+"""Hypothesis strategies for fixed-point verification (import in your own RTL tests)."""
