@@ -1,0 +1,325 @@
+"""The sequential network: integer (bit-exact) and float64 engines over one layer list.
+
+One training step on a batch (``train_step``): FP of the whole batch, the loss gradient,
+BP, and per on-chip group the weight gradient ``G_g`` (its own requantization), then the
+update. Weights do not change inside a batch, so FP and BP of all groups run as one
+batch; only the weight gradients are computed and requantized group by group, exactly as
+``groups`` separate on-chip passes would produce them.
+
+Stochastic rounding keys: ``sr_key(seed, step, layer_index, role)``; the g-th group's
+tensors continue the element index of a stacked [groups, ...] tensor
+(key + g * size), so an accelerator processing groups in any order reproduces them.
+"""
+from __future__ import annotations
+
+from dataclasses import replace
+
+import numpy as np
+
+from .. import ops
+from ..numerics import dequantize, quantize, requantize, sr_key
+from . import float_ops as F
+from .layers import Conv2d, Flatten, Linear, MaxPool2d, ReLU, init_weight
+from .plan import bind, calibrated
+from .recipe import Plan, Recipe, TensorSpec
+from .update import float_update, int_update, lr_constants
+
+_M32 = 0xFFFFFFFF
+
+
+class Network:
+    """A sequential CNN trained in fixed point (or float64) by one :class:`Recipe`.
+
+    Public state: ``layers``, ``recipe``, ``plan`` (every tensor's spec), ``params``
+    (``{name}.weight`` [O, C, K, K] or [out, in], ``{name}.momentum``), ``step``.
+    """
+
+    def __init__(self, layers: list, recipe: Recipe, input_shape: tuple[int, int, int],
+                 seed: int = 0, name: str = "net"):
+        self.name = name
+        self.layers = list(layers)
+        self.input_shape = tuple(int(v) for v in input_shape)
+        self.seed = int(seed)
+        names = [L.name for L in self.layers]
+        if len(set(names)) != len(names):
+            raise ValueError(f"layer names must be unique, got {names}")
+        self.shapes = [self.input_shape]
+        for L in self.layers:
+            self.shapes.append(L.out_shape(self.shapes[-1]))
+        if len(self.shapes[-1]) != 1:
+            raise ValueError(f"the last layer must output a vector, got shape {self.shapes[-1]}")
+        self.num_classes = self.shapes[-1][0]
+        rng = np.random.default_rng(self.seed)
+        w_float = {L.name: init_weight(L, rng) for L in self.layers if L.weighted}
+        if recipe.frac_rule == "calibrated" and not recipe.fracs:
+            recipe = calibrated(recipe, self._calibration_stats(recipe, w_float))
+        self.recipe = recipe
+        self.plan: Plan = bind(recipe, self.layers)
+        self.params: dict[str, np.ndarray] = {}
+        for L in self.weighted_layers:
+            lp = self.plan[L.name]
+            wq = quantize(w_float[L.name], lp.weight.fmt, "half_even", "saturate")
+            if self.float64:
+                self.params[f"{L.name}.weight"] = dequantize(wq, lp.weight.fmt)
+                self.params[f"{L.name}.momentum"] = np.zeros(L.weight_shape)
+            else:
+                self.params[f"{L.name}.weight"] = wq
+                self.params[f"{L.name}.momentum"] = np.zeros(L.weight_shape, lp.momentum.fmt.dtype)
+        self.step = 0
+        self.overflows: dict[str, int] = {}
+
+    # ------------------------------------------------------------------ properties
+    @property
+    def float64(self) -> bool:
+        return self.recipe.float64
+
+    @property
+    def weighted_layers(self) -> list:
+        return [L for L in self.layers if L.weighted]
+
+    # ------------------------------------------------------------------ state
+    def state_dict(self) -> dict[str, np.ndarray]:
+        """Copies of every parameter plus ``step`` (a 0-d int64 array)."""
+        d = {k: v.copy() for k, v in self.params.items()}
+        d["step"] = np.array(self.step, dtype=np.int64)
+        return d
+
+    def load_state_dict(self, d: dict[str, np.ndarray]) -> None:
+        """Load parameters saved by :meth:`state_dict`; names, shapes and dtypes must match."""
+        missing = set(self.params) - set(d)
+        extra = set(d) - set(self.params) - {"step"}
+        if missing or extra:
+            raise ValueError(f"state dict mismatch: missing {sorted(missing)}, unexpected {sorted(extra)}")
+        for k, v in self.params.items():
+            a = np.asarray(d[k])
+            if a.shape != v.shape:
+                raise ValueError(f"{k}: shape {a.shape} does not match the network's {v.shape}")
+            if a.dtype != v.dtype:
+                raise ValueError(f"{k}: dtype {a.dtype} does not match the network's {v.dtype}")
+        for k in self.params:
+            self.params[k] = np.array(d[k], copy=True)
+        if "step" in d:
+            self.step = int(d["step"])
+
+    # ------------------------------------------------------------------ inputs
+    def quantize_input(self, x_float: np.ndarray) -> np.ndarray:
+        """Images as floats (e.g. fxtrain.data.to_unit_float) -> the input format (or float64)."""
+        x = np.asarray(x_float, dtype=np.float64)
+        if x.shape[1:] != self.input_shape:
+            raise ValueError(f"input shape {x.shape[1:]} does not match the network's {self.input_shape}")
+        if self.float64:
+            return x
+        s = self.plan.input
+        return quantize(x, s.fmt, s.rounding, s.overflow)
+
+    def _check_input(self, x):
+        x = np.asarray(x)
+        if x.ndim != 4 or x.shape[1:] != self.input_shape:
+            raise ValueError(f"input batch shape {x.shape} does not match [N, {self.input_shape}]")
+        if self.float64:
+            return x.astype(np.float64)
+        if x.dtype != self.plan.input.fmt.dtype:
+            raise TypeError(f"fixed-point input must be {self.plan.input.fmt.dtype} in "
+                            f"{self.plan.input.fmt}, got {x.dtype}; use net.quantize_input()")
+        return x
+
+    # ------------------------------------------------------------------ keys
+    def _key(self, layer_index: int, role: str) -> int:
+        return sr_key(self.seed & _M32, self.step & _M32, layer_index, role)
+
+    def _requant(self, acc, f_src, spec: TensorSpec, li: int, role: str, tag: str, offset: int = 0):
+        key = None
+        if spec.rounding == "stochastic":
+            key = (self._key(li, role) + offset) & _M32
+        y, n = requantize(acc, f_src, spec.fmt, spec.rounding, spec.overflow, key=key, stats=True)
+        if n:
+            self.overflows[tag] = self.overflows.get(tag, 0) + n
+        return y
+
+    # ------------------------------------------------------------------ forward
+    def forward(self, x, record: list | None = None):
+        """Logits of a batch: int array in the logits' format (or float64 in float mode).
+
+        ``record`` (a list) receives one dict per layer with what BP, WU and vector
+        bundles need (its input, mask, argmax, pre-activation).
+        """
+        a = self._check_input(x)
+        f = self.plan.input.f
+        acc_bits = self.plan.acc_bits
+        for li, L in enumerate(self.layers):
+            rec = {"layer": L.name, "input": a, "f_in": f}
+            if isinstance(L, (Conv2d, Linear)):
+                W = self.params[f"{L.name}.weight"]
+                if self.float64:
+                    a = F.conv2d_fp(a, W, L.stride, L.pad) if isinstance(L, Conv2d) else a @ W.T
+                else:
+                    acc = (ops.conv2d_fp(a, W, L.stride, L.pad, acc_bits) if isinstance(L, Conv2d)
+                           else ops.linear_fp(a, W, acc_bits))
+                    lp = self.plan[L.name]
+                    rec["acc"] = acc
+                    a = self._requant(acc, f + lp.weight.f, lp.activation, li, "activation",
+                                      f"{L.name}.activation")
+                    f = lp.activation.f
+            elif isinstance(L, ReLU):
+                if self.float64:
+                    mask = (a >= 0) if self.plan.relu_rule == "ge" else (a > 0)
+                    rec["mask"], a = mask, a * mask
+                else:
+                    a, rec["mask"] = ops.relu_fp(a, self.plan.relu_rule)
+            elif isinstance(L, MaxPool2d):
+                pool = F.maxpool_fp if self.float64 else ops.maxpool_fp
+                a, rec["argmax"] = pool(a, L.k)
+            elif isinstance(L, Flatten):
+                a = a.reshape(a.shape[0], -1)
+            else:  # pragma: no cover - layer list is validated by out_shape
+                raise TypeError(f"unknown layer {L!r}")
+            rec["output"], rec["f_out"] = a, f
+            if record is not None:
+                record.append(rec)
+        return a
+
+    @property
+    def logits_f(self) -> int:
+        return self.plan[self.weighted_layers[-1].name].activation.f
+
+    # ------------------------------------------------------------------ training
+    def loss_grad(self, z, labels):
+        """(gradient in the logits' format, float loss value summed over the batch)."""
+        from .losses import loss_and_grad
+
+        return loss_and_grad(self.plan.loss, z, labels, self.num_classes,
+                             None if self.float64 else self.plan[self.weighted_layers[-1].name].activation)
+
+    def train_step(self, x, labels, record: dict | None = None) -> dict:
+        """FP, BP and WU of one batch (``recipe.batch`` images); returns metrics.
+
+        ``record`` (a dict), if given, receives every intermediate tensor for golden vectors:
+        ``forward`` (per-layer dicts), ``loss_grad``, ``backward`` (per-layer local
+        gradients), ``weight_gradients`` ({layer: [G_g ...]}), ``constants``.
+        """
+        labels = np.asarray(labels)
+        x = self._check_input(x)
+        n = x.shape[0]
+        if n != self.recipe.batch:
+            raise ValueError(f"batch of {n} images, but the recipe's batch is {self.recipe.batch}")
+        if labels.shape != (n,):
+            raise ValueError(f"labels shape {labels.shape} does not match batch {n}")
+        self.overflows = {}
+        fwd: list = []
+        z = self.forward(x, fwd)
+        e, loss = self.loss_grad(z, labels)
+        correct = int(np.sum(np.argmax(z, axis=1) == labels))
+        grads, back = self._backward(e, fwd)
+        consts = self._update(grads)
+        if record is not None:
+            record.update(forward=fwd, logits=z, loss_grad=e, backward=back,
+                          weight_gradients=grads, constants=consts)
+        self.step += 1
+        return {"loss": loss / n, "correct": correct, "n": n, "overflows": dict(self.overflows)}
+
+    def _backward(self, e, fwd):
+        groups = self.recipe.groups
+        gs = self.recipe.group_size
+        acc_bits = self.plan.acc_bits
+        first_w = min(i for i, L in enumerate(self.layers) if L.weighted)
+        fe = None if self.float64 else self.logits_f
+        grads: dict[str, list] = {}
+        back: dict[str, np.ndarray] = {}
+        for li in range(len(self.layers) - 1, -1, -1):
+            L, rec = self.layers[li], fwd[li]
+            a_in = rec["input"]
+            if isinstance(L, (Conv2d, Linear)):
+                W = self.params[f"{L.name}.weight"]
+                conv = isinstance(L, Conv2d)
+                G = []
+                for g in range(groups):
+                    sl = slice(g * gs, (g + 1) * gs)
+                    if self.float64:
+                        G.append(F.conv2d_wu(e[sl], a_in[sl], L.k, L.stride, L.pad) if conv
+                                 else e[sl].T @ a_in[sl])
+                    else:
+                        lp = self.plan[L.name]
+                        acc = (ops.conv2d_wu(e[sl], a_in[sl], L.k, L.stride, L.pad, acc_bits) if conv
+                               else ops.linear_wu(e[sl], a_in[sl], acc_bits))
+                        G.append(self._requant(acc, fe + rec["f_in"], lp.weight_gradient, li,
+                                               "weight_gradient", f"{L.name}.weight_gradient",
+                                               offset=g * acc.size))
+                grads[L.name] = G
+                if li > first_w:
+                    if self.float64:
+                        e = F.conv2d_bp(e, W, a_in.shape[2:], L.stride, L.pad) if conv else e @ W
+                    else:
+                        lp = self.plan[L.name]
+                        acc = (ops.conv2d_bp(e, W, a_in.shape[2:], L.stride, L.pad, acc_bits) if conv
+                               else ops.linear_bp(e, W, acc_bits))
+                        e = self._requant(acc, fe + lp.weight.f, lp.local_gradient, li,
+                                          "local_gradient", f"{L.name}.local_gradient")
+                        fe = lp.local_gradient.f
+                    back[L.name] = e
+            elif li > first_w:
+                if isinstance(L, ReLU):
+                    e = e * rec["mask"] if self.float64 else ops.relu_bp(e, rec["mask"])
+                elif isinstance(L, MaxPool2d):
+                    bp = F.maxpool_bp if self.float64 else ops.maxpool_bp
+                    e = bp(e, rec["argmax"], a_in.shape[2:], L.k)
+                elif isinstance(L, Flatten):
+                    e = e.reshape(a_in.shape)
+                back[L.name] = e
+        return grads, back
+
+    def _update(self, grads) -> dict:
+        consts = {}
+        for li, L in enumerate(self.layers):
+            if not L.weighted:
+                continue
+            wk, vk = f"{L.name}.weight", f"{L.name}.momentum"
+            if self.float64:
+                self.params[wk], self.params[vk] = float_update(
+                    self.params[wk], self.params[vk], grads[L.name],
+                    self.recipe.lr / self.recipe.batch, self.recipe.momentum)
+                continue
+            lp = self.plan[L.name]
+            c = lr_constants(self.recipe, self.plan, lp)
+            consts[L.name] = c
+            keys = {r: self._key(li, r) for r in ("momentum", "update")}
+            W, V, nov = int_update(self.params[wk], self.params[vk], grads[L.name], lp, c, keys)
+            self.params[wk], self.params[vk] = W, V
+            for role, cnt in nov.items():
+                if cnt:
+                    self.overflows[f"{L.name}.{role}"] = self.overflows.get(f"{L.name}.{role}", 0) + cnt
+        return consts
+
+    # ------------------------------------------------------------------ calibration
+    def _calibration_stats(self, recipe: Recipe, w_float) -> dict:
+        """Max-abs of every tensor in one float64 step on the recipe's calibration batch."""
+        if recipe.calibration is None:
+            raise ValueError(f"recipe {recipe.name!r} needs a calibration batch: pass calib=(x, labels) "
+                             "with x floats shaped [N, C, H, W]")
+        x, y = recipe.calibration
+        probe = Network.__new__(Network)
+        probe.__dict__.update(self.__dict__)
+        probe.recipe = replace(recipe, float64=True, frac_rule="sum-16", batch=len(x), groups=1,
+                               calibration=None)
+        probe.plan = bind(probe.recipe, self.layers)
+        probe.params = {}
+        for L in self.weighted_layers:
+            probe.params[f"{L.name}.weight"] = w_float[L.name]
+            probe.params[f"{L.name}.momentum"] = np.zeros(L.weight_shape)
+        probe.overflows, probe.step = {}, 0
+        fwd: list = []
+        z = probe.forward(np.asarray(x, dtype=np.float64), fwd)
+        e, _ = probe.loss_grad(z, np.asarray(y))
+        grads, back = probe._backward(e, fwd)
+        n = len(x)
+        stats: dict = {"input": {"activation": float(np.abs(x).max())}}
+        for li, L in enumerate(self.layers):
+            if not L.weighted:
+                continue
+            stats[L.name] = {
+                "weight": float(np.abs(w_float[L.name]).max()),
+                "activation": float(np.abs(fwd[li]["output"]).max()),
+                # per-group sums at the recipe's group size scale like n_group / n
+                "weight_gradient": float(np.abs(grads[L.name][0]).max()) * recipe.group_size / n,
+                "local_gradient": float(np.abs(back.get(L.name, e)).max()),
+            }
+        return stats

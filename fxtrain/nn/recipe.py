@@ -1,0 +1,207 @@
+"""Training recipes: per layer and tensor role a format, a rounding mode and an overflow mode.
+
+A :class:`Recipe` is a *template* (rules such as "output fraction = sum of the operand
+fractions - 16", or fractions calibrated from data); binding it to a network's layers gives
+a :class:`Plan`: the concrete :class:`TensorSpec` of every tensor every layer produces.
+The plan is what the engine executes, what checkpoints store and what vector bundles
+record, so hardware sees exactly the numbers the engine used.
+
+Roles (fxtrain.numerics.ROLES): ``activation`` (a layer's requantized output, the
+pre-activation of a following ReLU), ``weight``, ``bias``, ``local_gradient`` (the error
+a layer passes to its input), ``weight_gradient`` (per on-chip group), ``momentum``,
+``update`` (the rounding of the weight step; its format is the weight's) and
+``constant`` (lr, scale and momentum constants).
+"""
+from __future__ import annotations
+
+import json
+from dataclasses import asdict, dataclass, field, replace
+
+from ..numerics import OVERFLOW_MODES, ROUNDING_MODES, QFormat
+
+LAYER_ROLES = ("weight", "bias", "activation", "local_gradient", "weight_gradient", "momentum", "update")
+
+
+@dataclass(frozen=True)
+class TensorSpec:
+    """How one tensor is stored and produced: ``fmt``, ``rounding`` and ``overflow``."""
+
+    fmt: QFormat
+    rounding: str = "half_up"
+    overflow: str = "saturate"
+
+    def __post_init__(self) -> None:
+        if not isinstance(self.fmt, QFormat):
+            raise TypeError(f"TensorSpec.fmt must be a QFormat, got {self.fmt!r}")
+        if self.rounding not in ROUNDING_MODES:
+            raise ValueError(f"unknown rounding {self.rounding!r}; expected one of {ROUNDING_MODES}")
+        if self.overflow not in OVERFLOW_MODES:
+            raise ValueError(f"unknown overflow {self.overflow!r}; expected one of {OVERFLOW_MODES}")
+
+    @property
+    def f(self) -> int:
+        return self.fmt.f
+
+    def with_f(self, f: int) -> "TensorSpec":
+        return replace(self, fmt=QFormat(self.fmt.w, f))
+
+    def to_json(self) -> dict:
+        return {"format": str(self.fmt), "rounding": self.rounding, "overflow": self.overflow}
+
+    @classmethod
+    def from_json(cls, d: dict) -> "TensorSpec":
+        try:
+            return cls(QFormat.parse(d["format"]), d["rounding"], d["overflow"])
+        except (KeyError, TypeError) as exc:
+            raise ValueError(f"malformed tensor spec {d!r}: {exc}") from None
+
+
+@dataclass
+class LayerPlan:
+    """Concrete specs of one layer's tensors (roles it does not have are None)."""
+
+    activation: TensorSpec | None = None
+    local_gradient: TensorSpec | None = None
+    weight: TensorSpec | None = None
+    bias: TensorSpec | None = None
+    weight_gradient: TensorSpec | None = None
+    momentum: TensorSpec | None = None
+    update: TensorSpec | None = None
+    #: fraction of the 16-bit learning-rate constant lr_q and of the scale constant s_q
+    lr_frac: int | None = None
+    scale_frac: int | None = None
+
+    def to_json(self) -> dict:
+        d = {r: getattr(self, r).to_json() for r in LAYER_ROLES if getattr(self, r) is not None}
+        if self.lr_frac is not None:
+            d["lr_frac"], d["scale_frac"] = self.lr_frac, self.scale_frac
+        return d
+
+    @classmethod
+    def from_json(cls, d: dict) -> "LayerPlan":
+        d = dict(d)
+        consts = {k: int(d.pop(k)) for k in ("lr_frac", "scale_frac") if k in d}
+        unknown = set(d) - set(LAYER_ROLES)
+        if unknown:
+            raise ValueError(f"unknown tensor roles in layer plan: {sorted(unknown)}")
+        return cls(**{r: TensorSpec.from_json(v) for r, v in d.items()}, **consts)
+
+
+@dataclass
+class Plan:
+    """A recipe bound to one network: every tensor's spec, plus global settings."""
+
+    recipe: str
+    float64: bool
+    input: TensorSpec
+    acc_bits: int
+    relu_rule: str
+    loss: str
+    optimizer: str
+    constants: TensorSpec
+    #: how lr/batch splits into lr_q * s_q: "fpl19" (scale = 1.05 * 2**(f_lr-15) * lr_start/batch)
+    #: or "half" (scale = 2 * lr_start / batch, so lr_q = 0.5 at lr_start)
+    scale_rule: str = "fpl19"
+    layers: dict[str, LayerPlan] = field(default_factory=dict)
+
+    def __getitem__(self, layer: str) -> LayerPlan:
+        return self.layers[layer]
+
+    def to_json(self) -> dict:
+        return {
+            "recipe": self.recipe, "float64": self.float64, "input": self.input.to_json(),
+            "acc_bits": self.acc_bits, "relu_rule": self.relu_rule, "loss": self.loss,
+            "optimizer": self.optimizer, "constants": self.constants.to_json(),
+            "scale_rule": self.scale_rule, "layers": {k: v.to_json() for k, v in self.layers.items()},
+        }
+
+    @classmethod
+    def from_json(cls, d: dict) -> "Plan":
+        try:
+            return cls(
+                recipe=d["recipe"], float64=bool(d["float64"]), input=TensorSpec.from_json(d["input"]),
+                acc_bits=int(d["acc_bits"]), relu_rule=d["relu_rule"], loss=d["loss"],
+                optimizer=d["optimizer"], constants=TensorSpec.from_json(d["constants"]),
+                scale_rule=d["scale_rule"], layers={k: LayerPlan.from_json(v) for k, v in d["layers"].items()},
+            )
+        except KeyError as exc:
+            raise ValueError(f"plan is missing field {exc}") from None
+
+    def dumps(self) -> str:
+        return json.dumps(self.to_json(), indent=1, sort_keys=True)
+
+
+@dataclass
+class Recipe:
+    """A training recipe template; see the module docstring and fxtrain.presets.
+
+    Hyper-parameters: ``lr`` (current learning rate, changed by schedules), ``lr_start``
+    (fixes the split of lr/batch into two 16-bit constants), ``momentum``, ``batch`` and
+    ``groups`` (on-chip batch groups; each group's weight gradient is requantized on its own).
+    """
+
+    name: str
+    lr: float = 0.01
+    momentum: float = 0.5
+    batch: int = 40
+    groups: int = 1
+    lr_start: float | None = None
+    float64: bool = False
+    word: int = 16
+    acc_bits: int = 32
+    relu_rule: str = "ge"
+    loss: str = "squared_hinge"
+    optimizer: str = "fpl19"
+    input_f: int = 15
+    #: weight and momentum fractions per weight layer, in order; the last entry repeats
+    weight_fracs: tuple[int, ...] = (15, 15, 15, 16, 16, 16, 16)
+    momentum_fracs: tuple[int, ...] = (19, 19, 19, 20, 20, 20, 20)
+    #: "sum-16": output fraction = sum of operand fractions - 16 (fpl19);
+    #: "calibrated": fractions from a float warm-up batch (sr16), see fxtrain.nn.calibrate
+    frac_rule: str = "sum-16"
+    headroom_bits: int = 1
+    weight_headroom_bits: int = 2
+    scale_rule: str = "fpl19"
+    #: float warm-up batch (x in [0, 1), integer labels) for frac_rule == "calibrated"
+    calibration: tuple | None = field(default=None, repr=False, compare=False)
+    rounding: dict[str, str] = field(default_factory=lambda: {
+        "activation": "half_up", "local_gradient": "half_up", "weight_gradient": "half_up",
+        "momentum": "half_up", "update": "half_up", "input": "half_even", "constant": "half_even"})
+    overflow: dict[str, str] = field(default_factory=lambda: {
+        "activation": "saturate", "local_gradient": "saturate", "weight_gradient": "saturate",
+        "momentum": "wrap", "update": "wrap", "input": "saturate", "constant": "saturate"})
+    #: explicit per-layer fraction overrides {layer: {role: f}} (set by calibration)
+    fracs: dict[str, dict[str, int]] = field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        if self.lr_start is None:
+            self.lr_start = self.lr
+        for what, v in (("batch", self.batch), ("groups", self.groups)):
+            if not isinstance(v, int) or v < 1:
+                raise ValueError(f"recipe {what} must be a positive integer, got {v!r}")
+        if self.batch % self.groups:
+            raise ValueError(f"batch {self.batch} is not a multiple of groups {self.groups}")
+        if not self.lr > 0 or not 0 <= self.momentum < 1:
+            raise ValueError(f"need lr > 0 and 0 <= momentum < 1, got lr={self.lr}, momentum={self.momentum}")
+        if self.relu_rule not in ("ge", "gt"):
+            raise ValueError(f"relu_rule must be 'ge' or 'gt', got {self.relu_rule!r}")
+        if self.frac_rule not in ("sum-16", "calibrated"):
+            raise ValueError(f"unknown frac_rule {self.frac_rule!r}")
+        for table in (self.rounding, self.overflow):
+            for role in ("activation", "local_gradient", "weight_gradient", "momentum", "update",
+                         "input", "constant"):
+                if role not in table:
+                    raise ValueError(f"recipe {self.name}: no rounding/overflow for role {role!r}")
+        for r in self.rounding.values():
+            if r not in ROUNDING_MODES:
+                raise ValueError(f"unknown rounding {r!r}; expected one of {ROUNDING_MODES}")
+        for o in self.overflow.values():
+            if o not in OVERFLOW_MODES:
+                raise ValueError(f"unknown overflow {o!r}; expected one of {OVERFLOW_MODES}")
+
+    def spec(self, role: str, f: int) -> TensorSpec:
+        return TensorSpec(QFormat(self.word, f), self.rounding[role], self.overflow[role])
+
+    @property
+    def group_size(self) -> int:
+        return self.batch // self.groups

@@ -1,0 +1,70 @@
+"""The weight update of one batch, in fixed point and in float64.
+
+Fixed point (the FPL'19 scheme, any fractions): for each on-chip group g
+``V += round(G_g * lr_q)`` to the momentum fraction; after the last group
+``W -= round(s_q * V)`` to the weight fraction, then ``V = round(V * m_q)`` with m_q in
+Q16.16. Products are exact; rounding and overflow follow the plan's ``momentum`` and
+``update`` specs (fpl19: half_up, 16-bit wrap). Keys for stochastic rounding treat the
+groups as slices of one stacked tensor.
+
+Float64: classic momentum in weight units, ``U = m*U + (lr/batch) * sum_g G_g; W -= U``,
+which is what the fixed-point scheme computes with U = s_q * V.
+"""
+from __future__ import annotations
+
+import numpy as np
+
+from .. import ops
+from ..numerics import QFormat, quantize
+from .recipe import LayerPlan, Plan, Recipe
+
+_M32 = 0xFFFFFFFF
+
+
+def lr_constants(recipe: Recipe, plan: Plan, lp: LayerPlan) -> dict:
+    """The 16-bit constants of one layer at the recipe's current lr.
+
+    fpl19: ``scale = 1.05 * 2**(f_lr - 15) * lr_start / batch``; otherwise
+    ``scale = 2 * lr_start / batch``. Then ``lr_q = lr / (scale * batch)`` in Q16.f_lr,
+    ``s_q = scale`` in Q16.f_s and ``m_q = momentum`` in Q16.16, each quantized with the
+    plan's ``constants`` rounding and overflow (fpl19: half_even, saturate: 0.5 -> 32767).
+    """
+    spec = plan.constants
+    w = spec.fmt.w
+    if plan.scale_rule == "fpl19":
+        scale = 1.05 * 2.0 ** (lp.lr_frac - 15) * recipe.lr_start / recipe.batch
+    else:
+        scale = 2.0 * recipe.lr_start / recipe.batch
+
+    def q(v, f):
+        return int(quantize(np.float64(v), QFormat(w, f), spec.rounding, spec.overflow))
+
+    return {
+        "lr_q": q(recipe.lr / (scale * recipe.batch), lp.lr_frac), "lr_frac": lp.lr_frac,
+        "s_q": q(scale, lp.scale_frac), "scale_frac": lp.scale_frac,
+        "m_q": q(recipe.momentum, 16), "m_frac": 16,
+    }
+
+
+def int_update(W, V, grads: list, lp: LayerPlan, c: dict, keys: dict):
+    """One batch's fixed-point update; returns (W, V, {role: overflow count})."""
+    mspec, uspec = lp.momentum, lp.update
+    nov = {"momentum": 0, "update": 0}
+    for g, G in enumerate(grads):
+        key = (keys["momentum"] + g * G.size) & _M32
+        V, n = ops.fpl19_accumulate(V, G, c["lr_q"], lp.weight_gradient.f, c["lr_frac"], mspec.f,
+                                    rounding=mspec.rounding, overflow=mspec.overflow, key=key)
+        nov["momentum"] += n
+    W, n = ops.fpl19_apply(W, V, c["s_q"], mspec.f, c["scale_frac"], uspec.f,
+                           rounding=uspec.rounding, overflow=uspec.overflow, key=keys["update"])
+    nov["update"] += n
+    V, n = ops.fpl19_decay(V, c["m_q"], mspec.f, rounding=mspec.rounding, overflow=mspec.overflow,
+                           key=(keys["momentum"] + len(grads) * V.size) & _M32)
+    nov["momentum"] += n
+    return W, V, nov
+
+
+def float_update(W, U, grads: list, lr_per_image: float, momentum: float):
+    """Classic momentum SGD in float64; returns (W, U)."""
+    U = momentum * U + lr_per_image * np.sum(grads, axis=0)
+    return W - U, U
