@@ -1,0 +1,208 @@
+"""The training loop: data order, LR schedule, evaluation, per-epoch checkpoints, resume.
+
+Reproducibility: the batch order of epoch e is ``shuffle_order(n, seed, e)``, weights come
+from ``seed``, stochastic-rounding keys from (seed, step, layer, role). A run stopped after
+any epoch and resumed from its checkpoint therefore ends bit-identical to an
+uninterrupted run (tests/train/test_resume.py proves it).
+"""
+from __future__ import annotations
+
+import json
+import math
+import time
+from dataclasses import asdict, dataclass, field, replace
+from pathlib import Path
+
+import numpy as np
+
+from ..data import Dataset, load_dataset, pad_to, shuffle_order, to_unit_float
+from ..nn.losses import loss_and_grad
+from ..nn.models import MODELS
+from ..nn.network import Network
+from ..nn.presets import PRESETS, float64
+from .checkpoint import load_checkpoint, save_checkpoint
+from .progress import Progress
+
+
+@dataclass
+class TrainConfig:
+    """Everything that defines a run (stored in every checkpoint)."""
+
+    model: str = "cnn1x"
+    recipe: str = "fpl19"
+    float64: bool = False
+    dataset: str = "embedded"
+    data_dir: str | None = None
+    image_size: int = 32
+    epochs: int = 1
+    batch: int = 40
+    groups: int = 1
+    lr: float = 0.01
+    momentum: float = 0.5
+    #: "constant", "step:EVERY:GAMMA" (lr *= GAMMA every EVERY epochs) or "cosine"
+    schedule: str = "constant"
+    seed: int = 0
+    limit_train: int | None = None
+    limit_test: int | None = None
+
+    def __post_init__(self) -> None:
+        if self.model not in MODELS:
+            raise ValueError(f"unknown model {self.model!r}; expected one of {sorted(MODELS)}")
+        if self.recipe not in PRESETS:
+            raise ValueError(f"unknown recipe {self.recipe!r}; expected one of {sorted(PRESETS)}")
+        if self.epochs < 0 or self.batch < 1 or self.groups < 1:
+            raise ValueError("epochs >= 0, batch >= 1 and groups >= 1 are required")
+        lr_at(self, 0)  # validates the schedule
+
+    def run_key(self) -> dict:
+        """The fields a resumed run must share with the original (all but ``epochs``)."""
+        d = asdict(self)
+        d.pop("epochs")
+        return d
+
+
+def lr_at(cfg: TrainConfig, epoch: int) -> float:
+    """Learning rate of ``epoch`` (0-based) under ``cfg.schedule``."""
+    s = cfg.schedule
+    if s == "constant":
+        return cfg.lr
+    if s == "cosine":
+        total = max(cfg.epochs, 1)
+        return cfg.lr * 0.5 * (1 + math.cos(math.pi * epoch / total))
+    if s.startswith("step:"):
+        try:
+            _, every, gamma = s.split(":")
+            every, gamma = int(every), float(gamma)
+        except ValueError:
+            raise ValueError(f"bad schedule {s!r}; expected step:EVERY:GAMMA, e.g. step:2:0.5") from None
+        if every < 1 or not gamma > 0:
+            raise ValueError(f"bad schedule {s!r}: EVERY >= 1 and GAMMA > 0 required")
+        return cfg.lr * gamma ** (epoch // every)
+    raise ValueError(f"unknown schedule {s!r}; expected constant, cosine or step:EVERY:GAMMA")
+
+
+def prepare(ds: Dataset, size: int) -> np.ndarray:
+    """uint8 images -> floats in [0, 1), zero-padded to ``size`` (exact in Q16.15)."""
+    x = ds.x
+    if size and x.shape[-1] != size:
+        x = pad_to(x, size)
+    return to_unit_float(x)
+
+
+def load_data(cfg: TrainConfig) -> tuple[Dataset, Dataset]:
+    tr = load_dataset(cfg.dataset, "train", cfg.data_dir)
+    te = load_dataset(cfg.dataset, "test", cfg.data_dir)
+    if cfg.limit_train:
+        tr = tr.take(cfg.limit_train)
+    if cfg.limit_test:
+        te = te.take(cfg.limit_test)
+    return tr, te
+
+
+def build_network(cfg: TrainConfig, train: Dataset) -> Network:
+    """The model of ``cfg`` with its recipe; sr16 calibrates on epoch 0's first batch."""
+    kw = {}
+    if cfg.recipe == "sr16":
+        idx = shuffle_order(len(train), cfg.seed, 0)[: cfg.batch]
+        kw["calib"] = (prepare(train, cfg.image_size)[idx], train.y[idx])
+    recipe = PRESETS[cfg.recipe](lr=cfg.lr, momentum=cfg.momentum, batch=cfg.batch, groups=cfg.groups,
+                                 lr_start=cfg.lr, **kw)
+    if cfg.float64:
+        recipe = float64(recipe)
+    c = train.x.shape[1]
+    size = cfg.image_size or train.x.shape[-1]
+    return MODELS[cfg.model](in_channels=c, image_size=size, num_classes=train.num_classes,
+                             recipe=recipe, seed=cfg.seed)
+
+
+def evaluate(net: Network, x: np.ndarray, y: np.ndarray, batch: int = 250) -> dict:
+    """Accuracy and mean loss of ``net`` on float images ``x`` (any number of them)."""
+    correct, loss = 0, 0.0
+    spec = None if net.float64 else net.plan[net.weighted_layers[-1].name].activation
+    for i in range(0, len(x), batch):
+        z = net.forward(net.quantize_input(x[i:i + batch]))
+        correct += int(np.sum(np.argmax(z, axis=1) == y[i:i + batch]))
+        loss += loss_and_grad(net.plan.loss, z, y[i:i + batch], net.num_classes, spec)[1]
+    n = max(len(x), 1)
+    return {"accuracy": correct / n, "loss": loss / n}
+
+
+@dataclass
+class Run:
+    cfg: TrainConfig
+    net: Network
+    history: list = field(default_factory=list)
+    epoch: int = 0  # epochs completed
+
+
+def _meta(run: Run) -> dict:
+    return {"config": asdict(run.cfg), "epoch": run.epoch, "step": run.net.step,
+            "history": run.history, "plan": run.net.plan.to_json(), "model": run.cfg.model}
+
+
+def fit(cfg: TrainConfig, out: str | Path | None = None, resume: bool = False,
+        progress: bool = True, stop_after: int | None = None, log=print) -> Run:
+    """Train ``cfg.epochs`` epochs; checkpoint to ``out/checkpoint.npz`` after each.
+
+    ``resume`` continues from that checkpoint (same config except ``epochs``);
+    ``stop_after`` ends the run after that many epochs (used to test resumption).
+    """
+    train, test = load_data(cfg)
+    xtr, xte = prepare(train, cfg.image_size), prepare(test, cfg.image_size)
+    net = build_network(cfg, train)
+    run = Run(cfg, net)
+    ckpt = Path(out) / "checkpoint.npz" if out else None
+    if resume:
+        if ckpt is None or not ckpt.exists():
+            raise FileNotFoundError(f"nothing to resume: {ckpt} does not exist")
+        arrays, meta = load_checkpoint(ckpt)
+        old = TrainConfig(**meta["config"])
+        if old.run_key() != cfg.run_key():
+            diff = {k: (v, cfg.run_key()[k]) for k, v in old.run_key().items() if cfg.run_key()[k] != v}
+            raise ValueError(f"cannot resume {ckpt}: configuration differs {diff}")
+        if meta["plan"] != net.plan.to_json():
+            raise ValueError(f"cannot resume {ckpt}: the recipe binds to a different plan")
+        net.load_state_dict(arrays)
+        run.history, run.epoch = meta["history"], int(meta["epoch"])
+    nb = len(xtr) // cfg.batch
+    if nb == 0:
+        raise ValueError(f"{len(xtr)} training images are fewer than one batch of {cfg.batch}")
+    last = cfg.epochs if stop_after is None else min(cfg.epochs, stop_after)
+    while run.epoch < last:
+        e = run.epoch
+        net.recipe = replace(net.recipe, lr=lr_at(cfg, e))
+        order = shuffle_order(len(xtr), cfg.seed, e)
+        t0 = time.perf_counter()
+        loss = correct = 0.0
+        overflows: dict[str, int] = {}
+        label = f"{cfg.recipe}{'-float64' if cfg.float64 else ''} epoch {e + 1}/{cfg.epochs}"
+        with Progress(nb * cfg.batch, label, enabled=progress) as bar:
+            for b in range(nb):
+                idx = order[b * cfg.batch:(b + 1) * cfg.batch]
+                m = net.train_step(net.quantize_input(xtr[idx]), train.y[idx])
+                loss += m["loss"]
+                correct += m["correct"]
+                for k, v in m["overflows"].items():
+                    overflows[k] = overflows.get(k, 0) + v
+                bar.update(cfg.batch, loss=loss / (b + 1), acc=correct / ((b + 1) * cfg.batch))
+        secs = time.perf_counter() - t0
+        ev = evaluate(net, xte, test.y)
+        rec = {"epoch": e + 1, "lr": net.recipe.lr, "train_loss": loss / nb,
+               "train_accuracy": correct / (nb * cfg.batch), "test_loss": ev["loss"],
+               "test_accuracy": ev["accuracy"], "seconds": secs,
+               "images_per_s": nb * cfg.batch / secs, "overflows": overflows}
+        run.history.append(rec)
+        run.epoch += 1
+        if log:
+            log(f"epoch {e + 1}: train acc {rec['train_accuracy']:.4f} loss {rec['train_loss']:.4f} | "
+                f"test acc {rec['test_accuracy']:.4f} | {rec['images_per_s']:.0f} img/s | "
+                f"overflowed elements {sum(overflows.values())}")
+        if ckpt is not None:
+            save_checkpoint(ckpt, net.state_dict(), _meta(run))
+    if out:
+        p = Path(out) / "history.json"
+        p.parent.mkdir(parents=True, exist_ok=True)
+        tmp = p.with_suffix(".json.tmp")
+        tmp.write_text(json.dumps(run.history, indent=1))
+        tmp.replace(p)
+    return run
