@@ -14,12 +14,14 @@ from __future__ import annotations
 import argparse
 import hashlib
 import sys
+import zlib
 from pathlib import Path
 
 import numpy as np
 
 from fxtrain.data import embedded
 from fxtrain.data.subset import (
+    BUILT_FILE_SHA256,
     SUBSET_SEED,
     TEST_PER_CLASS,
     TRAIN_PER_CLASS,
@@ -62,6 +64,9 @@ def main(argv: list[str] | None = None) -> int:
     print(f"wrote {args.out}")
     if digest != embedded.EMBEDDED_CONTENT_SHA256:
         print("note: update EMBEDDED_CONTENT_SHA256 in fxtrain/data/embedded.py to the content sha256 above")
+    if hashlib.sha256(data).hexdigest() != BUILT_FILE_SHA256:
+        print(f"note: update BUILT_FILE_SHA256 / BUILT_WITH_ZLIB (now {zlib.ZLIB_RUNTIME_VERSION}) "
+              "in fxtrain/data/subset.py")
     return 0
 
 
