@@ -127,6 +127,7 @@ def quantize(x_float, fmt: QFormat, rounding: str = "half_even", overflow: str =
         return requantize(a, 0, fmt, rounding, overflow, stats=stats)
     if a.dtype.kind not in "fiub":
         raise TypeError(f"quantize takes real numbers, got dtype {a.dtype}")
+    shape = a.shape  # ascontiguousarray turns 0-d into 1-d
     a = np.ascontiguousarray(a, dtype=np.float64)
     n_nan = int(np.count_nonzero(np.isnan(a)))
     if n_nan:
@@ -140,7 +141,7 @@ def quantize(x_float, fmt: QFormat, rounding: str = "half_even", overflow: str =
     out = np.empty(flat.size, dtype=fmt.dtype)
     n_over = K.quantize_kernel(flat, out, np.int64(fmt.f), np.int64(mode), np.int64(ovf),
                                np.int64(fmt.w))
-    y = out.reshape(a.shape)
+    y = out.reshape(shape)
     return (y, int(n_over)) if stats else y
 
 
