@@ -1,0 +1,54 @@
+"""Fully connected layer in fixed point: FP, BP and WU accumulators.
+
+- FP ``acc[n,o] = sum_i a[n,i] * w[o,i]`` (+ ``bias[o] << bias_shift``)
+- BP ``e_in[n,i] = sum_o e[n,o] * w[o,i]``   (the transposed weight read)
+- WU ``g[o,i] = sum_n e[n,o] * a[n,i]``
+
+Exact products, sums wrapped to ``acc_bits`` (default 32), int64 results; the caller
+requantizes. A flattened conv activation [N, C, H, W] enters as [N, C*H*W] in row-major
+(c, h, w) order, i.e. ``a.reshape(N, -1)``.
+"""
+from __future__ import annotations
+
+import numpy as np
+
+from ..numerics import acc_matmul, wrap
+from ._validate import acc_bits_arg, bias_terms, int_array
+
+
+def linear_fp(a, w, acc_bits: int = 32, bias=None, bias_shift: int = 0) -> np.ndarray:
+    """Forward accumulators int64 [N, O] from ``a`` [N, I] and ``w`` [O, I].
+
+    Example: a = [[1, 2]], w = [[3, 4], [-1, 0]], bias = [1, 0], bias_shift = 2
+    -> [[1*3 + 2*4 + 4, -1]] = [[15, -1]].
+    """
+    acc_bits = acc_bits_arg(acc_bits)
+    a = int_array(a, "a", 2)
+    w = int_array(w, "w", 2)
+    if a.shape[1] != w.shape[1]:
+        raise ValueError(f"a has {a.shape[1]} inputs per row but w expects {w.shape[1]} "
+                         f"(a {a.shape}, w {w.shape})")
+    b = bias_terms(bias, bias_shift, w.shape[0], acc_bits)
+    # mod 2**64 sum, bias added, then one wrap: exact mod 2**acc_bits
+    return wrap(acc_matmul(a, w.T, 64) + b[None, :], acc_bits)
+
+
+def linear_bp(e, w, acc_bits: int = 32) -> np.ndarray:
+    """Input-gradient accumulators int64 [N, I] from ``e`` [N, O] and ``w`` [O, I]."""
+    acc_bits = acc_bits_arg(acc_bits)
+    e = int_array(e, "e", 2)
+    w = int_array(w, "w", 2)
+    if e.shape[1] != w.shape[0]:
+        raise ValueError(f"e has {e.shape[1]} outputs per row but w has {w.shape[0]} "
+                         f"(e {e.shape}, w {w.shape})")
+    return acc_matmul(e, w, acc_bits)
+
+
+def linear_wu(e, a, acc_bits: int = 32) -> np.ndarray:
+    """Weight-gradient accumulators int64 [O, I] from ``e`` [N, O] and ``a`` [N, I]."""
+    acc_bits = acc_bits_arg(acc_bits)
+    e = int_array(e, "e", 2)
+    a = int_array(a, "a", 2)
+    if e.shape[0] != a.shape[0]:
+        raise ValueError(f"e has batch {e.shape[0]} but a has batch {a.shape[0]}")
+    return acc_matmul(e.T, a, acc_bits)

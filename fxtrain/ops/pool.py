@@ -1,0 +1,85 @@
+"""k x k max-pooling with stride k and a stored argmax (FP), and its gradient scatter (BP).
+
+Windows tile the input from the top-left; trailing rows/cols beyond (H//k)*k and
+(W//k)*k are dropped (FP ignores them, BP leaves them 0). Inside a window the argmax is
+``ky*k + kx`` of the *first* maximum in row-major order (ties go to the earliest).
+Worked tie: window [[5, 7], [7, 2]] -> max 7, argmax 1 (ky=0, kx=1), not 2.
+"""
+from __future__ import annotations
+
+import numpy as np
+from numba import njit, prange
+
+from ._validate import hw_arg, int_arg, int_array
+
+K_MAX = 16  # argmax ky*k + kx must fit a uint8
+
+
+@njit(cache=True, parallel=True)
+def _pool_fp(a, k, y, arg):
+    n_img, c, ho, wo = y.shape
+    for t in prange(n_img * c):
+        n = t // c
+        ch = t % c
+        for oy in range(ho):
+            for ox in range(wo):
+                best = a[n, ch, oy * k, ox * k]
+                bi = 0
+                for ky in range(k):
+                    for kx in range(k):
+                        v = a[n, ch, oy * k + ky, ox * k + kx]
+                        if v > best:  # strict: the first maximum keeps the index
+                            best = v
+                            bi = ky * k + kx
+                y[n, ch, oy, ox] = best
+                arg[n, ch, oy, ox] = bi
+
+
+@njit(cache=True, parallel=True)
+def _pool_bp(e, arg, k, out):
+    n_img, c, ho, wo = e.shape
+    for t in prange(n_img * c):
+        n = t // c
+        ch = t % c
+        for oy in range(ho):
+            for ox in range(wo):
+                i = arg[n, ch, oy, ox]
+                out[n, ch, oy * k + i // k, ox * k + i % k] = e[n, ch, oy, ox]
+
+
+def _k_arg(k) -> int:
+    return int_arg(k, "k", 1, K_MAX)
+
+
+def maxpool_fp(a, k: int) -> tuple[np.ndarray, np.ndarray]:
+    """(y [N, C, H//k, W//k] in a's dtype, argmax uint8 of the same shape); 1 <= k <= 16."""
+    a = int_array(a, "a", 4)
+    k = _k_arg(k)
+    n, c, h, w = a.shape
+    if h < k or w < k:
+        raise ValueError(f"maxpool window {k}x{k} is larger than the input {h}x{w}")
+    y = np.empty((n, c, h // k, w // k), dtype=a.dtype)
+    arg = np.empty(y.shape, dtype=np.uint8)
+    _pool_fp(np.ascontiguousarray(a), k, y, arg)
+    return y, arg
+
+
+def maxpool_bp(e, argmax, in_hw, k: int) -> np.ndarray:
+    """Scatter ``e`` [N, C, H//k, W//k] to the argmax positions of an [N, C, H, W] zero
+    tensor in e's dtype (dropped trailing rows/cols stay 0)."""
+    e = int_array(e, "e", 4)
+    k = _k_arg(k)
+    arg = np.asarray(argmax)
+    if arg.dtype != np.uint8:
+        raise TypeError(f"argmax must be uint8 (from maxpool_fp), got dtype {arg.dtype}")
+    if arg.shape != e.shape:
+        raise ValueError(f"argmax shape {arg.shape} does not match e shape {e.shape}")
+    h, w = hw_arg(in_hw)
+    n, c, ho, wo = e.shape
+    if (ho, wo) != (h // k, w // k):
+        raise ValueError(f"e is {ho}x{wo} but pooling {h}x{w} by {k} gives {h // k}x{w // k}")
+    if arg.size and int(arg.max()) >= k * k:
+        raise ValueError(f"argmax holds {int(arg.max())}, not a position in a {k}x{k} window")
+    out = np.zeros((n, c, h, w), dtype=e.dtype)
+    _pool_bp(np.ascontiguousarray(e), np.ascontiguousarray(arg), k, out)
+    return out

@@ -1,0 +1,116 @@
+"""SGD with momentum in fixed point: the FPL'19 three-step update and a classic form.
+
+FPL'19 (the group's model; the on-chip batch is split into groups g):
+
+- :func:`fpl19_accumulate` per group: ``V += round(G_g * lr_q)`` to f_V
+- :func:`fpl19_apply` after the last group: ``W -= round(s_q * V)`` to f_W
+- :func:`fpl19_decay` then: ``V = round(V * m_q)`` with m_q in Q16.16 (f_m = 16)
+
+Each product is exact in int64 (operands are checked to fit 32 signed bits), rounded
+once by ``rounding`` (default half_up: add the bit below the new LSB) and fitted to
+``w`` bits by ``overflow`` (default wrap, the hardware's 16-bit two's complement); the
+``+=``/``-=`` is exact and then fitted the same way. Every function returns
+``(result, n_overflow)``: the number of elements that overflowed, summed over the
+product's requantization and the add's. Stochastic rounding draws R(i) from ``key`` and
+the element's row-major index i in the tensor being rounded (docs/numerics.md).
+
+Worked example (accumulate, half_up, w = 16): V = 10 in Q16.20, G = 3 in Q16.10,
+lr_q = 5 in Q16.11 -> product 15 with fraction 21 -> 7.5 at f_V = 20 -> 8 -> V = 18.
+"""
+from __future__ import annotations
+
+import numpy as np
+
+from ..numerics import QFormat, requantize
+from ._validate import bounded, int_arg, int_array, same_shape
+
+_B32 = 32  # operands of the exact products: signed 32-bit
+
+
+def _scalar(v, name: str) -> np.int64:
+    return np.int64(int_arg(v, name, -(1 << 31), (1 << 31) - 1))
+
+
+def _arr(x, name: str) -> np.ndarray:
+    return bounded(int_array(x, name), name, _B32).astype(np.int64)
+
+
+def _fit(x: np.ndarray, f: int, w: int, overflow: str) -> tuple[np.ndarray, int]:
+    """Exact value already at fraction f: only the overflow step."""
+    return requantize(x, f, QFormat(w, f), "floor", overflow, stats=True)
+
+
+def fpl19_accumulate(V, G_g, lr_q, f_G: int, f_lr: int, f_V: int, rounding: str = "half_up",
+                     overflow: str = "wrap", key: int | None = None, w: int = 16):
+    """``V + round(G_g * lr_q)``, product rounded from fraction f_G + f_lr to f_V; returns
+    (V_new in Q(w, f_V) storage dtype, n_overflow)."""
+    V, G = _arr(V, "V"), _arr(G_g, "G_g")
+    same_shape(V, G, "V", "G_g")
+    inc, n1 = requantize(G * _scalar(lr_q, "lr_q"), int_arg(f_G, "f_G") + int_arg(f_lr, "f_lr"),
+                         QFormat(w, f_V), rounding, overflow, key=key, stats=True)
+    out, n2 = _fit(V + inc.astype(np.int64), f_V, w, overflow)
+    return out, n1 + n2
+
+
+def fpl19_apply(W, V, s_q, f_V: int, f_s: int, f_W: int, rounding: str = "half_up",
+                overflow: str = "wrap", key: int | None = None, w: int = 16):
+    """``W - round(s_q * V)``, product rounded from fraction f_V + f_s to f_W; returns
+    (W_new in Q(w, f_W) storage dtype, n_overflow)."""
+    W, V = _arr(W, "W"), _arr(V, "V")
+    same_shape(W, V, "W", "V")
+    dec, n1 = requantize(V * _scalar(s_q, "s_q"), int_arg(f_V, "f_V") + int_arg(f_s, "f_s"),
+                         QFormat(w, f_W), rounding, overflow, key=key, stats=True)
+    out, n2 = _fit(W - dec.astype(np.int64), f_W, w, overflow)
+    return out, n1 + n2
+
+
+def fpl19_decay(V, m_q, f_V: int = 0, rounding: str = "half_up", overflow: str = "wrap",
+                key: int | None = None, w: int = 16, f_m: int = 16):
+    """``round(V * m_q)`` back to V's fraction (a right shift by f_m = 16: m_q is Q16.16).
+
+    ``f_V`` only names V's fraction (it is the same in and out, so the bits do not
+    depend on it). Q16.16 holds m in [-0.5, 0.5): m = 0.5 saturates to 32767.
+    Returns (V_new in Q(w, f_V) storage dtype, n_overflow).
+    """
+    V = _arr(V, "V")
+    f_V = int_arg(f_V, "f_V")
+    return requantize(V * _scalar(m_q, "m_q"), f_V + int_arg(f_m, "f_m"), QFormat(w, f_V),
+                      rounding, overflow, key=key, stats=True)
+
+
+def _align(x: np.ndarray, sh: int, what: str) -> np.ndarray:
+    """``x * 2**sh`` (sh >= 0) exactly in int64, refusing results of 63 bits or more."""
+    if sh == 0 or not x.size:
+        return x
+    top = max(abs(int(x.min())), abs(int(x.max())))
+    if top.bit_length() + sh > 62:
+        raise ValueError(f"sgd_momentum: aligning {what} by 2**{sh} needs more than 62 bits; "
+                         "the fraction lengths are too far apart for exact int64 bookkeeping")
+    return x << np.int64(sh)
+
+
+def sgd_momentum(w, v, g, lr_q, m_q, f_w: int, f_v: int, f_g: int, f_lr: int, f_m: int = 16,
+                 rounding: str = "half_up", overflow: str = "saturate",
+                 key_v: int | None = None, key_w: int | None = None, bits: int = 16):
+    """Classic momentum SGD, one rounding per state update:
+
+    ``v' = round(m*v + g)`` to Q(bits, f_v): m_q*v (fraction f_m + f_v) and g (f_g) are
+    aligned exactly to F1 = max(f_m + f_v, f_g), summed, rounded once (key_v).
+    ``w' = round(w - lr*v')`` to Q(bits, f_w): w (f_w) and lr_q*v' (f_lr + f_v) aligned
+    to F2 = max(f_w, f_lr + f_v), subtracted, rounded once (key_w).
+    Returns (w', v', n_overflow_v, n_overflow_w), arrays in Q(bits, .) storage dtype.
+    """
+    w_, v_, g_ = _arr(w, "w"), _arr(v, "v"), _arr(g, "g")
+    same_shape(w_, v_, "w", "v")
+    same_shape(w_, g_, "w", "g")
+    f_w, f_v, f_g = int_arg(f_w, "f_w"), int_arg(f_v, "f_v"), int_arg(f_g, "f_g")
+    f_lr, f_m = int_arg(f_lr, "f_lr"), int_arg(f_m, "f_m")
+    mv = v_ * _scalar(m_q, "m_q")
+    f1 = max(f_m + f_v, f_g)
+    t = _align(mv, f1 - f_m - f_v, "m*v") + _align(g_, f1 - f_g, "g")
+    v_new, n_v = requantize(t, f1, QFormat(bits, f_v), rounding, overflow, key=key_v, stats=True)
+    step = v_new.astype(np.int64) * _scalar(lr_q, "lr_q")
+    f2 = max(f_w, f_lr + f_v)
+    t = _align(w_, f2 - f_w, "w") - _align(step, f2 - f_lr - f_v, "lr*v")
+    w_new, n_w = requantize(t, f2, QFormat(bits, f_w), rounding, overflow, key=key_w, stats=True)
+    return w_new, v_new, n_v, n_w
