@@ -77,6 +77,20 @@ class Network:
     def weighted_layers(self) -> list:
         return [L for L in self.layers if L.weighted]
 
+    def describe(self) -> dict:
+        """Plain-JSON description of the network and its numerics (layers, plan,
+        hyper-parameters, seed): everything the oracle or an RTL flow needs besides
+        the parameters, with no fxtrain types in it."""
+        layers = []
+        for L in self.layers:
+            d = {"type": type(L).__name__, **{k: v for k, v in vars(L).items()}}
+            layers.append(d)
+        r = self.recipe
+        return {"name": self.name, "input_shape": list(self.input_shape), "seed": self.seed,
+                "step": self.step, "layers": layers, "plan": self.plan.to_json(),
+                "hyper": {"lr": r.lr, "lr_start": r.lr_start, "momentum": r.momentum,
+                          "batch": r.batch, "groups": r.groups}}
+
     # ------------------------------------------------------------------ state
     def state_dict(self) -> dict[str, np.ndarray]:
         """Copies of every parameter plus ``step`` (a 0-d int64 array)."""
