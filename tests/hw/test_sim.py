@@ -1,0 +1,128 @@
+"""hwgen.sim plumbing: tool discovery, source lookup, build folders, and that lint,
+synthesis and cocotb runs really report problems (checked on deliberately bad modules)."""
+import os
+import shutil
+
+import pytest
+
+from hwgen import sim
+
+LATCH_V = """`default_nettype none
+module latchy (input wire en, input wire d, output reg q);
+always @* begin
+    if (en) q = d;
+end
+endmodule
+`default_nettype wire
+"""
+
+UNUSED_V = """`default_nettype none
+module unused (input wire clk, input wire [7:0] a, output wire y);
+wire [7:0] spare = a;
+assign y = clk;
+endmodule
+`default_nettype wire
+"""
+
+
+@pytest.fixture
+def bad_library(tmp_path, monkeypatch):
+    (tmp_path / "latchy.v").write_text(LATCH_V)
+    (tmp_path / "unused.v").write_text(UNUSED_V)
+    monkeypatch.setattr(sim, "rtl_dir", lambda: tmp_path)
+    return tmp_path
+
+
+def test_setup_verilator_env_is_idempotent(monkeypatch):
+    monkeypatch.setenv("PATH", os.environ.get("PATH", ""))
+    monkeypatch.delenv("VERILATOR_ROOT", raising=False)
+    try:
+        root = sim.setup_verilator_env()
+    except sim.ToolMissing as exc:
+        pytest.skip(str(exc))
+    path_once = os.environ["PATH"]
+    assert sim.setup_verilator_env() == root
+    assert os.environ["PATH"] == path_once
+    assert os.environ["VERILATOR_ROOT"] == str(root)
+    assert path_once.split(os.pathsep).count(str(root / "bin")) == 1
+    assert path_once.split(os.pathsep)[0] == str(root / "bin")
+    assert (root / "include" / "verilated.mk").is_file()
+    assert shutil.which("verilator") == str(root / "bin" / "verilator")
+
+
+def test_bad_verilator_root_is_named(monkeypatch, tmp_path):
+    monkeypatch.setenv("VERILATOR_ROOT", str(tmp_path))
+    with pytest.raises(sim.ToolMissing, match=str(tmp_path)):
+        sim.setup_verilator_env()
+    assert "verilator" not in sim.available_simulators()
+
+
+def test_available_simulators_agree_with_reasons():
+    avail = sim.available_simulators()
+    assert set(avail) <= set(sim.SIMULATORS)
+    for s in sim.SIMULATORS:
+        assert (s in avail) == (sim.simulator_missing(s) is None)
+    with pytest.raises(ValueError, match="unknown simulator"):
+        sim.simulator_missing("modelsim")
+
+
+def test_sources():
+    assert "lowbias32" in sim.rtl_modules()
+    assert sim.rtl_source("lowbias32") == sim.rtl_dir() / "lowbias32.v"
+    with pytest.raises(ValueError, match="known: .*lowbias32"):
+        sim.rtl_source("nonesuch")
+    with pytest.raises(ValueError, match="identifier"):
+        sim.rtl_source("../etc/passwd")
+
+
+def test_build_dirs_are_per_module_simulator_and_parameters(tmp_path):
+    a = sim.build_dir("lowbias32", "verilator", {"TAG_WIDTH": 16}, tmp_path)
+    assert a == sim.build_dir("lowbias32", "verilator", {"TAG_WIDTH": 16}, tmp_path)
+    others = {sim.build_dir("lowbias32", "icarus", {"TAG_WIDTH": 16}, tmp_path),
+              sim.build_dir("lowbias32", "verilator", {"TAG_WIDTH": 8}, tmp_path),
+              sim.build_dir("lowbias32", "verilator", {}, tmp_path),
+              sim.build_dir("other", "verilator", {"TAG_WIDTH": 16}, tmp_path)}
+    assert a not in others and len(others) == 4
+    assert a.is_relative_to(tmp_path)
+    many = {f"P{i}": i for i in range(20)}
+    assert len(sim.build_dir("m", "icarus", many, tmp_path).name) < 40
+    with pytest.raises(TypeError, match="TAG_WIDTH"):
+        sim.build_dir("lowbias32", "icarus", {"TAG_WIDTH": 1.5}, tmp_path)
+    with pytest.raises(TypeError, match="FLAG"):
+        sim.build_dir("lowbias32", "icarus", {"FLAG": True}, tmp_path)
+
+
+def test_sim_build_root_honours_env(monkeypatch, tmp_path):
+    monkeypatch.setenv("FXTRAIN_SIM_BUILD", str(tmp_path / "cache"))
+    assert sim.sim_build_root() == (tmp_path / "cache").resolve()
+
+
+def test_resource_classes():
+    cells = {"LUT1": 1, "LUT6": 2, "FDRE": 5, "FDCE": 1, "RAMB36E1": 1, "RAMB18E1": 1,
+             "LDCE": 1, "SRL16E": 2, "RAM32M": 1, "CARRY4": 3, "DSP48E1": 4, "MUXF7": 1}
+    assert sim._classify(cells) == {"lut": 3, "ff": 6, "dsp": 4, "bram18": 3, "lutram": 3,
+                                    "carry": 3, "latches": 1}
+
+
+def test_lint_reports_warnings(bad_library):
+    try:
+        result = sim.lint("unused")
+    except sim.ToolMissing as exc:
+        pytest.skip(str(exc))
+    assert not result.ok and "UNUSED" in result.output
+
+
+def test_synth_counts_latches(bad_library):
+    try:
+        report = sim.synth("latchy")
+    except sim.ToolMissing as exc:
+        pytest.skip(str(exc))
+    assert report.latches == 1, report.cells
+    assert "latches" in report.table()
+
+
+def test_a_bench_without_tests_fails(tmp_path):
+    if sim.simulator_missing("icarus"):
+        pytest.skip(f"icarus: {sim.simulator_missing('icarus')}")
+    with pytest.raises(sim.SimulationFailed, match="no cocotb test ran|no results file"):
+        sim.run_cocotb("lowbias32", "hwgen.tb", {}, "icarus", build_root=tmp_path)
