@@ -1,0 +1,119 @@
+"""``hwgen`` command line: lint, simulate and synthesize modules of the RTL library.
+
+    hwgen tools                         which simulators/tools are usable here, and why not
+    hwgen lint [MODULE ...]             verilator --lint-only -Wall (all modules by default)
+    hwgen sim MODULE [--simulator S]    run hwgen/tb/<MODULE>_tests.py with cocotb
+    hwgen synth MODULE                  yosys synth_xilinx resource table
+
+``-P NAME=VALUE`` (repeatable) sets a top-level Verilog parameter. Exit status: 0 on
+success, 1 when a check fails, 2 on usage errors or missing tools.
+"""
+from __future__ import annotations
+
+import argparse
+import importlib.util
+import shutil
+import sys
+from typing import Sequence
+
+from hwgen import sim
+
+
+def _param(text: str) -> tuple[str, int]:
+    name, sep, value = text.partition("=")
+    try:
+        if not sep:
+            raise ValueError
+        return name.strip(), int(value, 0)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected NAME=INTEGER, got {text!r}") from None
+
+
+def _parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(prog="hwgen", description=__doc__,
+                                formatter_class=argparse.RawDescriptionHelpFormatter)
+    sub = p.add_subparsers(dest="cmd", required=True)
+    sub.add_parser("tools", help="report which EDA tools are usable")
+    params = argparse.ArgumentParser(add_help=False)
+    params.add_argument("-P", "--param", type=_param, action="append", default=[],
+                        metavar="NAME=VALUE", help="top-level Verilog parameter (repeatable)")
+    lint = sub.add_parser("lint", parents=[params], help="verilator --lint-only -Wall")
+    lint.add_argument("modules", nargs="*", metavar="MODULE")
+    s = sub.add_parser("sim", parents=[params], help="run the module's cocotb testbench")
+    s.add_argument("module", metavar="MODULE")
+    s.add_argument("--simulator", choices=[*sim.SIMULATORS, "all"], default="verilator")
+    s.add_argument("--testcase", help="run only this cocotb test")
+    s.add_argument("--seed", type=int, help="cocotb random seed")
+    s.add_argument("--waves", action="store_true", help="record waveforms in the build folder")
+    y = sub.add_parser("synth", parents=[params], help="yosys synth_xilinx resource table")
+    y.add_argument("module", metavar="MODULE")
+    y.add_argument("--family", default="xc7", help="synth_xilinx -family (default xc7)")
+    return p
+
+
+def _tools() -> int:
+    for name in sim.SIMULATORS:
+        reason = sim.simulator_missing(name)
+        print(f"{name:<15} {'ok' if reason is None else 'unavailable: ' + reason}")
+    try:
+        print(f"{'VERILATOR_ROOT':<15} {sim.verilator_root()}")
+    except sim.ToolMissing as exc:
+        print(f"{'VERILATOR_ROOT':<15} {exc}")
+    print(f"{'yosys':<15} {shutil.which('yosys') or 'unavailable: apt-get install yosys'}")
+    print(f"{'build dir':<15} {sim.sim_build_root()}")
+    return 0
+
+
+def _lint(modules: Sequence[str], params: dict) -> int:
+    failed = 0
+    for module in modules or sim.rtl_modules():
+        result = sim.lint(module, params)
+        print(f"{'ok  ' if result.ok else 'FAIL'} {module}")
+        if not result.ok:
+            failed += 1
+            print(result.output.rstrip())
+    return 1 if failed else 0
+
+
+def _sim(module: str, simulator: str, params: dict, args: argparse.Namespace) -> int:
+    sim.rtl_source(module)
+    test_module = f"hwgen.tb.{module}_tests"
+    if importlib.util.find_spec(test_module) is None:
+        raise ValueError(f"no testbench for {module}: expected module {test_module}")
+    sims = [simulator]
+    if simulator == "all":
+        sims = sim.available_simulators()
+        for name in sorted(set(sim.SIMULATORS) - set(sims)):
+            print(f"skip {name}: {sim.simulator_missing(name)}")
+    status = 0 if sims else 2
+    for name in sims:
+        try:
+            results = sim.run_cocotb(module, test_module, params, name, testcase=args.testcase,
+                                     seed=args.seed, waves=args.waves)
+            print(f"PASS {module} on {name}: {results}")
+        except sim.SimulationFailed as exc:
+            print(f"FAIL {exc}")
+            status = 1
+    return status
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = _parser().parse_args(argv)
+    params = dict(getattr(args, "param", []))
+    try:
+        if args.cmd == "tools":
+            return _tools()
+        if args.cmd == "lint":
+            return _lint(args.modules, params)
+        if args.cmd == "sim":
+            return _sim(args.module, args.simulator, params, args)
+        report = sim.synth(args.module, params, args.family)
+        print(report.table())
+        return 1 if report.latches else 0
+    except (sim.ToolMissing, sim.BuildFailed, ValueError, TypeError) as exc:
+        print(f"hwgen: error: {exc}", file=sys.stderr)
+        return 2
+
+
+if __name__ == "__main__":
+    sys.exit(main())
