@@ -155,3 +155,25 @@ def test_bad_inputs_are_named():
         CyclicLayout(5, 6, 3, 0)
     with pytest.raises(ValueError, match="bank images"):
         L.fp_read(np.zeros((4, 10), np.int16), 0, 0, 0, 0)
+
+
+def test_docs_example_table_matches_layout():
+    """docs/hardware.md's worked P=4 example is the layout's, not a hand copy gone stale."""
+    from pathlib import Path
+
+    doc = Path(__file__).resolve().parents[2] / "docs" / "hardware.md"
+    if not doc.is_file():
+        pytest.skip("docs/hardware.md not present (installed package)")
+    text = doc.read_text()
+    block = text.split("<!-- example-grid:start -->")[1].split("<!-- example-grid:end -->")[0]
+    rows = [line.strip().strip("|").split("|") for line in block.strip().splitlines()[2:]]
+    L = CyclicLayout(O=6, C=5, K=1, P=4)
+    assert len(rows) == L.tiles_o * L.P
+    for o, row in enumerate(rows):
+        assert int(row[0]) == o and len(row) == 1 + L.tiles_c * L.P
+        for c, cell in enumerate(row[1:]):
+            cell = cell.strip()
+            pad = o >= L.O or c >= L.C
+            assert cell.startswith("(") == pad, (o, c, cell)
+            bank, addr = L.locate(o, c, 0, 0)
+            assert cell.strip("()") == f"{int(bank)}/{int(addr)}", (o, c, cell)
