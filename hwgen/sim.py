@@ -183,11 +183,12 @@ def sim_build_root() -> Path:
 
 
 def build_dir(module: str, simulator: str, parameters: Mapping[str, object] | None = None,
-              root: Path | str | None = None) -> Path:
-    """The cached build folder of one (module, simulator, parameter set).
+              root: Path | str | None = None, waves: bool = False) -> Path:
+    """The cached build folder of one (module, simulator, parameter set, waves on/off).
 
     Named ``<root>/<module>/<simulator>-<params>`` with ``<params>`` like ``TAG_WIDTH=16``
-    (``default`` for none), or a hash when the list is long.
+    (``default`` for none) or a hash when the list is long, plus ``-waves`` for traced
+    builds (they compile differently, so they must not evict the plain build).
     """
     params = _check_parameters(parameters)
     if simulator not in SIMULATORS:
@@ -195,7 +196,7 @@ def build_dir(module: str, simulator: str, parameters: Mapping[str, object] | No
     tag = "_".join(f"{k}={v}" for k, v in params.items()) or "default"
     if len(tag) > 64:
         tag = "h" + hashlib.sha256(json.dumps(params).encode()).hexdigest()[:16]
-    return Path(root or sim_build_root()) / module / f"{simulator}-{tag}"
+    return Path(root or sim_build_root()) / module / f"{simulator}-{tag}{'-waves' if waves else ''}"
 
 
 @contextmanager
@@ -315,7 +316,7 @@ def run_cocotb(module: str, test_module: str, parameters: Mapping[str, object] |
         raise ToolMissing(f"cannot simulate with {simulator}: {reason}")
     params = _check_parameters(parameters)
     root = Path(build_root) if build_root is not None else sim_build_root()
-    bdir = build_dir(module, simulator, params, root)
+    bdir = build_dir(module, simulator, params, root, waves)
     results = bdir / "results.xml"
     with _locked(bdir):
         (bdir / "params.json").write_text(json.dumps({"module": module, "parameters": params}))

@@ -81,8 +81,9 @@ def test_build_dirs_are_per_module_simulator_and_parameters(tmp_path):
     others = {sim.build_dir("lowbias32", "icarus", {"TAG_WIDTH": 16}, tmp_path),
               sim.build_dir("lowbias32", "verilator", {"TAG_WIDTH": 8}, tmp_path),
               sim.build_dir("lowbias32", "verilator", {}, tmp_path),
-              sim.build_dir("other", "verilator", {"TAG_WIDTH": 16}, tmp_path)}
-    assert a not in others and len(others) == 4
+              sim.build_dir("other", "verilator", {"TAG_WIDTH": 16}, tmp_path),
+              sim.build_dir("lowbias32", "verilator", {"TAG_WIDTH": 16}, tmp_path, waves=True)}
+    assert a not in others and len(others) == 5
     assert a.is_relative_to(tmp_path)
     many = {f"P{i}": i for i in range(20)}
     assert len(sim.build_dir("m", "icarus", many, tmp_path).name) < 40
