@@ -36,6 +36,10 @@ rounding and overflow at word length w of the constants' format):
 ``half``: ``scale = 2 * lr_start / batch``.
 ``lr_q = lr / (scale * batch)`` in Q(w, lr_frac), ``s_q = scale`` in Q(w, scale_frac),
 ``m_q = momentum`` in Q(w, 16) (momentum 0.5 saturates to 32767).
+The float64 evaluation (the engine's) differs from exact arithmetic only where the exact
+value is a rounding tie: "half" rule, batch 49, lr = 5 * 2**-15, lr_start = 1 gives
+``(2.0 * 1 / 49) * 49 = 1.9999999999999998``, so lr_q = 2.5000000000000004 LSB -> 3,
+while the exact 2.5 LSB would round half_even to 2.
 
 WU (per weighted layer, momentum spec ``Q(16, f_V)``, update spec ``Q(16, f_W)``):
 for g = 0 .. G-1: ``V = fit(V + fit(round(G_g * lr_q, f_G + lr_frac -> f_V)))``;
