@@ -57,15 +57,19 @@ def _shape_strategy(shape: ShapeArg | None) -> st.SearchStrategy:
 
 
 def _ties_in(lo: int, hi: int) -> st.SearchStrategy[int]:
-    """Integers in [lo, hi] whose low s bits are 100..0 for a drawn s >= 1 (ties at shift s)."""
+    """Integers in [lo, hi] whose low s bits are 100..0 for some s >= 1 (ties at shift s).
+
+    One integer draw per element (s is taken from the drawn value's own low bits), which
+    keeps large arrays cheap to generate.
+    """
     top = max(1, (max(abs(lo), abs(hi))).bit_length())
 
-    def make(t: tuple[int, int]) -> int:
-        s, v = t
+    def make(v: int) -> int:
+        s = 1 + (v >> 1) % top  # bit 0 is overwritten below, so it cannot steer s
         tie = ((v >> s) << s) + (1 << (s - 1))
         return tie if lo <= tie <= hi else v
 
-    return st.tuples(st.integers(1, top), st.integers(lo, hi)).map(make)
+    return st.integers(lo, hi).map(make)
 
 
 def _biased_integers(lo: int, hi: int) -> st.SearchStrategy[int]:
