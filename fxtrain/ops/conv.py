@@ -13,14 +13,24 @@ Out-of-range input positions read as 0. Products are exact; every result is the 
 sum wrapped to ``acc_bits`` (two's complement, default 32), returned as int64. The
 caller requantizes (fxtrain.numerics.requantize). Computed as im2col + exact float64
 GEMM (+ col2im for BP); wrap makes the summation order irrelevant.
+
+Fast path (every partial sum provably below 2**53, e.g. all 16-bit data): the batch is
+cut into tiles of whole images whose column matrix fits ~1 MiB, so im2col output is
+still in cache when BLAS reads it. Otherwise (wide operands) one untiled product goes
+through :func:`._gemm.exact_matmul` (chunked float64 or int64).
 """
 from __future__ import annotations
 
 import numpy as np
 
 from . import _conv_kernels as CK
-from ._gemm import exact_matmul, operand_dtype
+from ._gemm import F64_EXACT, exact_matmul, operand_dtype
+from ._threads import RUNNER
 from ._validate import acc_bits_arg, bias_terms, hw_arg, int_arg, int_array, max_abs
+
+
+#: float64 elements of one tile's column matrix (1 MiB); tests shrink it to force tiling
+TILE_ELEMS = 1 << 17
 
 
 def _geometry(h: int, w: int, k: int, stride, pad) -> tuple[int, int, int, int]:
@@ -39,11 +49,73 @@ def _weights(w) -> np.ndarray:
     return w
 
 
+def _tiles(n: int, per_image: int):
+    """(n0, n1) ranges of whole images, each holding about TILE_ELEMS column elements."""
+    t = max(1, min(n, TILE_ELEMS // max(1, per_image)))
+    return [(n0, min(n, n0 + t)) for n0 in range(0, n, t)]
+
+
+class _Scratch:
+    """Reusable flat float64 buffers handed out as contiguous 2-D views: fresh large
+    allocations per tile would page-fault on first touch, which costs as much as im2col."""
+
+    def __init__(self) -> None:
+        self._bufs: dict[str, np.ndarray] = {}
+
+    def get(self, name: str, rows: int, cols: int, dtype=np.float64) -> np.ndarray:
+        buf = self._bufs.get(name)
+        if buf is None or buf.size < rows * cols or buf.dtype != dtype:
+            buf = self._bufs[name] = np.empty(rows * cols, dtype=dtype)
+        return buf[:rows * cols].reshape(rows, cols)
+
+
+def _im2col_into(a: np.ndarray, k: int, s: int, p: int, ho: int, wo: int, out: np.ndarray) -> None:
+    if s == 1 and ho == a.shape[2] and wo == a.shape[3]:
+        CK.im2col_same(a, k, p, out)
+    else:
+        CK.im2col(a, k, s, p, ho, wo, out)
+
+
 def _columns(a: np.ndarray, k: int, s: int, p: int, ho: int, wo: int, dtype) -> np.ndarray:
     n, c = a.shape[:2]
     cols = np.empty((c * k * k, n * ho * wo), dtype=dtype)
-    CK.im2col(np.ascontiguousarray(a), k, s, p, ho, wo, cols)
+    _im2col_into(a, k, s, p, ho, wo, cols)
     return cols
+
+
+def _grad_rows(e: np.ndarray, dtype) -> np.ndarray:
+    n, o, ho, wo = e.shape
+    rows = np.empty((o, n * ho * wo), dtype=dtype)
+    CK.nchw_to_rows(e, rows)
+    return rows
+
+
+def _correlate(x: np.ndarray, w2: np.ndarray, k: int, s: int, p: int, ho: int, wo: int,
+               bias: np.ndarray, acc_bits: int) -> np.ndarray:
+    """wrap(bias[o] + sum_r w2[o, r] * cols(x)[r, q]) as int64 [N, O, Ho, Wo]; x contiguous."""
+    n, c = x.shape[:2]
+    o, kdim = w2.shape
+    npix = ho * wo
+    xmax, wmax = max_abs(x), max_abs(w2)
+    out = np.empty((n, o, ho, wo), dtype=np.int64)
+    if xmax * wmax * kdim >= F64_EXACT:  # wide operands: one exact product, untiled
+        dt = operand_dtype(wmax, xmax)
+        r = exact_matmul(w2.astype(dt), _columns(x, k, s, p, ho, wo, dt), wmax, xmax)
+        CK.rows_to_nchw(r, bias, acc_bits, out)
+        return out
+    wf = w2.astype(np.float64)
+
+    def job(tiles) -> None:
+        scratch = _Scratch()
+        for n0, n1 in tiles:
+            m = (n1 - n0) * npix
+            cols = scratch.get("cols", kdim, m)
+            _im2col_into(x[n0:n1], k, s, p, ho, wo, cols)
+            r = np.matmul(wf, cols, out=scratch.get("r", o, m))
+            CK.rows_to_nchw(r, bias, acc_bits, out[n0:n1])
+
+    RUNNER.run(job, _tiles(n, kdim * npix))
+    return out
 
 
 def conv2d_fp(a, w, stride: int = 1, pad: int = 0, acc_bits: int = 32, bias=None,
@@ -56,7 +128,7 @@ def conv2d_fp(a, w, stride: int = 1, pad: int = 0, acc_bits: int = 32, bias=None
     [1,1,3,3], w = 1s of [1,1,3,3], pad=1 -> acc[0,0] = [[4,6,4],[6,9,6],[4,6,4]].
     """
     acc_bits = acc_bits_arg(acc_bits)
-    a = int_array(a, "a", 4)
+    a = np.ascontiguousarray(int_array(a, "a", 4))
     w = _weights(w)
     n, c, h, wd = a.shape
     o, cw, k, _ = w.shape
@@ -64,20 +136,7 @@ def conv2d_fp(a, w, stride: int = 1, pad: int = 0, acc_bits: int = 32, bias=None
         raise ValueError(f"w has {cw} input channels but a has {c} (a {a.shape}, w {w.shape})")
     s, p, ho, wo = _geometry(h, wd, k, stride, pad)
     b = bias_terms(bias, bias_shift, o, acc_bits)
-    amax, wmax = max_abs(a), max_abs(w)
-    dt = operand_dtype(wmax, amax)
-    cols = _columns(a, k, s, p, ho, wo, dt)
-    r = exact_matmul(w.reshape(o, c * k * k).astype(dt), cols, wmax, amax)
-    out = np.empty((n, o, ho, wo), dtype=np.int64)
-    CK.rows_to_nchw(r, b, acc_bits, out)
-    return out
-
-
-def _grad_rows(e: np.ndarray, dtype) -> np.ndarray:
-    n, o, ho, wo = e.shape
-    rows = np.empty((o, n * ho * wo), dtype=dtype)
-    CK.nchw_to_rows(np.ascontiguousarray(e), rows)
-    return rows
+    return _correlate(a, w.reshape(o, c * k * k), k, s, p, ho, wo, b, acc_bits)
 
 
 def conv2d_bp(e, w, in_hw, stride: int = 1, pad: int = 0, acc_bits: int = 32) -> np.ndarray:
@@ -85,10 +144,11 @@ def conv2d_bp(e, w, in_hw, stride: int = 1, pad: int = 0, acc_bits: int = 32) ->
 
     ``e`` [N, O, Ho, Wo] must have the FP output size of an input of size ``in_hw``
     = (H, W). Computed as the transposed GEMM ``w^T e`` then col2im (scatter-add),
-    which equals the module formula's sum over the (o, ky, kx) that reach (i, j).
+    which equals the module formula's sum over the (o, ky, kx) that reach (i, j); for
+    stride 1 (and P <= K-1) as the equivalent correlation with the flipped weights.
     """
     acc_bits = acc_bits_arg(acc_bits)
-    e = int_array(e, "e", 4)
+    e = np.ascontiguousarray(int_array(e, "e", 4))
     w = _weights(w)
     h, wd = hw_arg(in_hw)
     n, o, ho, wo = e.shape
@@ -99,12 +159,31 @@ def conv2d_bp(e, w, in_hw, stride: int = 1, pad: int = 0, acc_bits: int = 32) ->
     if (ho, wo) != (ho_x, wo_x):
         raise ValueError(f"e is {ho}x{wo} but an input of {h}x{wd} with K={k}, stride={s}, "
                          f"pad={p} gives {ho_x}x{wo_x}")
+    if s == 1 and p <= k - 1:
+        # stride 1: a correlation of e with w transposed and flipped 180 degrees, padded
+        # by K-1-P (for i in [0, H): the term (o, ky, kx) reads e[.., i + P - ky, ..])
+        wf = np.ascontiguousarray(w.transpose(1, 0, 2, 3)[:, :, ::-1, ::-1]).reshape(c, o * k * k)
+        return _correlate(e, wf, k, 1, k - 1 - p, h, wd, np.zeros(c, dtype=np.int64), acc_bits)
     emax, wmax = max_abs(e), max_abs(w)
-    dt = operand_dtype(wmax, emax)
-    wt = np.ascontiguousarray(w.reshape(o, c * k * k).T).astype(dt)
-    d = exact_matmul(wt, _grad_rows(e, dt), wmax, emax)
+    kdim = c * k * k
     out = np.zeros((n, c, h, wd), dtype=np.int64)
-    CK.col2im(d, k, s, p, ho, wo, acc_bits, out)
+    if emax * wmax * o >= F64_EXACT:
+        dt = operand_dtype(wmax, emax)
+        wt = np.ascontiguousarray(w.reshape(o, kdim).T).astype(dt)
+        CK.col2im(exact_matmul(wt, _grad_rows(e, dt), wmax, emax), k, s, p, ho, wo, acc_bits, out)
+        return out
+    wt = np.ascontiguousarray(w.reshape(o, kdim).T, dtype=np.float64)
+
+    def job(tiles) -> None:
+        scratch = _Scratch()
+        for n0, n1 in tiles:
+            m = (n1 - n0) * ho * wo
+            rows = scratch.get("rows", o, m)
+            CK.nchw_to_rows(e[n0:n1], rows)
+            d = np.matmul(wt, rows, out=scratch.get("d", kdim, m))
+            CK.col2im(d, k, s, p, ho, wo, acc_bits, out[n0:n1])
+
+    RUNNER.run(job, _tiles(n, kdim * ho * wo))
     return out
 
 
@@ -115,8 +194,8 @@ def conv2d_wu(e, a, k: int, stride: int = 1, pad: int = 0, acc_bits: int = 32) -
     batch yourself for per-group gradients (each group's sum is wrapped on its own).
     """
     acc_bits = acc_bits_arg(acc_bits)
-    e = int_array(e, "e", 4)
-    a = int_array(a, "a", 4)
+    e = np.ascontiguousarray(int_array(e, "e", 4))
+    a = np.ascontiguousarray(int_array(a, "a", 4))
     k = int_arg(k, "k", 1)
     n, o, ho, wo = e.shape
     na, c, h, wd = a.shape
@@ -127,9 +206,24 @@ def conv2d_wu(e, a, k: int, stride: int = 1, pad: int = 0, acc_bits: int = 32) -
         raise ValueError(f"e is {ho}x{wo} but a {h}x{wd} with K={k}, stride={s}, pad={p} "
                          f"gives {ho_x}x{wo_x}")
     emax, amax = max_abs(e), max_abs(a)
-    dt = operand_dtype(emax, amax)
-    cols = _columns(a, k, s, p, ho, wo, dt)
-    r = exact_matmul(_grad_rows(e, dt), cols.T, emax, amax)
-    out = np.empty((o, c * k * k), dtype=np.int64)
-    CK.wrap_matrix(r, acc_bits, out)
+    kdim, npix = c * k * k, ho * wo
+    out = np.empty((o, kdim), dtype=np.int64)
+    if emax * amax * n * npix >= F64_EXACT:
+        dt = operand_dtype(emax, amax)
+        r = exact_matmul(_grad_rows(e, dt), _columns(a, k, s, p, ho, wo, dt).T, emax, amax)
+        CK.wrap_matrix(r, acc_bits, out)
+        return out.reshape(o, c, k, k)
+    def job(tiles) -> np.ndarray:
+        g = np.zeros((o, kdim), dtype=np.float64)  # every partial sum < 2**53: exact
+        scratch = _Scratch()
+        for n0, n1 in tiles:
+            m = (n1 - n0) * npix
+            rows = scratch.get("rows", o, m)
+            CK.nchw_to_rows(e[n0:n1], rows)
+            cols = scratch.get("cols", kdim, m)
+            _im2col_into(a[n0:n1], k, s, p, ho, wo, cols)
+            g += rows @ cols.T
+        return g
+
+    CK.wrap_matrix(sum(RUNNER.run(job, _tiles(n, kdim * npix))), acc_bits, out)
     return out.reshape(o, c, k, k)
