@@ -8,23 +8,38 @@ y = [0, 0, 3]; mask "ge" = [0, 1, 1], "gt" = [0, 0, 1].
 from __future__ import annotations
 
 import numpy as np
+from numba import njit
 
 from ._validate import int_array, same_shape
 
 RELU_RULES = ("ge", "gt")
 
 
+@njit(cache=True, nogil=True)
+def _relu_fp(x, strict, y, m):
+    for i in range(x.size):
+        v = x[i]
+        keep = v > 0 if strict else v >= 0
+        m[i] = 1 if keep else 0
+        y[i] = v if keep else 0
+
+
+@njit(cache=True, nogil=True)
+def _relu_bp(e, m, out):
+    for i in range(e.size):
+        out[i] = e[i] * np.int64(m[i] != 0)  # branchless: vectorizes
+
+
 def relu_fp(x, rule: str = "ge") -> tuple[np.ndarray, np.ndarray]:
     """(y, mask): y = x * mask in x's dtype, mask uint8 (1 = gradient passes)."""
     x = int_array(x, "x")
-    if rule == "ge":
-        m = x >= 0
-    elif rule == "gt":
-        m = x > 0
-    else:
+    if rule not in RELU_RULES:
         raise ValueError(f"unknown ReLU rule {rule!r}; expected one of {RELU_RULES}")
-    y = np.where(m, x, np.zeros((), dtype=x.dtype)).astype(x.dtype, copy=False)
-    return y, m.astype(np.uint8)
+    flat = np.ascontiguousarray(x).reshape(-1)
+    y = np.empty(flat.size, dtype=x.dtype)
+    m = np.empty(flat.size, dtype=np.uint8)
+    _relu_fp(flat, rule == "gt", y, m)
+    return y.reshape(x.shape), m.reshape(x.shape)
 
 
 def relu_bp(e, mask) -> np.ndarray:
@@ -34,4 +49,7 @@ def relu_bp(e, mask) -> np.ndarray:
     if m.dtype != np.uint8 and m.dtype != np.bool_:
         raise TypeError(f"mask must be uint8 (from relu_fp) or bool, got dtype {m.dtype}")
     same_shape(e, m, "e", "mask")
-    return np.where(m != 0, e, np.zeros((), dtype=e.dtype)).astype(e.dtype, copy=False)
+    out = np.empty(e.size, dtype=e.dtype)
+    _relu_bp(np.ascontiguousarray(e).reshape(-1), np.ascontiguousarray(m).reshape(-1).view(np.uint8),
+             out)
+    return out.reshape(e.shape)

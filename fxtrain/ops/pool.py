@@ -8,17 +8,17 @@ Worked tie: window [[5, 7], [7, 2]] -> max 7, argmax 1 (ky=0, kx=1), not 2.
 from __future__ import annotations
 
 import numpy as np
-from numba import njit, prange
+from numba import njit
 
 from ._validate import hw_arg, int_arg, int_array
 
 K_MAX = 16  # argmax ky*k + kx must fit a uint8
 
 
-@njit(cache=True, parallel=True)
+@njit(cache=True, nogil=True)
 def _pool_fp(a, k, y, arg):
     n_img, c, ho, wo = y.shape
-    for t in prange(n_img * c):
+    for t in range(n_img * c):
         n = t // c
         ch = t % c
         for oy in range(ho):
@@ -35,10 +35,10 @@ def _pool_fp(a, k, y, arg):
                 arg[n, ch, oy, ox] = bi
 
 
-@njit(cache=True, parallel=True)
+@njit(cache=True, nogil=True)
 def _pool_bp(e, arg, k, out):
     n_img, c, ho, wo = e.shape
-    for t in prange(n_img * c):
+    for t in range(n_img * c):
         n = t // c
         ch = t % c
         for oy in range(ho):

@@ -24,7 +24,7 @@ e = [2**30, 2**30], S = 2**31, p = [16384, 16384], g = [-16384, 16384].
 from __future__ import annotations
 
 import numpy as np
-from numba import njit, prange
+from numba import njit
 
 from ..numerics import QFormat
 from ._validate import bounded, int_arg, int_array
@@ -69,10 +69,10 @@ def _exponent_index(d, s):
     return min(u, np.int64(U_MAX))
 
 
-@njit(cache=True, parallel=True)
+@njit(cache=True, nogil=True)
 def _softmax_rows(z, s, f_out, lut, p):
     n, k = z.shape
-    for r in prange(n):
+    for r in range(n):
         m = np.int64(z[r, 0])
         for c in range(1, k):
             m = max(m, np.int64(z[r, c]))

@@ -1,0 +1,72 @@
+"""Directed momentum-update cases: worked roundings, 16-bit wrap with overflow counts,
+stochastic keys, and the classic form's exact fraction bookkeeping."""
+import numpy as np
+import pytest
+
+import fxtrain.ops as O
+from ops_check import check_op
+
+
+def test_accumulate_worked_example():
+    # G * lr = 15 at fraction 10 + 11 = 21 -> 7.5 at f_V = 20 -> half_up 8; V = 10 + 8
+    v, n = check_op("fpl19_accumulate", np.array([10], np.int16), np.array([3], np.int16), 5, 10, 11, 20)
+    assert (v.tolist(), n) == ([18], 0)
+    v, _ = check_op("fpl19_accumulate", np.array([10]), np.array([-3]), 5, 10, 11, 20)
+    assert v.tolist() == [3]  # -7.5 rounds half up to -7
+
+
+def test_accumulate_wraps_and_counts():
+    v, n = check_op("fpl19_accumulate", np.array([32767, 0], np.int16), np.array([1, 1], np.int16),
+                    1, 0, 0, 0)
+    assert (v.tolist(), n) == ([-32768, 1], 1)
+    v, n = check_op("fpl19_accumulate", np.array([32767, 0], np.int16), np.array([1, 1], np.int16),
+                    1, 0, 0, 0, overflow="saturate")
+    assert (v.tolist(), n) == ([32767, 1], 1)
+
+
+def test_apply_and_decay_worked_examples():
+    # s_q * V = 3 * 5 = 15 at fraction 4 + 1 = 5 -> f_W 4: 7.5 -> 8; W = 100 - 8
+    w, n = check_op("fpl19_apply", np.array([100], np.int16), np.array([5], np.int16), 3, 4, 1, 4)
+    assert (w.tolist(), n) == ([92], 0)
+    # m_q = 0.5 in Q16.16 would be 32768, which saturates to 32767 in 16 bits (constants' job);
+    # the kernel takes any 32-bit m_q: -3 * 0.5 = -1.5 -> half_up -1
+    v, n = check_op("fpl19_decay", np.array([-3, 3], np.int16), 1 << 15, 19)
+    assert (v.tolist(), n) == ([-1, 2], 0)
+
+
+def test_stochastic_depends_on_key_and_matches_oracle():
+    g = np.arange(-40, 40, dtype=np.int16).reshape(8, 10)
+    v = np.zeros_like(g)
+    outs = {check_op("fpl19_accumulate", v, g, 3, 10, 10, 18, rounding="stochastic", key=k)[0].tobytes()
+            for k in (1, 2, 3)}
+    assert len(outs) > 1
+    with pytest.raises(ValueError, match="key"):
+        O.fpl19_accumulate(v, g, 3, 10, 10, 18, rounding="stochastic")
+
+
+def test_sgd_momentum_single_rounding():
+    # v' = 0.5 * v + g: v = 3 (Q.4), m = 0.5 (Q.16: 32768), g = 1 (Q.4) -> 1.5/16 + 1/16 ... in
+    # units of 2**-4: 1.5 + 1 = 2.5 -> half_up 3; w' = w - lr * v' with lr = 1 (Q.0): 10 - 3
+    w, v, nv, nw = check_op("sgd_momentum", np.array([10]), np.array([3]), np.array([1]),
+                            1, 1 << 15, 4, 4, 4, 0)
+    assert (w.tolist(), v.tolist(), nv, nw) == ([7], [3], 0, 0)
+
+
+def test_sgd_momentum_refuses_inexact_bookkeeping():
+    with pytest.raises(ValueError, match="too far apart"):
+        O.sgd_momentum(np.array([1 << 14]), np.array([1]), np.array([1]), 1, 1, 0, 50, 0, 0)
+
+
+@pytest.mark.parametrize("call,err,match", [
+    (lambda: O.fpl19_accumulate(np.zeros(2, np.int16), np.zeros(3, np.int16), 1, 0, 0, 0),
+     ValueError, "shape"),
+    (lambda: O.fpl19_accumulate(np.zeros(2, np.int16), np.zeros(2, np.int16), 1 << 31, 0, 0, 0),
+     ValueError, "lr_q"),
+    (lambda: O.fpl19_apply(np.zeros(2, np.int64), np.array([1 << 40, 0]), 1, 0, 0, 0),
+     ValueError, "32-bit"),
+    (lambda: O.fpl19_decay(np.zeros(2, np.int16), 1.5), TypeError, "m_q"),
+    (lambda: O.fpl19_decay(np.zeros(2, np.int16), 3, rounding="nearest"), ValueError, "rounding"),
+])
+def test_bad_arguments_are_refused(call, err, match):
+    with pytest.raises(err, match=match):
+        call()
