@@ -6,9 +6,23 @@ update. Weights do not change inside a batch, so FP and BP of all groups run as 
 batch; only the weight gradients are computed and requantized group by group, exactly as
 ``groups`` separate on-chip passes would produce them.
 
-Stochastic rounding keys: ``sr_key(seed, step, layer_index, role)``; the g-th group's
-tensors continue the element index of a stacked [groups, ...] tensor
-(key + g * size), so an accelerator processing groups in any order reproduces them.
+Stochastic rounding keys, with ``K(li, role) = sr_key(seed, step mod 2**32, li, role)``,
+``li`` the layer's position in the full layer list and ``step`` the number of steps done:
+
+=================================  ===============================================
+tensor                             key (element index i: row-major in the tensor)
+=================================  ===============================================
+forward output of layer li         K(li, "activation"), over the whole batch
+backward output of layer li        K(li, "local_gradient"), over the whole batch
+weight gradient of group g         K(li, "weight_gradient") + g * size
+momentum accumulate of group g     K(li, "momentum") + g * size
+weight update                      K(li, "update")
+momentum decay                     K(li, "momentum") + groups * size
+=================================  ===============================================
+
+(all key sums mod 2**32). The groups continue the element index of one stacked
+[groups, ...] tensor and the decay is the slice after the last group, so an accelerator
+processing groups in any order reproduces every word.
 """
 from __future__ import annotations
 
@@ -39,6 +53,8 @@ class Network:
         self.name = name
         self.layers = list(layers)
         self.input_shape = tuple(int(v) for v in input_shape)
+        if isinstance(seed, bool) or not isinstance(seed, (int, np.integer)) or not 0 <= seed <= _M32:
+            raise ValueError(f"seed must be an integer in [0, 2**32), got {seed!r}")
         self.seed = int(seed)
         names = [L.name for L in self.layers]
         if len(set(names)) != len(names):
@@ -139,7 +155,7 @@ class Network:
 
     # ------------------------------------------------------------------ keys
     def _key(self, layer_index: int, role: str) -> int:
-        return sr_key(self.seed & _M32, self.step & _M32, layer_index, role)
+        return sr_key(self.seed, self.step & _M32, layer_index, role)
 
     def _requant(self, acc, f_src, spec: TensorSpec, li: int, role: str, tag: str, offset: int = 0):
         key = None

@@ -28,6 +28,12 @@ def lr_constants(recipe: Recipe, plan: Plan, lp: LayerPlan) -> dict:
     ``scale = 2 * lr_start / batch``. Then ``lr_q = lr / (scale * batch)`` in Q16.f_lr,
     ``s_q = scale`` in Q16.f_s and ``m_q = momentum`` in Q16.16, each quantized with the
     plan's ``constants`` rounding and overflow (fpl19: half_even, saturate: 0.5 -> 32767).
+
+    The real-valued expressions are evaluated in IEEE float64 exactly as written (left to
+    right), and only that double is quantized; this differs from exact rational arithmetic
+    only when the double lands on a rounding tie (e.g. batch 49, lr = 5 * 2**-15,
+    lr_start = 1 under "half" gives lr_q = 3, not 2). The constants are also recorded in
+    every vector bundle, so hardware never has to re-derive them.
     """
     spec = plan.constants
     w = spec.fmt.w
