@@ -7,10 +7,17 @@ integers, so every property is checked in exact arithmetic.
 from __future__ import annotations
 
 import numpy as np
+from hypothesis import settings
 
 from fxtrain.numerics import QFormat, requantize
 
 INT64_MIN, INT64_MAX = -(2**63), 2**63 - 1
+# The numerics folder makes ~10**5 engine calls; tests that only restate a property the
+# differential tests also cover run with a half or a quarter of the profile's examples
+# (100 and 50 under `ci`), which keeps the folder inside its time budget.
+FEWER = settings(max_examples=max(1, settings.default.max_examples // 2))
+FEW = settings(max_examples=max(1, settings.default.max_examples // 4))
+
 DETERMINISTIC = ("floor", "trunc", "half_up", "half_even", "half_away")
 NEAREST = ("half_up", "half_even", "half_away")
 
