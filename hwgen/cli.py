@@ -16,7 +16,7 @@ import shutil
 import sys
 from typing import Sequence
 
-from hwgen import sim
+from hwgen import checks, sim
 
 
 def _param(text: str) -> tuple[str, int]:
@@ -67,7 +67,7 @@ def _tools() -> int:
 def _lint(modules: Sequence[str], params: dict) -> int:
     failed = 0
     for module in modules or sim.rtl_modules():
-        result = sim.lint(module, params)
+        result = checks.lint(module, params)
         print(f"{'ok  ' if result.ok else 'FAIL'} {module}")
         if not result.ok:
             failed += 1
@@ -107,7 +107,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             return _lint(args.modules, params)
         if args.cmd == "sim":
             return _sim(args.module, args.simulator, params, args)
-        report = sim.synth(args.module, params, args.family)
+        report = checks.synth(args.module, params, args.family)
         print(report.table())
         return 1 if report.latches else 0
     except (sim.ToolMissing, sim.BuildFailed, ValueError, TypeError) as exc:

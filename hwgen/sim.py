@@ -1,4 +1,8 @@
-"""EDA tools for the RTL library: find them, lint, simulate with cocotb, synthesize.
+"""EDA tools for the RTL library: find them and simulate with cocotb.
+
+Lint, elaboration and synthesis live in :mod:`hwgen.checks`; this module re-exports them
+(``sim.lint``, ``sim.elaborate``, ``sim.synth``, ``sim.LintResult``, ``sim.SynthReport``)
+so existing callers keep working.
 
 Tools and where they come from:
 
@@ -11,8 +15,8 @@ Tools and where they come from:
   ``verilated.mk`` names them so).
 - Icarus Verilog (``apt-get install iverilog``): ``iverilog`` and ``vvp`` on PATH.
 - cocotb 2.x with ``cocotb_tools.runner`` drives both simulators.
-- Yosys (``apt-get install yosys``) for :func:`synth`: out-of-context ``synth_xilinx``,
-  resource counts from ``stat -json``.
+- Yosys (``apt-get install yosys``) for :func:`hwgen.checks.synth`: out-of-context
+  ``synth_xilinx``, resource counts from ``stat -json``.
 
 Builds are cached: one folder per (module, simulator, parameter set) under
 :func:`sim_build_root`, so a second run only re-runs the simulation. Verilator's own
@@ -27,10 +31,8 @@ import json
 import os
 import re
 import shutil
-import subprocess
 import tempfile
 from contextlib import contextmanager
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Iterator, Mapping, Sequence
 
@@ -341,136 +343,20 @@ def run_cocotb(module: str, test_module: str, parameters: Mapping[str, object] |
     return results
 
 
-# ----------------------------------------------------------------------------- lint
+# ----------------------------------------------------------------------------- checks
+
+# lint/elaborate/synth live in hwgen.checks; re-exported lazily (PEP 562) because
+# hwgen.checks itself imports this module for the library lookups.
+_CHECKS = frozenset({"LintResult", "SynthReport", "lint", "elaborate", "synth", "_classify"})
 
 
-@dataclass(frozen=True)
-class LintResult:
-    """Outcome of ``verilator --lint-only -Wall``: ok iff exit 0 and no %Warning/%Error."""
+def __getattr__(name: str):
+    if name in _CHECKS:
+        from hwgen import checks
 
-    module: str
-    ok: bool
-    output: str
-    command: tuple[str, ...]
+        return getattr(checks, name)
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
 
 
-def lint(module: str, parameters: Mapping[str, object] | None = None) -> LintResult:
-    """Run ``verilator --lint-only -Wall`` on library module `module` (submodules via -y)."""
-    setup_verilator_env()
-    params = _check_parameters(parameters)
-    cmd = ["verilator", "--lint-only", "-Wall", "--top-module", module, "-y", str(rtl_dir()),
-           *[f"-G{k}={v}" for k, v in params.items()], str(rtl_source(module))]
-    proc = subprocess.run(cmd, capture_output=True, text=True)
-    out = proc.stdout + proc.stderr
-    ok = proc.returncode == 0 and not re.search(r"^%(Warning|Error)", out, re.M)
-    return LintResult(module, ok, out, tuple(cmd))
-
-
-def elaborate(module: str, parameters: Mapping[str, object] | None = None) -> str:
-    """Elaborate `module` with Icarus and run time 0 with no stimulus; return all output.
-
-    This fires the modules' ``initial`` parameter guards, so a test can check that an
-    illegal parameter is reported by name. Raises ToolMissing without Icarus.
-    """
-    for exe in ("iverilog", "vvp"):
-        if shutil.which(exe) is None:
-            raise ToolMissing(f"Icarus Verilog: {exe!r} not on PATH (apt-get install iverilog)")
-    params = _check_parameters(parameters)
-    with tempfile.TemporaryDirectory(prefix="hwgen-elab-") as tmp:
-        vvp = Path(tmp) / "a.vvp"
-        cmd = ["iverilog", "-g2005", "-o", str(vvp), "-s", module, "-y", str(rtl_dir()),
-               "-Y", ".v", *[f"-P{module}.{k}={v}" for k, v in params.items()],
-               str(rtl_source(module))]
-        proc = subprocess.run(cmd, capture_output=True, text=True)
-        out = proc.stdout + proc.stderr
-        if proc.returncode == 0:
-            run = subprocess.run(["vvp", "-n", str(vvp)], capture_output=True, text=True)
-            out += run.stdout + run.stderr
-    return out
-
-
-# ----------------------------------------------------------------------------- synthesis
-
-
-@dataclass(frozen=True)
-class SynthReport:
-    """Yosys ``synth_xilinx`` cell counts, grouped into FPGA resources.
-
-    lut: LUT1..LUT6; ff: FD* flip-flops; dsp: DSP48*; bram18: block RAM in 18 Kb units
-    (a RAMB36 counts 2); lutram: distributed RAM and SRL shift registers; carry: CARRY4/8;
-    latches: LD* primitives and any generic latch cells (must be 0 in this library).
-    """
-
-    module: str
-    parameters: dict
-    cells: dict
-    lut: int
-    ff: int
-    dsp: int
-    bram18: int
-    lutram: int
-    carry: int
-    latches: int
-
-    def table(self) -> str:
-        rows = [("LUT", self.lut), ("FF", self.ff), ("DSP", self.dsp), ("BRAM18", self.bram18),
-                ("LUTRAM/SRL", self.lutram), ("CARRY", self.carry), ("latches", self.latches)]
-        head = f"{self.module} {self.parameters or ''}".rstrip()
-        return "\n".join([head] + [f"  {name:<11}{count:>8}" for name, count in rows])
-
-
-def _classify(cells: Mapping[str, int]) -> dict[str, int]:
-    c = {"lut": 0, "ff": 0, "dsp": 0, "bram18": 0, "lutram": 0, "carry": 0, "latches": 0}
-    for name, n in cells.items():
-        if re.fullmatch(r"LUT[1-6]", name):
-            c["lut"] += n
-        elif name.startswith("FD"):
-            c["ff"] += n
-        elif name.startswith("DSP"):
-            c["dsp"] += n
-        elif name.startswith("RAMB36"):
-            c["bram18"] += 2 * n
-        elif name.startswith("RAMB18"):
-            c["bram18"] += n
-        elif name.startswith(("RAM", "SRL")):
-            c["lutram"] += n
-        elif name.startswith("CARRY"):
-            c["carry"] += n
-        elif name.startswith("LD") or "LATCH" in name.upper():
-            c["latches"] += n
-    return c
-
-
-def synth(module: str, parameters: Mapping[str, object] | None = None,
-          family: str = "xc7") -> SynthReport:
-    """Synthesize library module `module` with ``yosys synth_xilinx`` (out of context: no
-    I/O buffers) and count its resources. Raises ToolMissing without yosys and
-    RuntimeError with the log tail if yosys fails."""
-    yosys = shutil.which("yosys")
-    if yosys is None:
-        raise ToolMissing("yosys not on PATH (apt-get install yosys)")
-    if not _IDENT.match(family):
-        raise ValueError(f"bad FPGA family {family!r}")
-    params = _check_parameters(parameters)
-    src = rtl_source(module)
-    with tempfile.TemporaryDirectory(prefix="hwgen-synth-") as tmp:
-        stat = Path(tmp) / "stat.json"
-        proc, data = _yosys(yosys, module, src, params, family, stat)
-    if data is None:
-        tail = "\n".join((proc.stdout + proc.stderr).splitlines()[-20:])
-        raise RuntimeError(f"yosys failed on {module}:\n{tail}")
-    design = data.get("design") or next(iter(data["modules"].values()))
-    cells = dict(design["num_cells_by_type"])
-    return SynthReport(module, params, cells, **_classify(cells))
-
-
-def _yosys(yosys: str, module: str, src: Path, params: dict, family: str, stat: Path):
-    script = "; ".join(
-        [f'read_verilog -defer "{src}"']
-        + [f"chparam -set {k} {v} {module}" for k, v in params.items()]
-        + [f'hierarchy -top {module} -libdir "{rtl_dir()}"',
-           f"synth_xilinx -family {family} -top {module} -flatten -noiopad -noclkbuf",
-           f"tee -q -o {stat} stat -json"])
-    proc = subprocess.run([yosys, "-q", "-p", script], capture_output=True, text=True)
-    ok = proc.returncode == 0 and stat.is_file()
-    return proc, json.loads(stat.read_text()) if ok else None
+def __dir__() -> list[str]:
+    return sorted(set(globals()) | _CHECKS)

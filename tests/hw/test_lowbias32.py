@@ -9,7 +9,7 @@ import os
 
 import pytest
 
-from hwgen import sim
+from hwgen import checks, sim
 
 MODULE = "lowbias32"
 SEED = int(os.environ.get("FXTRAIN_SIM_SEED", "20190908"))
@@ -33,7 +33,7 @@ def test_matches_engine(simulator, params):
 @pytest.mark.parametrize("params", [{}, {"TAG_WIDTH": 16}])
 def test_lint_clean(params):
     try:
-        result = sim.lint(MODULE, params)
+        result = checks.lint(MODULE, params)
     except sim.ToolMissing as exc:
         pytest.skip(str(exc))
     assert result.ok, f"{' '.join(result.command)}\n{result.output}"
@@ -41,8 +41,8 @@ def test_lint_clean(params):
 
 def test_illegal_tag_width_is_reported():
     try:
-        ok = sim.elaborate(MODULE, {"TAG_WIDTH": 2})
-        bad = sim.elaborate(MODULE, {"TAG_WIDTH": 0})
+        ok = checks.elaborate(MODULE, {"TAG_WIDTH": 2})
+        bad = checks.elaborate(MODULE, {"TAG_WIDTH": 0})
     except sim.ToolMissing as exc:
         pytest.skip(str(exc))
     assert "TAG_WIDTH" not in ok, ok
@@ -51,7 +51,7 @@ def test_illegal_tag_width_is_reported():
 
 def test_synth_xilinx_no_latches():
     try:
-        report = sim.synth(MODULE, {"TAG_WIDTH": 8})
+        report = checks.synth(MODULE, {"TAG_WIDTH": 8})
     except sim.ToolMissing as exc:
         pytest.skip(str(exc))
     print(report.table())
