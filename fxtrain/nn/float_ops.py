@@ -37,6 +37,10 @@ def conv2d_bp(e, w, in_hw, stride=1, pad=0):
     n, o, ho, wo = e.shape
     _, c, k, _ = w.shape
     h, wd = in_hw
+    if stride == 1 and pad <= k - 1 and (ho, wo) == (h + 2 * pad - k + 1, wd + 2 * pad - k + 1):
+        # full correlation with the transposed, 180-degree-flipped kernel: one GEMM
+        wt = np.ascontiguousarray(w.transpose(1, 0, 2, 3)[:, :, ::-1, ::-1])
+        return conv2d_fp(e, wt, 1, k - 1 - pad)
     cols = e.transpose(0, 2, 3, 1).reshape(-1, o) @ w.reshape(o, -1)  # (N*Ho*Wo, C*K*K)
     cols = cols.reshape(n, ho, wo, c, k, k)
     out = np.zeros((n, c, h + 2 * pad, wd + 2 * pad))
