@@ -64,6 +64,11 @@ class _TileRunner:
     def __init__(self) -> None:
         self.workers = _worker_count()
         self._blas = _openblas_controls() if self.workers > 1 else None
+        self._reset()
+
+    def _reset(self) -> None:
+        # a forked child inherits neither the pool's threads nor a usable lock state
+        self._pid = os.getpid()
         self._pool: ThreadPoolExecutor | None = None
         self._lock = threading.Lock()
 
@@ -71,6 +76,8 @@ class _TileRunner:
         """``[job(part) for part in parts]``: tiles dealt round-robin into one part per
         worker; parts run concurrently when BLAS can be held to one thread."""
         n = min(self.workers, len(tiles)) if self._blas is not None else 1
+        if self._pid != os.getpid():
+            self._reset()
         if n <= 1 or not self._lock.acquire(blocking=False):  # nested or concurrent: inline
             return [job(tiles)]
         try:

@@ -1,0 +1,63 @@
+"""The tile runner: same bits with any worker count, usable again after a fork."""
+import multiprocessing as mp
+import os
+
+import numpy as np
+import pytest
+
+import fxtrain.ops as O
+from fxtrain.ops import _threads
+from fxtrain.ops import conv as conv_mod
+
+
+def _conv_all(a, w, e):
+    return (O.conv2d_fp(a, w, 1, 1), O.conv2d_bp(e, w, a.shape[2:], 1, 1),
+            O.conv2d_wu(e, a, 3, 1, 1), O.conv2d_bp(e[:, :, ::2, ::2], w, a.shape[2:], 2, 1))
+
+
+def _case():
+    rng = np.random.default_rng(7)
+    a = rng.integers(-(1 << 15), 1 << 15, (6, 3, 8, 8)).astype(np.int16)
+    w = rng.integers(-(1 << 15), 1 << 15, (4, 3, 3, 3)).astype(np.int16)
+    e = rng.integers(-(1 << 15), 1 << 15, (6, 4, 8, 8)).astype(np.int16)
+    return a, w, e
+
+
+def test_worker_count_does_not_change_bits(monkeypatch):
+    monkeypatch.setattr(conv_mod, "TILE_ELEMS", 1)
+    a, w, e = _case()
+    results = []
+    for workers in (1, 2, 3):
+        monkeypatch.setattr(_threads.RUNNER, "workers", workers)
+        results.append(_conv_all(a, w, e))
+    for other in results[1:]:
+        for x, y in zip(results[0], other):
+            np.testing.assert_array_equal(x, y)
+
+
+def _child(q):
+    a, w, e = _case()
+    q.put([r.tobytes() for r in _conv_all(a, w, e)])
+
+
+@pytest.mark.skipif(not hasattr(os, "fork"), reason="needs fork")
+def test_runner_works_in_a_forked_child(monkeypatch):
+    monkeypatch.setattr(conv_mod, "TILE_ELEMS", 1)
+    a, w, e = _case()
+    here = [r.tobytes() for r in _conv_all(a, w, e)]  # the parent's pool now exists
+    ctx = mp.get_context("fork")
+    q = ctx.Queue()
+    p = ctx.Process(target=_child, args=(q,), daemon=True)
+    p.start()
+    got = q.get(timeout=60)  # a child stuck on the parent's dead pool never answers
+    p.join(timeout=60)
+    assert got == here
+
+
+def test_bad_thread_count_is_refused(monkeypatch):
+    monkeypatch.setenv("FXTRAIN_OPS_THREADS", "0")
+    with pytest.raises(ValueError, match="FXTRAIN_OPS_THREADS"):
+        _threads._worker_count()
+    monkeypatch.setenv("FXTRAIN_OPS_THREADS", "two")
+    with pytest.raises(ValueError, match="FXTRAIN_OPS_THREADS"):
+        _threads._worker_count()
