@@ -154,10 +154,19 @@ def synth(module: str, parameters: Mapping[str, object] | None = None,
 
 
 def _yosys(yosys: str, module: str, src: Path, params: dict, family: str, stat: Path):
+    # `hierarchy -libdir` takes its argument verbatim: a quoted path never matches, so
+    # submodules were not found. Unquoted when possible; a library folder with blanks in
+    # its path instead has every library file read up front (hierarchy keeps the used ones).
+    lib = _sim.rtl_dir()
+    if re.search(r"\s", str(lib)):
+        reads = [f'read_verilog -defer "{p}"' for p in sorted(lib.glob("*.v")) if p != src]
+        libdir = ""
+    else:
+        reads, libdir = [], f" -libdir {lib}"
     script = "; ".join(
-        [f'read_verilog -defer "{src}"']
+        [f'read_verilog -defer "{src}"', *reads]
         + [f"chparam -set {k} {v} {module}" for k, v in params.items()]
-        + [f'hierarchy -top {module} -libdir "{_sim.rtl_dir()}"',
+        + [f"hierarchy -top {module}{libdir}",
            f"synth_xilinx -family {family} -top {module} -flatten -noiopad -noclkbuf",
            f"tee -q -o {stat} stat -json"])
     proc = subprocess.run([yosys, "-q", "-p", script], capture_output=True, text=True)

@@ -132,6 +132,40 @@ def test_synth_counts_latches(bad_library):
     assert "latches" in report.table()
 
 
+SUB_V = """`default_nettype none
+module sub (input wire clk, input wire [7:0] d, output reg [7:0] q);
+always @(posedge clk) q <= d + 8'd1;
+endmodule
+`default_nettype wire
+"""
+
+TOP_V = """`default_nettype none
+module top (input wire clk, input wire [15:0] d, output wire [15:0] q);
+genvar i;
+generate
+for (i = 0; i < 2; i = i + 1) begin : lane
+    sub sub_inst (.clk(clk), .d(d[8*i +: 8]), .q(q[8*i +: 8]));
+end
+endgenerate
+endmodule
+`default_nettype wire
+"""
+
+
+@pytest.mark.parametrize("folder", ["lib", "lib with blanks"])
+def test_synth_finds_submodules(tmp_path, monkeypatch, folder):
+    lib = tmp_path / folder
+    lib.mkdir()
+    (lib / "sub.v").write_text(SUB_V)
+    (lib / "top.v").write_text(TOP_V)
+    monkeypatch.setattr(sim, "rtl_dir", lambda: lib)
+    try:
+        report = checks.synth("top")
+    except sim.ToolMissing as exc:
+        pytest.skip(str(exc))
+    assert report.ff == 16, report.cells
+
+
 def test_a_bench_without_tests_fails(tmp_path):
     if sim.simulator_missing("icarus"):
         pytest.skip(f"icarus: {sim.simulator_missing('icarus')}")
