@@ -34,8 +34,9 @@ def acc_matmul(a, b, acc_bits: int = 32) -> np.ndarray:
     if a.ndim != 2 or b.ndim != 2 or a.shape[1] != b.shape[0]:
         raise ValueError(f"acc_matmul: shapes {a.shape} and {b.shape} are not aligned 2-D operands")
     kdim = a.shape[1]
-    amax = int(np.abs(a).max()) if a.size else 0
-    bmax = int(np.abs(b).max()) if b.size else 0
+    # Python ints: np.abs(INT64_MIN) overflows back to INT64_MIN
+    amax = max(-int(a.min()), int(a.max())) if a.size else 0
+    bmax = max(-int(b.min()), int(b.max())) if b.size else 0
     prod = amax * bmax
     if prod == 0:
         return np.zeros((a.shape[0], b.shape[1]), dtype=np.int64)

@@ -123,9 +123,12 @@ def quantize(x_float, fmt: QFormat, rounding: str = "half_even", overflow: str =
             "requantize(..., rounding='stochastic', key=...)"
         )
     a = np.asarray(x_float)
-    if a.dtype.kind in _INT_KINDS and a.dtype != np.uint64:
+    if a.dtype.kind in _INT_KINDS:
+        if a.dtype == np.uint64:
+            raise TypeError("quantize: uint64 is not supported (float64 would round above 2**53); "
+                            "convert to int64 or use requantize")
         return requantize(a, 0, fmt, rounding, overflow, stats=stats)
-    if a.dtype.kind not in "fiub":
+    if a.dtype.kind != "f":
         raise TypeError(f"quantize takes real numbers, got dtype {a.dtype}")
     shape = a.shape  # ascontiguousarray turns 0-d into 1-d
     a = np.ascontiguousarray(a, dtype=np.float64)

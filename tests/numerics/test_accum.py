@@ -84,18 +84,12 @@ def test_acc_matmul_chunked_inner_dimension(n, k, m, seed, bits):
 @settings(max_examples=50)
 @given(st.data(), acc_bits)
 def test_acc_matmul_int64_fallback_for_wide_operands(data, bits):
-    """Operands too wide for exact float64 take the int64 path.
-
-    INT64_MIN is left out here (see test_acc_matmul_with_int64_min, a known engine bug)
-    so that this randomized test is not flaky while the bug is open.
-    """
-    a, b = _operands(data, INT64_MIN + 1, INT64_MAX)
+    """Operands too wide for exact float64 take the int64 path (INT64_MIN included)."""
+    a, b = _operands(data, INT64_MIN, INT64_MAX)
     want = _wrap_all(_exact_matmul(a, b), bits)
     np.testing.assert_array_equal(acc_matmul(a, b, acc_bits=bits), want)
 
 
-@pytest.mark.xfail(strict=True, reason="engine bug: np.abs(INT64_MIN) overflows in acc_matmul's "
-                   "operand-size check, so the inexact float64 path is taken")
 @pytest.mark.parametrize("a, b", [
     ([[INT64_MIN, 1]], [[1], [1]]),  # exact -2**63 + 1 wraps to 1 at 32 bits; engine gave 0
     ([[INT64_MIN, 3]], [[3], [5]]),  # exact wraps to 15; engine gave 0

@@ -114,8 +114,6 @@ def test_python_scalars_and_lists(rounding):
                                                                         "saturate")[0]
 
 
-@pytest.mark.xfail(strict=True, reason="engine bug: quantize sends uint64 through float64 "
-                   "(inexact above 2**53) instead of the exact integer path or a TypeError")
 def test_quantize_uint64_is_exact_or_refused():
     x = np.array([2**64 - 1], dtype=np.uint64)
     fmt = QFormat(32, -64)  # value (2**64 - 1) * 2**-64, just below 1
