@@ -2,7 +2,7 @@
 
 Why: the per-tile GEMMs are small, so OpenBLAS's own threads gain nothing on them
 (measured on 2 cores: 8.5 ms for cnn1x conv1 FP either way), while two tiles at a time,
-each on one core, take 4.4 ms. The numba kernels release the GIL (``nogil``) and so does
+each on one core, take 4.4 ms. The int32 kernels of the 16-bit path run the same way. The numba kernels release the GIL (``nogil``) and so does
 numpy's matmul, so plain threads suffice. Results are bit-identical whatever the thread
 count: tiles write disjoint outputs, and partial sums are exact integers.
 

@@ -47,6 +47,13 @@ def max_abs(a: np.ndarray) -> int:
     return max(abs(int(a.max())), abs(int(a.min())))
 
 
+def fits_int16(a: np.ndarray) -> bool:
+    """Every element lies in [-2**15, 2**15 - 1] (int8/int16/uint8 arrays always do)."""
+    if a.dtype in (np.int8, np.int16, np.uint8) or a.size == 0:
+        return True
+    return int(a.min()) >= -(1 << 15) and int(a.max()) < 1 << 15
+
+
 def bounded(a: np.ndarray, name: str, bits: int) -> np.ndarray:
     """Refuse elements outside the signed ``bits``-bit range (keeps int64 products exact)."""
     lo, hi = -(1 << (bits - 1)), (1 << (bits - 1)) - 1

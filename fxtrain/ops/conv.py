@@ -11,13 +11,22 @@ Correlation form, square kernel K, stride S, zero padding P (docs/ops.md):
 
 Out-of-range input positions read as 0. Products are exact; every result is the exact
 sum wrapped to ``acc_bits`` (two's complement, default 32), returned as int64. The
-caller requantizes (fxtrain.numerics.requantize). Computed as im2col + exact float64
-GEMM (+ col2im for BP); wrap makes the summation order irrelevant.
+caller requantizes (fxtrain.numerics.requantize). Wrap makes the summation order
+irrelevant (BP at stride 1 is the correlation with w transposed and flipped; other
+strides scatter with col2im), and there are three exact ways to compute the same bits,
+chosen per call:
 
-Fast path (every partial sum provably below 2**53, e.g. all 16-bit data): the batch is
-cut into tiles of whole images whose column matrix fits ~1 MiB, so im2col output is
-still in cache when BLAS reads it. Otherwise (wide operands) one untiled product goes
-through :func:`._gemm.exact_matmul` (chunked float64 or int64).
+- 16-bit operands and acc_bits <= 32 (all of training): int16 im2col and int32 wrapping
+  SIMD kernels (:func:`._conv_kernels.gemm_i32`, ``dot_rows_i32``). Sums mod 2**32 are
+  exact for any accumulator of at most 32 bits, and measured 1.3-1.8x faster than
+  float64 BLAS on cnn1x's shapes.
+- Every partial sum provably below 2**53: float64 im2col + BLAS GEMM.
+- Wider operands: one untiled product through :func:`._gemm.exact_matmul` (chunked
+  float64 or int64).
+
+The first two cut the batch into tiles of whole images whose column matrix fits
+~1 MiB (still in cache when the GEMM reads it) and run the tiles on a few threads
+(:mod:`._threads`).
 """
 from __future__ import annotations
 
@@ -26,7 +35,7 @@ import numpy as np
 from . import _conv_kernels as CK
 from ._gemm import F64_EXACT, exact_matmul, operand_dtype
 from ._threads import RUNNER
-from ._validate import acc_bits_arg, bias_terms, hw_arg, int_arg, int_array, max_abs
+from ._validate import acc_bits_arg, bias_terms, fits_int16, hw_arg, int_arg, int_array, max_abs
 
 
 #: float64 elements of one tile's column matrix (1 MiB); tests shrink it to force tiling
@@ -103,6 +112,21 @@ def _correlate(x: np.ndarray, w2: np.ndarray, k: int, s: int, p: int, ho: int, w
         r = exact_matmul(w2.astype(dt), _columns(x, k, s, p, ho, wo, dt), wmax, xmax)
         CK.rows_to_nchw(r, bias, acc_bits, out)
         return out
+    if acc_bits <= 32 and fits_int16(x) and fits_int16(w2):
+        w16 = np.ascontiguousarray(w2, dtype=np.int16)
+
+        def job16(tiles) -> None:
+            scratch = _Scratch()
+            for n0, n1 in tiles:
+                m = (n1 - n0) * npix
+                cols = scratch.get("cols", kdim, m, np.int16)
+                _im2col_into(x[n0:n1], k, s, p, ho, wo, cols)
+                r = scratch.get("r", o, m, np.int32)
+                CK.gemm_i32(w16, cols, r)
+                CK.rows_to_nchw(r, bias, acc_bits, out[n0:n1])
+
+        RUNNER.run(job16, _tiles(n, kdim * npix // 4))
+        return out
     wf = w2.astype(np.float64)
 
     def job(tiles) -> None:
@@ -115,6 +139,31 @@ def _correlate(x: np.ndarray, w2: np.ndarray, k: int, s: int, p: int, ho: int, w
             CK.rows_to_nchw(r, bias, acc_bits, out[n0:n1])
 
     RUNNER.run(job, _tiles(n, kdim * npix))
+    return out
+
+
+def _wu_int32(e, a, k, s, p, ho, wo, acc_bits) -> np.ndarray:
+    """WU for 16-bit operands and acc_bits <= 32: int16 columns, int32 wrapping dot
+    products (exact mod 2**32), tile sums added mod 2**32 in int64, then one wrap."""
+    n, o = e.shape[:2]
+    kdim, npix = a.shape[1] * k * k, ho * wo
+
+    def job(tiles) -> np.ndarray:
+        g = np.zeros((o, kdim), dtype=np.int64)
+        part = np.empty((o, kdim), dtype=np.int32)
+        scratch = _Scratch()
+        for n0, n1 in tiles:
+            m = (n1 - n0) * npix
+            rows = scratch.get("rows", o, m, np.int16)
+            CK.nchw_to_rows(e[n0:n1], rows)
+            cols = scratch.get("cols", kdim, m, np.int16)
+            _im2col_into(a[n0:n1], k, s, p, ho, wo, cols)
+            CK.dot_rows_i32(rows, cols, part)
+            g += part
+        return g
+
+    out = np.empty((o, kdim), dtype=np.int64)
+    CK.wrap_matrix(sum(RUNNER.run(job, _tiles(n, kdim * npix // 4))), acc_bits, out)
     return out
 
 
@@ -213,6 +262,9 @@ def conv2d_wu(e, a, k: int, stride: int = 1, pad: int = 0, acc_bits: int = 32) -
         r = exact_matmul(_grad_rows(e, dt), _columns(a, k, s, p, ho, wo, dt).T, emax, amax)
         CK.wrap_matrix(r, acc_bits, out)
         return out.reshape(o, c, k, k)
+    if acc_bits <= 32 and fits_int16(e) and fits_int16(a):
+        return _wu_int32(e, a, k, s, p, ho, wo, acc_bits).reshape(o, c, k, k)
+
     def job(tiles) -> np.ndarray:
         g = np.zeros((o, kdim), dtype=np.float64)  # every partial sum < 2**53: exact
         scratch = _Scratch()

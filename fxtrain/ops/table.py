@@ -65,7 +65,7 @@ def _conv_geometry(draw):
     p = draw(st.integers(0, 2))
     lo = max(1, k - 2 * p)
     h, w = draw(st.integers(lo, lo + 6)), draw(st.integers(lo, lo + 6))
-    n, c, o = draw(st.integers(1, 2)), draw(st.integers(1, 3)), draw(st.integers(1, 3))
+    n, c, o = draw(st.integers(1, 2)), draw(st.integers(1, 5)), draw(st.integers(1, 5))  # >= 4: the 4-row SIMD blocks
     ho, wo = (h + 2 * p - k) // s + 1, (w + 2 * p - k) // s + 1
     return n, c, o, h, w, k, s, p, ho, wo
 

@@ -73,15 +73,19 @@ def test_bias_aligned_by_shift():
     assert got[0, 0] == -(1 << 31)
 
 
-def test_many_tiles_on_threads_match_oracle(monkeypatch):
+@pytest.mark.parametrize("acc_bits", [32, 20, 64])  # int32 SIMD kernels, and float64 GEMM
+def test_many_tiles_on_threads_match_oracle(monkeypatch, acc_bits):
     monkeypatch.setattr(conv_mod, "TILE_ELEMS", 1)  # one image per tile
-    n, c, o, h, k = 5, 2, 3, 6, 3
+    n, c, o, h, k = 5, 6, 9, 6, 3  # 9 and 6 rows: full 4-row blocks plus a remainder
     a, w, e = r16(n, c, h, h), r16(o, c, k, k), r16(n, o, h, h)
-    check_op("conv2d_fp", a, w, 1, 1)
-    check_op("conv2d_bp", e, w, (h, h), 1, 1)
-    check_op("conv2d_wu", e, a, k, 1, 1)
+    check_op("conv2d_fp", a, w, 1, 1, acc_bits)
+    check_op("conv2d_bp", e, w, (h, h), 1, 1, acc_bits)
+    check_op("conv2d_wu", e, a, k, 1, 1, acc_bits)
     e2 = r16(n, o, 3, 3)
-    check_op("conv2d_bp", e2, w, (h, h), 2, 1)  # the scatter path, tiled
+    check_op("conv2d_bp", e2, w, (h, h), 2, 1, acc_bits)  # the scatter path, tiled
+    a5 = r16(n, c, 7, 5)  # general im2col (not same-size), stride 2
+    check_op("conv2d_fp", a5, w, 2, 0, acc_bits)
+    check_op("conv2d_wu", r16(n, o, 3, 2), a5, k, 2, 0, acc_bits)
 
 
 def test_wide_operands_take_the_exact_path():
