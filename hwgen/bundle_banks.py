@@ -13,7 +13,8 @@ source's step/phase/layer/role and a ``layout`` field
 ``{"kind": "cyclic_bank" | "cyclic_dram", "lanes": P, "bank": b, "depth": ...,
 "source": NAME, "weight_shape": [O, C, K, K]}``. FC weights ``[out, in]`` are laid out as
 ``[out, in, 1, 1]`` (K = 1). Default sources: the weights and momenta before and after
-the step (roles weight, weight_updated, momentum, momentum_updated).
+the step (roles weight, weight_updated, momentum, momentum_updated); ``--roles`` may
+add momentum_accumulated and weight_gradient (per group).
 
 This lives in hwgen because fxtrain never imports hwgen (DESIGN.md): the bundle format
 is fxtrain's (``fxtrain.vectors.extend_bundle`` adds the files atomically), the layout
@@ -23,30 +24,40 @@ from __future__ import annotations
 
 import argparse
 import sys
-from typing import Sequence
+from typing import TYPE_CHECKING, Sequence
 
-from fxtrain.vectors.bundle import Bundle, BundleError, Tensor, extend_bundle, load_bundle
-from fxtrain.vectors.words import WordFormat
-
-from .layout import CyclicLayout
+if TYPE_CHECKING:  # imported where used, so that `hwgen --help` stays fast
+    from fxtrain.vectors.bundle import Bundle, Tensor
 
 DEFAULT_ROLES = ("weight", "weight_updated", "momentum", "momentum_updated")
+#: roles whose tensors have the layer's weight shape (``acc`` only in phase wu)
+WEIGHT_ROLES = DEFAULT_ROLES + ("momentum_accumulated", "weight_gradient")
 
 
 def bank_tensors(bundle: Bundle, lanes: int, roles: Sequence[str] = DEFAULT_ROLES) -> list[Tensor]:
     """Bank and DRAM image tensors of every row-major tensor with a role in ``roles``."""
+    from fxtrain.vectors.bundle import Tensor
+    from fxtrain.vectors.words import WordFormat
+
+    from .layout import CyclicLayout
+
     if isinstance(lanes, bool) or not isinstance(lanes, int) or lanes < 1:
         raise ValueError(f"lanes must be an integer >= 1, got {lanes!r}")
+    bad = set(roles) - set(WEIGHT_ROLES)
+    if bad:
+        raise ValueError(f"roles {sorted(bad)} are not weight-shaped; choose from {list(WEIGHT_ROLES)}")
+    rows = [e for e in bundle.manifest["tensors"] if e["layout"] is None]
+    wshape = {(e["step"], e["layer"]): e["shape"] for e in rows if e["role"] == "weight"}
     out: list[Tensor] = []
-    for e in bundle.manifest["tensors"]:
-        if e["layout"] is not None or e["role"] not in roles:
+    for e in rows:
+        if e["role"] not in roles:
             continue
+        if e["shape"] != wshape.get((e["step"], e["layer"])) or len(e["shape"]) not in (2, 4):
+            raise ValueError(f"{e['name']}: shape {e['shape']} is not the layer's weight shape "
+                             f"{wshape.get((e['step'], e['layer']))}")
         W = bundle[e["name"]]
         if W.ndim == 2:
             W = W.reshape(*W.shape, 1, 1)
-        if W.ndim != 4:
-            raise ValueError(f"{e['name']}: shape {list(W.shape)} is not a weight shape "
-                             "[O, C, K, K] or [out, in]")
         lay = CyclicLayout.for_weights(W, lanes)
         images = lay.bank_images(W)
         fmt = WordFormat.from_json(e)
@@ -67,6 +78,8 @@ def bank_tensors(bundle: Bundle, lanes: int, roles: Sequence[str] = DEFAULT_ROLE
 def add_banks(bundle_dir, lanes: int, roles: Sequence[str] = DEFAULT_ROLES, overwrite: bool = False) -> Bundle:
     """Add ``banks/P{lanes}/`` to the bundle at ``bundle_dir`` atomically; returns the
     re-verified bundle. ``overwrite`` replaces an existing ``banks/P{lanes}``."""
+    from fxtrain.vectors.bundle import extend_bundle, load_bundle
+
     b = load_bundle(bundle_dir)
     tensors = bank_tensors(b, lanes, roles)
     addition = {"tool": "hwgen banks", "lanes": lanes, "roles": list(roles),
@@ -84,6 +97,8 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
 
 def run(args: argparse.Namespace) -> int:
     """Execute parsed ``banks`` arguments; exit status 0 ok, 2 on bad input."""
+    from fxtrain.vectors.bundle import BundleError
+
     roles = tuple(r for r in args.roles.split(",") if r)
     try:
         b = add_banks(args.bundle, args.lanes, roles, overwrite=args.force)

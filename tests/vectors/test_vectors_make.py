@@ -69,6 +69,14 @@ def test_cli_vectors_then_check(tmp_path, capsys):
     assert "loss.loss_gradient.hex" in capsys.readouterr().err
 
 
+def test_package_exports():
+    import fxtrain.vectors as v
+
+    assert v.make_bundle is make_bundle and v.load_bundle is load_bundle
+    with pytest.raises(AttributeError):
+        v.nothing_here
+
+
 def test_fxtrain_vectors_never_imports_hwgen():
     """The layering rule of DESIGN.md, checked at run time in a clean interpreter."""
     code = ("import sys, fxtrain.vectors.cli, fxtrain.vectors.make, fxtrain.vectors.capture, "
