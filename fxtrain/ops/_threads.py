@@ -1,15 +1,18 @@
-"""Run the convolutions' image tiles on a few threads, with BLAS single-threaded meanwhile.
+"""Run the convolutions' image tiles on a few threads.
 
 Why: the per-tile GEMMs are small, so OpenBLAS's own threads gain nothing on them
 (measured on 2 cores: 8.5 ms for cnn1x conv1 FP either way), while two tiles at a time,
-each on one core, take 4.4 ms. The int32 kernels of the 16-bit path run the same way. The numba kernels release the GIL (``nogil``) and so does
-numpy's matmul, so plain threads suffice. Results are bit-identical whatever the thread
-count: tiles write disjoint outputs, and partial sums are exact integers.
+each on one core, take 4.4 ms; the int32 kernels of the 16-bit path scale the same way.
+The numba kernels release the GIL (``nogil``) and so does numpy's matmul, so plain
+threads suffice. Results are bit-identical whatever the thread count: tiles write
+disjoint outputs, and partial sums are exact integers.
 
-BLAS is set to one thread only while a tile batch runs, then restored (a process-wide
-setting of numpy's bundled OpenBLAS, found by its exported symbols; with any other BLAS
-the tiles run on the calling thread only). ``FXTRAIN_OPS_THREADS`` (an integer >= 1)
-overrides the worker count, which defaults to the CPUs this process may use, at most 4.
+For jobs that call BLAS, BLAS is set to one thread only while the tile batch runs, then
+restored (a process-wide setting of numpy's bundled OpenBLAS, found by its exported
+symbols; with any other BLAS such jobs run on the calling thread only). The int32 jobs
+of the 16-bit path call no BLAS and leave its setting alone. ``FXTRAIN_OPS_THREADS``
+(an integer >= 1) overrides the worker count, which defaults to the CPUs this process
+may use, at most 4.
 """
 from __future__ import annotations
 
@@ -63,7 +66,7 @@ def _openblas_controls():
 class _TileRunner:
     def __init__(self) -> None:
         self.workers = _worker_count()
-        self._blas = _openblas_controls() if self.workers > 1 else None
+        self._blas = _openblas_controls()
         self._reset()
 
     def _reset(self) -> None:
@@ -72,22 +75,28 @@ class _TileRunner:
         self._pool: ThreadPoolExecutor | None = None
         self._lock = threading.Lock()
 
-    def run(self, job: Callable[[Sequence], object], tiles: Sequence) -> list:
+    def run(self, job: Callable[[Sequence], object], tiles: Sequence,
+            uses_blas: bool = True) -> list:
         """``[job(part) for part in parts]``: tiles dealt round-robin into one part per
-        worker; parts run concurrently when BLAS can be held to one thread."""
-        n = min(self.workers, len(tiles)) if self._blas is not None else 1
+        worker. Parts run concurrently unless the job calls BLAS and BLAS cannot be held
+        to one thread meanwhile."""
         if self._pid != os.getpid():
             self._reset()
+        n = min(self.workers, len(tiles))
+        if uses_blas and self._blas is None:
+            n = 1
         if n <= 1 or not self._lock.acquire(blocking=False):  # nested or concurrent: inline
             return [job(tiles)]
         try:
             if self._pool is None:
                 self._pool = ThreadPoolExecutor(self.workers, thread_name_prefix="fxtrain-ops")
+            parts = [tiles[i::n] for i in range(n)]
+            if not uses_blas:
+                return list(self._pool.map(job, parts))
             get, set_ = self._blas
             before = get()
             set_(1)
             try:
-                parts = [tiles[i::n] for i in range(n)]
                 return list(self._pool.map(job, parts))
             finally:
                 set_(before)

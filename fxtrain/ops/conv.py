@@ -125,7 +125,7 @@ def _correlate(x: np.ndarray, w2: np.ndarray, k: int, s: int, p: int, ho: int, w
                 CK.gemm_i32(w16, cols, r)
                 CK.rows_to_nchw(r, bias, acc_bits, out[n0:n1])
 
-        RUNNER.run(job16, _tiles(n, kdim * npix // 4))
+        RUNNER.run(job16, _tiles(n, kdim * npix // 4), uses_blas=False)
         return out
     wf = w2.astype(np.float64)
 
@@ -163,7 +163,8 @@ def _wu_int32(e, a, k, s, p, ho, wo, acc_bits) -> np.ndarray:
         return g
 
     out = np.empty((o, kdim), dtype=np.int64)
-    CK.wrap_matrix(sum(RUNNER.run(job, _tiles(n, kdim * npix // 4))), acc_bits, out)
+    parts = RUNNER.run(job, _tiles(n, kdim * npix // 4), uses_blas=False)
+    CK.wrap_matrix(sum(parts), acc_bits, out)
     return out
 
 
