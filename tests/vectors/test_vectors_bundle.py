@@ -3,7 +3,6 @@ bundle can be damaged (each must raise BundleError naming the damaged file)."""
 import hashlib
 import io
 import json
-import os
 
 import numpy as np
 import pytest

@@ -2,7 +2,7 @@
 round trips over every width, and strict rejection of malformed text."""
 import numpy as np
 import pytest
-from hypothesis import given, settings
+from hypothesis import given
 from hypothesis import strategies as st
 
 from fxtrain.vectors.words import WordFormat, decode_hex, encode_hex
@@ -138,3 +138,25 @@ def test_bits_above_the_word():
         decode_hex(b"3fff\n4000\n", WordFormat.fixed(14, 0), 2, "x.hex")
     with pytest.raises(ValueError, match="above the 1-bit mask"):
         decode_hex(b"0\n2\n", WordFormat("mask", 1), 2, "x.hex")
+
+
+def test_docs_hex_table():
+    """The worked examples of docs/vectors.md section 4 are what encode_hex writes."""
+    from pathlib import Path
+
+    text = (Path(__file__).resolve().parents[2] / "docs" / "vectors.md").read_text()
+    table = text.split("| format | value | line |")[1].split("\n\n")[0]
+    rows = [r.strip("|").split("|") for r in table.strip().splitlines()[1:]]
+    assert len(rows) == 6
+    for fmt_name, values, lines in rows:
+        fmt_name = fmt_name.strip().split()[0]
+        if fmt_name.startswith("Q"):
+            fmt = WordFormat.fixed(int(fmt_name[1:].split(".")[0]), 0)
+        elif fmt_name == "index":
+            fmt = WordFormat("index", 2)
+        else:
+            fmt = WordFormat(fmt_name, 1)
+        vals = [int(v) for v in values.split("/")]
+        want = [w.strip().strip("`") for w in lines.split("/")]
+        got = encode_hex(np.array(vals).astype(fmt.dtype), fmt).decode().split()
+        assert got == want, fmt_name
