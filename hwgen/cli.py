@@ -4,6 +4,7 @@
     hwgen lint [MODULE ...]             verilator --lint-only -Wall (all modules by default)
     hwgen sim MODULE [--simulator S]    run hwgen/tb/<MODULE>_tests.py with cocotb
     hwgen synth MODULE                  yosys synth_xilinx resource table
+    hwgen banks BUNDLE --lanes P        cyclic bank and DRAM images of a vector bundle's weights
 
 ``-P NAME=VALUE`` (repeatable) sets a top-level Verilog parameter. Exit status: 0 on
 success, 1 when a check fails, 2 on usage errors or missing tools.
@@ -16,7 +17,7 @@ import shutil
 import sys
 from typing import Sequence
 
-from hwgen import checks, sim
+from hwgen import bundle_banks, checks, sim
 
 
 def _param(text: str) -> tuple[str, int]:
@@ -48,6 +49,7 @@ def _parser() -> argparse.ArgumentParser:
     y = sub.add_parser("synth", parents=[params], help="yosys synth_xilinx resource table")
     y.add_argument("module", metavar="MODULE")
     y.add_argument("--family", default="xc7", help="synth_xilinx -family (default xc7)")
+    bundle_banks.register(sub)
     return p
 
 
@@ -107,6 +109,8 @@ def main(argv: Sequence[str] | None = None) -> int:
             return _lint(args.modules, params)
         if args.cmd == "sim":
             return _sim(args.module, args.simulator, params, args)
+        if args.cmd == "banks":
+            return bundle_banks.run(args)
         report = checks.synth(args.module, params, args.family)
         print(report.table())
         return 1 if report.latches else 0

@@ -59,13 +59,15 @@ def int_update(W, V, grads: list, lp: LayerPlan, c: dict, keys: dict):
     for g, G in enumerate(grads):
         key = (keys["momentum"] + g * G.size) & _M32
         V, n = ops.fpl19_accumulate(V, G, c["lr_q"], lp.weight_gradient.f, c["lr_frac"], mspec.f,
-                                    rounding=mspec.rounding, overflow=mspec.overflow, key=key)
+                                    rounding=mspec.rounding, overflow=mspec.overflow, key=key,
+                                    w=mspec.fmt.w)
         nov["momentum"] += n
     W, n = ops.fpl19_apply(W, V, c["s_q"], mspec.f, c["scale_frac"], uspec.f,
-                           rounding=uspec.rounding, overflow=uspec.overflow, key=keys["update"])
+                           rounding=uspec.rounding, overflow=uspec.overflow, key=keys["update"],
+                           w=uspec.fmt.w)
     nov["update"] += n
     V, n = ops.fpl19_decay(V, c["m_q"], mspec.f, rounding=mspec.rounding, overflow=mspec.overflow,
-                           key=(keys["momentum"] + len(grads) * V.size) & _M32)
+                           key=(keys["momentum"] + len(grads) * V.size) & _M32, w=mspec.fmt.w)
     nov["momentum"] += n
     return W, V, nov
 

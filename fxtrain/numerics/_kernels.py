@@ -118,8 +118,7 @@ def shift_left_fit(x, k, w, ovf):
     return wrap_bits(np.int64(np.uint64(x) << np.uint64(k)), w), 1
 
 
-@njit(cache=True, parallel=True)
-def requant_kernel(x, out, s, mode, ovf, w, key, index, has_index):
+def _requant_loop(x, out, s, mode, ovf, w, key, index, has_index):
     """out[i] = fit(round(x[i] * 2**-s)); returns the number of overflowed elements."""
     n = x.size
     count = 0
@@ -141,8 +140,7 @@ def requant_kernel(x, out, s, mode, ovf, w, key, index, has_index):
     return count
 
 
-@njit(cache=True, parallel=True)
-def quantize_kernel(x, out, f, mode, ovf, w):
+def _quantize_loop(x, out, f, mode, ovf, w):
     """out[i] = fit(round(x[i] * 2**f)) for finite or infinite float64 x (no NaN)."""
     n = x.size
     count = 0
@@ -171,6 +169,27 @@ def quantize_kernel(x, out, f, mode, ovf, w):
         out[i] = v
         count += o
     return count
+
+
+# Each loop compiled twice: threads pay off on large tensors, but waking them costs
+# more than the work on the many small tensors of a training step (constants, FC layers).
+PARALLEL_MIN = 1 << 15
+requant_serial = njit(cache=True)(_requant_loop)
+requant_parallel = njit(cache=True, parallel=True)(_requant_loop)
+quantize_serial = njit(cache=True)(_quantize_loop)
+quantize_parallel = njit(cache=True, parallel=True)(_quantize_loop)
+
+
+def requant_kernel(x, out, s, mode, ovf, w, key, index, has_index):
+    """Serial or threaded :func:`_requant_loop`, by size."""
+    k = requant_parallel if x.size >= PARALLEL_MIN else requant_serial
+    return k(x, out, s, mode, ovf, w, key, index, has_index)
+
+
+def quantize_kernel(x, out, f, mode, ovf, w):
+    """Serial or threaded :func:`_quantize_loop`, by size."""
+    k = quantize_parallel if x.size >= PARALLEL_MIN else quantize_serial
+    return k(x, out, f, mode, ovf, w)
 
 
 @njit(cache=True, parallel=True)
