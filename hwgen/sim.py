@@ -301,6 +301,20 @@ def _build(simulator: str, module: str, params: dict, bdir: Path, root: Path, wa
     return runner
 
 
+# cocotb 2.x installs pytest's assertion rewriter for every module whose file matches
+# COCOTB_REWRITE_ASSERTION_FILES (default "*.py"), so numpy, numba and scipy were parsed
+# and rewritten from source on each run (with PYTHONDONTWRITEBYTECODE nothing is cached):
+# ~10 s of every simulation on a 2-core machine. Only the benches need rewritten asserts.
+_REWRITE_DEFAULT = "*_tests.py"
+
+
+def _sim_env(extra_env: Mapping[str, str] | None) -> dict[str, str]:
+    env = {"COCOTB_REWRITE_ASSERTION_FILES":
+           os.environ.get("COCOTB_REWRITE_ASSERTION_FILES", _REWRITE_DEFAULT)}
+    env.update(extra_env or {})
+    return env
+
+
 def run_cocotb(module: str, test_module: str, parameters: Mapping[str, object] | None = None,
                simulator: str = "verilator", build_root: Path | str | None = None, *,
                testcase: str | Sequence[str] | None = None, seed: int | None = None,
@@ -332,7 +346,7 @@ def run_cocotb(module: str, test_module: str, parameters: Mapping[str, object] |
         try:
             runner.test(test_module=test_module, hdl_toplevel=module, testcase=testcase,
                         seed=seed, waves=waves, build_dir=bdir, results_xml=str(results),
-                        extra_env=dict(extra_env or {}), parameters=params)
+                        extra_env=_sim_env(extra_env), parameters=params)
         except SystemExit:
             pass  # the runner exits on failure under pytest; the results file says why
         n, bad = _failures(results)

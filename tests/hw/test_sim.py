@@ -166,6 +166,17 @@ def test_synth_finds_submodules(tmp_path, monkeypatch, folder):
     assert report.ff == 16, report.cells
 
 
+def test_assertion_rewriting_is_limited_to_benches(monkeypatch):
+    # rewriting every imported library (numba, scipy) cost ~10 s per simulation
+    monkeypatch.delenv("COCOTB_REWRITE_ASSERTION_FILES", raising=False)
+    assert sim._sim_env(None) == {"COCOTB_REWRITE_ASSERTION_FILES": "*_tests.py"}
+    assert sim._sim_env({"A": "1"})["A"] == "1"
+    monkeypatch.setenv("COCOTB_REWRITE_ASSERTION_FILES", "*.py")
+    assert sim._sim_env(None)["COCOTB_REWRITE_ASSERTION_FILES"] == "*.py"
+    assert sim._sim_env({"COCOTB_REWRITE_ASSERTION_FILES": ""}) == {
+        "COCOTB_REWRITE_ASSERTION_FILES": ""}
+
+
 def test_a_bench_without_tests_fails(tmp_path):
     if sim.simulator_missing("icarus"):
         pytest.skip(f"icarus: {sim.simulator_missing('icarus')}")
