@@ -10,7 +10,6 @@ Needs Debian's dataset-fashion-mnist (or --data-dir).
 from __future__ import annotations
 
 import argparse
-import json
 import sys
 from pathlib import Path
 
@@ -44,9 +43,11 @@ def main(argv=None) -> int:
                           seed=a.seed, limit_train=a.limit_train)
         out = Path(a.out) / name
         resume = a.resume and (out / "checkpoint.npz").exists()
-        if resume and load_checkpoint(out / "checkpoint.npz")[1]["epoch"] >= a.epochs:
-            hist[name] = json.loads((out / "history.json").read_text())[: a.epochs]
-            continue
+        if resume:
+            meta = load_checkpoint(out / "checkpoint.npz")[1]
+            if meta["epoch"] >= a.epochs:
+                hist[name] = meta["history"][: a.epochs]
+                continue
         print(f"== {name}", flush=True)
         hist[name] = fit(cfg, out=out, resume=resume).history
     base = hist.get("float64")
