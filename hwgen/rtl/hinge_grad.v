@@ -84,7 +84,7 @@ localparam [W-1:0] MAX_CODE = {1'b0, {(W-1){1'b1}}};
 localparam [W-1:0] MIN_CODE = {1'b1, {(W-1){1'b0}}};
 localparam [W-1:0] ONE_LSB = {{(W-1){1'b0}}, 1'b1};
 
-reg  [LANES*W-1:0]  data_reg, data_next;
+reg  [LANES*W-1:0]  data_reg;
 reg                 valid_reg;
 
 wire [LANES-1:0]    done;
@@ -120,15 +120,16 @@ generate
     end
 endgenerate
 
-always @* begin : zero_done
+always @(posedge clk) begin : data_path
     integer k;
+    // zeroing is a synchronous clear, so it can use the flip-flops' reset pins
     for (k = 0; k < LANES; k = k + 1) begin
-        data_next[k*W +: W] = diff[k*W +: W] & {W{~done[k]}};
+        if (done[k]) begin
+            data_reg[k*W +: W] <= {W{1'b0}};
+        end else begin
+            data_reg[k*W +: W] <= diff[k*W +: W];
+        end
     end
-end
-
-always @(posedge clk) begin
-    data_reg <= data_next;
     valid_reg <= in_valid;
 
     if (rst) begin

@@ -74,7 +74,7 @@ localparam W = DATA_WIDTH;
 
 wire [LANES-1:0]     keep;
 
-reg  [LANES*W-1:0]   data_reg, data_next;
+reg  [LANES*W-1:0]   data_reg;
 reg  [LANES-1:0]     mask_reg;
 reg                  valid_reg;
 
@@ -92,15 +92,16 @@ generate
     end
 endgenerate
 
-always @* begin : zero_dropped
+always @(posedge clk) begin : data_path
     integer k;
+    // dropping is a synchronous clear, so it can use the flip-flops' reset pins
     for (k = 0; k < LANES; k = k + 1) begin
-        data_next[k*W +: W] = in_data[k*W +: W] & {W{keep[k]}};
+        if (keep[k]) begin
+            data_reg[k*W +: W] <= in_data[k*W +: W];
+        end else begin
+            data_reg[k*W +: W] <= {W{1'b0}};
+        end
     end
-end
-
-always @(posedge clk) begin
-    data_reg <= data_next;
     mask_reg <= keep;
     valid_reg <= in_valid;
 
