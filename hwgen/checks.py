@@ -153,6 +153,17 @@ def synth(module: str, parameters: Mapping[str, object] | None = None,
     return SynthReport(module, params, cells, **_classify(cells))
 
 
+def _yosys_const(name: str, value: int) -> str:
+    """A parameter value as yosys' chparam reads it. It cannot decode a minus sign, so a
+    negative value goes as its 32-bit two's complement (``32'shffffffc0`` for -64), which
+    the module reads back as negative when the parameter is declared ``integer``."""
+    if value >= 0:
+        return str(value)
+    if value < -(1 << 31):
+        raise ValueError(f"parameter {name}={value} does not fit a 32-bit integer")
+    return f"32'sh{value & 0xFFFFFFFF:08x}"
+
+
 def _yosys(yosys: str, module: str, src: Path, params: dict, family: str, stat: Path):
     # `hierarchy -libdir` takes its argument verbatim: a quoted path never matches, so
     # submodules were not found. Unquoted when possible; a library folder with blanks in
@@ -165,7 +176,7 @@ def _yosys(yosys: str, module: str, src: Path, params: dict, family: str, stat: 
         reads, libdir = [], f" -libdir {lib}"
     script = "; ".join(
         [f'read_verilog -defer "{src}"', *reads]
-        + [f"chparam -set {k} {v} {module}" for k, v in params.items()]
+        + [f"chparam -set {k} {_yosys_const(k, v)} {module}" for k, v in params.items()]
         + [f"hierarchy -top {module}{libdir}",
            f"synth_xilinx -family {family} -top {module} -flatten -noiopad -noclkbuf",
            f"tee -q -o {stat} stat -json"])

@@ -166,6 +166,34 @@ def test_synth_finds_submodules(tmp_path, monkeypatch, folder):
     assert report.ff == 16, report.cells
 
 
+NEG_V = """`default_nettype none
+module neg #(parameter integer N = -1) (input wire clk, input wire d, output reg q);
+initial begin
+    if (N != -64) begin
+        $error("Error: N must be -64, got %0d", N);
+        $finish;
+    end
+end
+always @(posedge clk) q <= d;
+endmodule
+`default_nettype wire
+"""
+
+
+def test_synth_passes_negative_parameters(tmp_path, monkeypatch):
+    (tmp_path / "neg.v").write_text(NEG_V)
+    monkeypatch.setattr(sim, "rtl_dir", lambda: tmp_path)
+    try:
+        report = checks.synth("neg", {"N": -64})  # the guard stops yosys unless N == -64
+    except sim.ToolMissing as exc:
+        pytest.skip(str(exc))
+    assert report.ff == 1, report.cells
+    with pytest.raises(RuntimeError, match="yosys failed"):
+        checks.synth("neg", {"N": 64})
+    with pytest.raises(ValueError, match="N=-4294967296"):
+        checks.synth("neg", {"N": -(1 << 32)})
+
+
 def test_assertion_rewriting_is_limited_to_benches(monkeypatch):
     # rewriting every imported library (numba, scipy) cost ~10 s per simulation
     monkeypatch.delenv("COCOTB_REWRITE_ASSERTION_FILES", raising=False)
