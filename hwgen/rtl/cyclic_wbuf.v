@@ -116,6 +116,22 @@ end
 
 // ---------------------------------------------------------------- request stage
 
+// kk * row mod 2**AW (like the address itself) for a constant row < 64, as shifts and
+// adds: yosys would put each small constant multiply into a DSP block
+function [AW-1:0] times_row;
+    input [AW-1:0] kk;
+    input integer  row;
+    integer        j;
+    begin
+        times_row = {AW{1'b0}};
+        for (j = 0; j < 6; j = j + 1) begin
+            if (row[j]) begin
+                times_row = times_row + (kk << j);
+            end
+        end
+    end
+endfunction
+
 // row offsets in lane order (lane i: i*KK), then rotated so bank b gets lane (b - r) mod P
 wire [LANES*AW-1:0]   lane_off;
 wire [2*LANES*AW-1:0] lane_off_twice = {lane_off, lane_off};
@@ -142,8 +158,7 @@ generate
 for (i = 0; i < LANES; i = i + 1) begin : lane
     localparam integer ROW = i;
 
-    // mod 2**AW, like the address itself
-    assign lane_off[i*AW +: AW] = cfg_kk * ROW[AW-1:0];
+    assign lane_off[i*AW +: AW] = times_row(cfg_kk, ROW);
 
     always @* begin
         s1_addr_next[i*AW +: AW] = rd_bp ? rd_addr : rd_addr + bank_off[i*AW +: AW];

@@ -75,3 +75,4 @@ def test_synth_xilinx_block_ram_no_latches(record_property):
     # one 18 Kb block RAM per bank (1024 x 16 bits fill one RAMB18 exactly)
     assert report.bram18 == params["LANES"], report.cells
     assert report.lutram == 0, report.cells
+    assert report.dsp == 0, report.cells  # the FP row offsets i*KK are shift-and-add
