@@ -254,7 +254,7 @@ async def reset_drops_sums_in_flight(dut):
     rng = _rng()
     sums = random_sums(cfg, rng, 80)
     beats = layout_beats(sums, rng, 0.2)
-    rst = (rng.random(len(beats[4])) < 0.01).astype(np.int8)
+    rst = (rng.random(len(beats[4])) < 0.003).astype(np.int8)
     # and pulses 0, 1 or 2 cycles after chosen last beats, while the sum is in each stage
     ends = np.flatnonzero(beats[3].astype(bool) & beats[4].astype(bool))
     hit = rng.choice(ends[:-1], 24, replace=False)
