@@ -54,10 +54,10 @@ module fx_requant #
     parameter IN_W = 32,
     // Width of each output word, two's complement (2..32)
     parameter OUT_W = 16,
-    // Smallest run-time shift f_src - f_dst accepted (-64..0)
-    parameter SHIFT_MIN = -8,
+    // Smallest run-time shift f_src - f_dst accepted (-64..0; signed, hence integer)
+    parameter integer SHIFT_MIN = -8,
     // Largest run-time shift f_src - f_dst accepted (1..64)
-    parameter SHIFT_MAX = 40
+    parameter integer SHIFT_MAX = 40
 )
 (
     input  wire                   clk,
