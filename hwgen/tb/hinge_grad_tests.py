@@ -28,7 +28,7 @@ def _params(dut) -> tuple[int, int, int]:
 
 def pack(words: np.ndarray, width: int) -> list[int]:
     """[beats, lanes] signed words -> one unsigned bus int per beat (lane 0 lowest)."""
-    u = (words.astype(np.int64) & ((1 << width) - 1)).astype(object)
+    u = words.astype(np.int64).astype(object) & ((1 << width) - 1)  # any width
     bus = np.zeros(len(words), dtype=object)
     for i in range(words.shape[1]):
         bus = bus + (u[:, i] << (i * width))

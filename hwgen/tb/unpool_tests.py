@@ -35,7 +35,7 @@ def _params(dut) -> tuple[int, int, int, int]:
 
 def pack(words: np.ndarray, width: int) -> list[int]:
     """[beats, lanes] words -> one unsigned bus int per beat (lane 0 lowest)."""
-    u = (words.astype(np.int64) & ((1 << width) - 1)).astype(object)
+    u = words.astype(np.int64).astype(object) & ((1 << width) - 1)  # any width
     bus = np.zeros(len(words), dtype=object)
     for i in range(words.shape[1]):
         bus = bus + (u[:, i] << (i * width))
@@ -70,11 +70,16 @@ def engine_windows(e: np.ndarray, arg: np.ndarray, k: int, width: int) -> np.nda
 
 
 def draw_beats(rng, n: int, lanes: int, kk: int, width: int) -> tuple[np.ndarray, np.ndarray]:
-    """Directed beats (every argmax with every corner gradient) then random ones."""
+    """Directed beats (every argmax with every corner gradient; for K > 4 every argmax once)
+    then random ones."""
     lo, hi = -(1 << (width - 1)), (1 << (width - 1)) - 1
     corners = np.array([0, 1, -1, lo, hi, lo + 1, hi - 1], np.int64)
-    de = np.repeat(corners, kk)
-    da = np.tile(np.arange(kk), len(corners))
+    if kk <= 16:  # every argmax with every corner gradient
+        de = np.repeat(corners, kk)
+        da = np.tile(np.arange(kk), len(corners))
+    else:  # every argmax once, the corners cycling through them
+        da = np.arange(kk)
+        de = np.resize(corners, kk)
     de = np.stack([np.roll(de, lane) for lane in range(lanes)], axis=1)
     da = np.stack([np.roll(da, 3 * lane) for lane in range(lanes)], axis=1)
     re = rng.integers(lo, hi + 1, (n, lanes), dtype=np.int64)
