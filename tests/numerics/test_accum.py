@@ -5,14 +5,14 @@ float64, so a silent int64 or float rounding in the engine cannot hide.
 """
 import numpy as np
 import pytest
-from hypothesis import given, settings
+from hypothesis import given
 from hypothesis import strategies as st
 from hypothesis.extra import numpy as hnp
 
 from fxtrain.numerics import acc_matmul, acc_sum, saturate, wrap
 from fxtrain.testing import strategies as fst
 
-from numerics_helpers import INT64_MAX, INT64_MIN, clamp, ints, wrap_int
+from numerics_helpers import FEW, FEWER, INT64_MAX, INT64_MIN, clamp, ints, wrap_int
 
 acc_bits = st.one_of(st.sampled_from([32, 64, 2, 48]), st.integers(2, 64))
 
@@ -56,6 +56,7 @@ def _operands(data, lo, hi, max_k=12):
     return a, b
 
 
+@FEWER
 @given(st.data(), acc_bits)
 def test_acc_matmul_16bit_operands(data, bits):
     """16x16-bit products: the float64 GEMM path."""
@@ -64,7 +65,7 @@ def test_acc_matmul_16bit_operands(data, bits):
     np.testing.assert_array_equal(acc_matmul(a.astype(np.int16), b.astype(np.int16), acc_bits=bits), want)
 
 
-@settings(max_examples=50)
+@FEW
 @given(st.integers(1, 4), st.integers(32, 300), st.integers(1, 4), st.integers(0, 2**32 - 1), acc_bits)
 def test_acc_matmul_chunked_inner_dimension(n, k, m, seed, bits):
     """24-bit operands: products up to 2**48, so the inner dimension is summed in chunks.
@@ -81,7 +82,7 @@ def test_acc_matmul_chunked_inner_dimension(n, k, m, seed, bits):
     np.testing.assert_array_equal(acc_matmul(a, b, acc_bits=bits), want)
 
 
-@settings(max_examples=50)
+@FEW
 @given(st.data(), acc_bits)
 def test_acc_matmul_int64_fallback_for_wide_operands(data, bits):
     """Operands too wide for exact float64 take the int64 path (INT64_MIN included)."""
@@ -128,6 +129,7 @@ def test_acc_matmul_empty_and_zero():
                                   np.zeros((2, 1), np.int64))
 
 
+@FEWER
 @given(st.data(), acc_bits)
 def test_acc_matmul_tiled_inner_dimension(data, bits):
     """Splitting K into tiles and adding wrapped partial products gives the same bits."""

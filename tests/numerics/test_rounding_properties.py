@@ -13,7 +13,7 @@ from fxtrain.numerics import QFormat, requantize
 from fxtrain.testing import strategies as fst
 
 from numerics_helpers import (
-    DETERMINISTIC, INT64_MAX, INT64_MIN, NEAREST, clamp, ints, no_overflow_range, rq, wrap_int,
+    DETERMINISTIC, FEWER, INT64_MAX, INT64_MIN, NEAREST, clamp, ints, no_overflow_range, rq, wrap_int,
 )
 
 deterministic = fst.rounding_modes(deterministic_only=True)
@@ -94,6 +94,7 @@ def test_worked_ties(x, s, expected):
     assert tuple(rq([x], s, m)[0][0] for m in DETERMINISTIC) == expected
 
 
+@FEWER
 @given(st.data(), fst.shifts(min_shift=1), deterministic)
 def test_non_ties_round_to_nearest(data, s, rounding):
     """Off a tie, the three nearest modes agree; directed modes differ from them by <= 1."""
@@ -186,6 +187,7 @@ def test_double_rounding_of_half_modes_is_documented(rounding, pinned):
     assert once == [once_expected] and twice == [twice_expected]
 
 
+@FEWER
 @given(st.data(), st.integers(1, 32), st.integers(1, 31), st.sampled_from(NEAREST))
 def test_double_rounding_errs_by_at_most_one(data, s1, s2, rounding):
     x = _x_without_overflow(data, s1)
@@ -220,6 +222,7 @@ def test_saturate_is_clamp_and_wrap_is_modular(x, s, rounding, w, key):
     assert n_wrap == sum(a != b for a, b in zip(y_wrap, exact))
 
 
+@FEWER
 @given(fst.int64_arrays(), fst.shifts(), deterministic, st.integers(2, 32))
 def test_saturated_results_sit_on_the_rails(x, s, rounding, w):
     y, _ = rq(x, s, rounding, w, "saturate")
@@ -241,6 +244,7 @@ def test_symmetric_modes_commute_with_negation(data, s, rounding):
 
 # ------------------------------------------------------------------ dtypes and shapes
 
+@FEWER
 @given(st.data(), st.sampled_from([np.int8, np.int16, np.int32, np.int64, np.uint8, np.uint16, np.uint32]),
        fst.shifts(), deterministic, fst.overflow_modes())
 def test_every_integer_dtype_gives_the_int64_answer(data, dtype, s, rounding, overflow):

@@ -7,11 +7,9 @@ from hypothesis import strategies as st
 from fxtrain.numerics import OVERFLOW_MODES, ROUNDING_MODES, QFormat
 from fxtrain.testing import strategies as fst
 
-from numerics_helpers import INT64_MAX, INT64_MIN
+from numerics_helpers import FEW, INT64_MAX, INT64_MIN  # FEW: checking a strategy needs few examples
 
-FIND = settings(database=None, max_examples=2000)
-# checking a strategy needs far fewer examples than checking the engine
-FEW = settings(max_examples=50)
+FIND = settings(database=None)
 
 
 @FEW
