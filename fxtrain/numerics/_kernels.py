@@ -181,7 +181,14 @@ quantize_parallel = njit(cache=True, parallel=True)(_quantize_loop)
 
 
 def requant_kernel(x, out, s, mode, ovf, w, key, index, has_index):
-    """Serial or threaded :func:`_requant_loop`, by size."""
+    """Specialised loop for the hot case, else serial or threaded :func:`_requant_loop`."""
+    if not has_index and 1 <= s <= 62:
+        from . import _fast
+
+        if mode < STOCHASTIC:
+            return _fast.DETERMINISTIC[mode](x, out, s, ovf, w)
+        if s <= 32:
+            return _fast.stochastic_loop(x, out, s, ovf, w, key)
     k = requant_parallel if x.size >= PARALLEL_MIN else requant_serial
     return k(x, out, s, mode, ovf, w, key, index, has_index)
 

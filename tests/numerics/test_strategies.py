@@ -9,7 +9,7 @@ from fxtrain.testing import strategies as fst
 
 from numerics_helpers import FEW, INT64_MAX, INT64_MIN  # FEW: checking a strategy needs few examples
 
-FIND = settings(database=None)
+FIND = settings(database=None, max_examples=2000)  # find() may need more than the ci profile allows
 
 
 @FEW
