@@ -107,5 +107,6 @@ def calibrated(recipe: Recipe, stats: dict[str, dict[str, float]]) -> Recipe:
         fr[layer] = {}
         for role, m in roles.items():
             h = recipe.weight_headroom_bits if role == "weight" else recipe.headroom_bits
-            fr[layer][role] = max(-64 + 32, min(64 - 32, frac_for(m, recipe.word, h)))
+            # +-32 keeps every shift between two calibrated tensors inside requantize's +-64
+            fr[layer][role] = max(-32, min(32, frac_for(m, recipe.word, h)))
     return replace(recipe, fracs=fr)
