@@ -3,13 +3,12 @@ import shutil
 
 import pytest
 
-from hwgen import sim
 from hwgen.cli import main
+from rtl_checks import need_simulator
 
 
 def test_lint_all_modules(capsys):
-    if sim.simulator_missing("verilator"):
-        pytest.skip(sim.simulator_missing("verilator"))
+    need_simulator("verilator", "lint")
     assert main(["lint"]) == 0
     assert "ok   lowbias32" in capsys.readouterr().out
 

@@ -6,14 +6,11 @@ fill from the layer's DRAM image, then random single-weight, padding-slot and mu
 writes mixed with FP and BP reads (and reset pulses), and compares every read with
 hwgen.layout's lanes bit for bit.
 """
-import os
-
 import pytest
 
-from hwgen import checks, sim
+from rtl_checks import assert_guard, assert_lint_clean, cosim, synth_report
 
 MODULE = "cyclic_wbuf"
-SEED = int(os.environ.get("FXTRAIN_SIM_SEED", "20190908"))
 
 # P = 4 banks; P = 3 (rotations and bank offsets that are not powers of two) with a
 # depth that is not a power of two; P = 8 with 12-bit words.
@@ -22,27 +19,16 @@ P3 = {"LANES": 3, "DEPTH": 200}
 P8 = {"LANES": 8, "WORD_W": 12, "DEPTH": 512}
 
 
-def _need(simulator):
-    reason = sim.simulator_missing(simulator)
-    if reason:
-        pytest.skip(f"{simulator} cannot run cocotb here: {reason}")
-
-
 @pytest.mark.parametrize("simulator,params", [("verilator", P4), ("verilator", P3),
                                               ("icarus", P8)])
 def test_matches_layout(simulator, params):
-    _need(simulator)
-    sim.run_cocotb(MODULE, f"hwgen.tb.{MODULE}_tests", params, simulator, seed=SEED)
+    cosim(MODULE, params, simulator)
 
 
 @pytest.mark.parametrize("params", [{}, P4, P3, P8, {"LANES": 1, "WORD_W": 1, "DEPTH": 2},
                                     {"LANES": 5, "DEPTH": 3}, {"LANES": 64, "DEPTH": 4096}])
 def test_lint_clean(params):
-    try:
-        result = checks.lint(MODULE, params)
-    except sim.ToolMissing as exc:
-        pytest.skip(str(exc))
-    assert result.ok, f"{' '.join(result.command)}\n{result.output}"
+    assert_lint_clean(MODULE, params)
 
 
 @pytest.mark.parametrize("params,message", [
@@ -53,25 +39,12 @@ def test_lint_clean(params):
     ({"ROT_W": 4}, "derived from DEPTH and LANES"),
 ])
 def test_illegal_parameters_are_reported(params, message):
-    try:
-        ok = checks.elaborate(MODULE, {"LANES": 64, "WORD_W": 64, "DEPTH": 2})
-        bad = checks.elaborate(MODULE, params)
-    except sim.ToolMissing as exc:
-        pytest.skip(str(exc))
-    assert "Error" not in ok, ok
-    assert message in bad, bad
+    assert_guard(MODULE, {"LANES": 64, "WORD_W": 64, "DEPTH": 2}, params, message)
 
 
 def test_synth_xilinx_block_ram_no_latches(record_property):
     params = {"LANES": 4, "DEPTH": 1024}
-    try:
-        report = checks.synth(MODULE, params)
-    except sim.ToolMissing as exc:
-        pytest.skip(str(exc))
-    print(report.table())
-    for name in ("lut", "ff", "dsp", "bram18"):
-        record_property(name, getattr(report, name))
-    assert report.latches == 0, report.cells
+    report = synth_report(MODULE, params, record_property)
     # one 18 Kb block RAM per bank (1024 x 16 bits fill one RAMB18 exactly)
     assert report.bram18 == params["LANES"], report.cells
     assert report.lutram == 0, report.cells

@@ -6,14 +6,11 @@ input extremes, stochastic round-up boundaries, bad beats and thousands of rando
 all six rounding modes and both overflow modes, and compares every lane with the engine
 bit for bit. Builds are cached under .sim_build/ (or $FXTRAIN_SIM_BUILD).
 """
-import os
-
 import pytest
 
-from hwgen import checks, sim
+from rtl_checks import assert_guard, assert_lint_clean, cosim, synth_report
 
 MODULE = "fx_requant"
-SEED = int(os.environ.get("FXTRAIN_SIM_SEED", "20190908"))
 
 # The default datapath (32-bit accumulators to 16-bit words, shifts -8..40, s > 32 uses
 # the zero-padded u) with the 4 lanes of a P = 4 array; the engine's whole range (int64
@@ -24,28 +21,17 @@ FULL = {"LANES": 2, "IN_W": 64, "OUT_W": 32, "SHIFT_MIN": -64, "SHIFT_MAX": 64}
 NARROW = {"LANES": 3, "IN_W": 20, "OUT_W": 8, "SHIFT_MIN": -4, "SHIFT_MAX": 24}
 
 
-def _need(simulator):
-    reason = sim.simulator_missing(simulator)
-    if reason:
-        pytest.skip(f"{simulator} cannot run cocotb here: {reason}")
-
-
 @pytest.mark.parametrize("simulator,params", [("verilator", DEFAULT), ("verilator", FULL),
                                               ("icarus", NARROW)])
 def test_matches_engine(simulator, params):
-    _need(simulator)
-    sim.run_cocotb(MODULE, f"hwgen.tb.{MODULE}_tests", params, simulator, seed=SEED)
+    cosim(MODULE, params, simulator)
 
 
 @pytest.mark.parametrize("params", [{}, DEFAULT, FULL, NARROW,
                                     {"IN_W": 8, "OUT_W": 32, "SHIFT_MIN": 0, "SHIFT_MAX": 32},
                                     {"IN_W": 2, "OUT_W": 2, "SHIFT_MIN": 0, "SHIFT_MAX": 1}])
 def test_lint_clean(params):
-    try:
-        result = checks.lint(MODULE, params)
-    except sim.ToolMissing as exc:
-        pytest.skip(str(exc))
-    assert result.ok, f"{' '.join(result.command)}\n{result.output}"
+    assert_lint_clean(MODULE, params)
 
 
 @pytest.mark.parametrize("params,message", [
@@ -58,25 +44,13 @@ def test_lint_clean(params):
     ({"SHIFT_MAX": 65}, "SHIFT_MAX must be in 1..64"),
 ])
 def test_illegal_parameters_are_reported(params, message):
-    try:
-        ok = checks.elaborate(MODULE, {"IN_W": 2, "OUT_W": 2, "SHIFT_MIN": -64, "SHIFT_MAX": 64})
-        bad = checks.elaborate(MODULE, params)
-    except sim.ToolMissing as exc:
-        pytest.skip(str(exc))
-    assert "Error" not in ok, ok
-    assert message in bad, bad
+    corner = {"IN_W": 2, "OUT_W": 2, "SHIFT_MIN": -64, "SHIFT_MAX": 64}
+    assert_guard(MODULE, corner, params, message)
 
 
 def test_synth_xilinx_no_latches(record_property):
     params = {}
-    try:
-        report = checks.synth(MODULE, params)
-    except sim.ToolMissing as exc:
-        pytest.skip(str(exc))
-    print(report.table())
-    for name in ("lut", "ff", "dsp", "bram18"):
-        record_property(name, getattr(report, name))
-    assert report.latches == 0, report.cells
+    report = synth_report(MODULE, params, record_property)
     assert report.bram18 == 0, report.cells
     # each lane hashes with its own lowbias32 (6 DSP48 at 32 bits); five valid flags are reset
     lanes = params.get("LANES", 1)

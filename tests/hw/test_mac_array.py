@@ -5,14 +5,11 @@ The bench (hwgen/tb/mac_array_tests.py) streams random-length dot products of ra
 extreme words (back to back, with gaps, with reset pulses) and the FP dot products of a
 tiny conv layer, and compares every finished sum with the engine bit for bit.
 """
-import os
-
 import pytest
 
-from hwgen import checks, sim
+from rtl_checks import assert_guard, assert_lint_clean, cosim, synth_report
 
 MODULE = "mac_array"
-SEED = int(os.environ.get("FXTRAIN_SIM_SEED", "20190908"))
 
 # The FP datapath of a P = 4 array (16x16 products, 32-bit wrap); an accumulator narrower
 # than the product (only its low bits add); odd widths with an accumulator wider than the
@@ -22,28 +19,17 @@ NARROW_ACC = {"LANES": 3, "ACC_BITS": 20}
 WIDE_ACC = {"LANES": 2, "A_W": 9, "W_W": 12, "ACC_BITS": 48}
 
 
-def _need(simulator):
-    reason = sim.simulator_missing(simulator)
-    if reason:
-        pytest.skip(f"{simulator} cannot run cocotb here: {reason}")
-
-
 @pytest.mark.parametrize("simulator,params", [("verilator", P4), ("verilator", NARROW_ACC),
                                               ("icarus", WIDE_ACC)])
 def test_matches_engine(simulator, params):
-    _need(simulator)
-    sim.run_cocotb(MODULE, f"hwgen.tb.{MODULE}_tests", params, simulator, seed=SEED)
+    cosim(MODULE, params, simulator)
 
 
 @pytest.mark.parametrize("params", [{}, P4, NARROW_ACC, WIDE_ACC,
                                     {"LANES": 1, "A_W": 2, "W_W": 2, "ACC_BITS": 2},
                                     {"A_W": 32, "W_W": 32, "ACC_BITS": 64}])
 def test_lint_clean(params):
-    try:
-        result = checks.lint(MODULE, params)
-    except sim.ToolMissing as exc:
-        pytest.skip(str(exc))
-    assert result.ok, f"{' '.join(result.command)}\n{result.output}"
+    assert_lint_clean(MODULE, params)
 
 
 @pytest.mark.parametrize("params,message", [
@@ -54,25 +40,12 @@ def test_lint_clean(params):
     ({"ACC_BITS": 65}, "ACC_BITS must be in 2..64"),
 ])
 def test_illegal_parameters_are_reported(params, message):
-    try:
-        ok = checks.elaborate(MODULE, {"LANES": 1, "A_W": 2, "W_W": 32, "ACC_BITS": 64})
-        bad = checks.elaborate(MODULE, params)
-    except sim.ToolMissing as exc:
-        pytest.skip(str(exc))
-    assert "Error" not in ok, ok
-    assert message in bad, bad
+    assert_guard(MODULE, {"LANES": 1, "A_W": 2, "W_W": 32, "ACC_BITS": 64}, params, message)
 
 
 def test_synth_xilinx_no_latches(record_property):
     params = P4
-    try:
-        report = checks.synth(MODULE, params)
-    except sim.ToolMissing as exc:
-        pytest.skip(str(exc))
-    print(report.table())
-    for name in ("lut", "ff", "dsp", "bram18"):
-        record_property(name, getattr(report, name))
-    assert report.latches == 0, report.cells
+    report = synth_report(MODULE, params, record_property)
     # one DSP48 per lane: 16x16 multiply with the accumulator in its P register
     assert report.dsp == params["LANES"], report.cells
     assert report.ff >= 3, report.cells  # the valid pipeline carries a synchronous reset

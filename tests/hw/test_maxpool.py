@@ -6,23 +6,11 @@ position, ties at every pair of positions, flat windows of every corner word) an
 thousands of random windows with gaps and reset pulses, and compares every max, argmax
 and output cycle with the engine bit for bit. Builds are cached under .sim_build/.
 """
-import os
-
 import pytest
 
-from hwgen import sim
+from rtl_checks import assert_guard, assert_lint_clean, cosim, synth_report
 
 MODULE = "maxpool"
-SEED = int(os.environ.get("FXTRAIN_SIM_SEED", "20190908"))
-# cocotb rewrites asserts in every module imported after its hook ("*.py" by default),
-# which recompiles numpy/numba from source in each run (~5 s); only the bench needs it.
-ENV = {"COCOTB_REWRITE_ASSERTION_FILES": "*_tests.py"}
-
-
-def _need(simulator):
-    reason = sim.simulator_missing(simulator)
-    if reason:
-        pytest.skip(f"{simulator} cannot run cocotb here: {reason}")
 
 
 # K = 2 (the FPL'19 network's pool) over 4 lanes on Verilator; K = 3 with an odd word
@@ -32,19 +20,13 @@ def _need(simulator):
     ("icarus", {"DATA_WIDTH": 7, "LANES": 2, "K": 3}),
 ])
 def test_matches_engine(simulator, params):
-    _need(simulator)
-    sim.run_cocotb(MODULE, "hwgen.tb.maxpool_tests", params, simulator, seed=SEED,
-                   extra_env=ENV)
+    cosim(MODULE, params, simulator)
 
 
 @pytest.mark.parametrize("params", [{}, {"K": 1}, {"K": 3, "LANES": 4},
                                     {"K": 16, "DATA_WIDTH": 64, "LANES": 2}])
 def test_lint_clean(params):
-    try:
-        result = sim.lint(MODULE, params)
-    except sim.ToolMissing as exc:
-        pytest.skip(str(exc))
-    assert result.ok, f"{' '.join(result.command)}\n{result.output}"
+    assert_lint_clean(MODULE, params)
 
 
 @pytest.mark.parametrize("params,message", [
@@ -55,22 +37,11 @@ def test_lint_clean(params):
     ({"K": 2, "ARG_WIDTH": 3}, "ARG_WIDTH is derived from K"),
 ])
 def test_illegal_parameters_are_reported(params, message):
-    try:
-        ok = sim.elaborate(MODULE, {"K": 16, "DATA_WIDTH": 2})
-        bad = sim.elaborate(MODULE, params)
-    except sim.ToolMissing as exc:
-        pytest.skip(str(exc))
-    assert "Error" not in ok, ok
-    assert message in bad, bad
+    assert_guard(MODULE, {"K": 16, "DATA_WIDTH": 2}, params, message)
 
 
 def test_synth_xilinx_no_latches():
-    try:
-        report = sim.synth(MODULE, {"DATA_WIDTH": 16, "LANES": 4, "K": 2})
-    except sim.ToolMissing as exc:
-        pytest.skip(str(exc))
-    print(report.table())
-    assert report.latches == 0, report.cells
+    report = synth_report(MODULE, {"DATA_WIDTH": 16, "LANES": 4, "K": 2})
     assert report.dsp == 0 and report.bram18 == 0, report.cells
     # running max + argmax per lane, the position counter and the valid flag
     assert report.ff >= 4 * (16 + 2) + 2 + 1, report.cells

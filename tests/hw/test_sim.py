@@ -6,6 +6,7 @@ import shutil
 import pytest
 
 from hwgen import checks, sim
+from rtl_checks import need_simulator, tools_or_skip
 
 LATCH_V = """`default_nettype none
 module latchy (input wire en, input wire d, output reg q);
@@ -36,10 +37,8 @@ def bad_library(tmp_path, monkeypatch):
 def test_setup_verilator_env_is_idempotent(monkeypatch):
     monkeypatch.setenv("PATH", os.environ.get("PATH", ""))
     monkeypatch.delenv("VERILATOR_ROOT", raising=False)
-    try:
+    with tools_or_skip("set up Verilator"):
         root = sim.setup_verilator_env()
-    except sim.ToolMissing as exc:
-        pytest.skip(str(exc))
     path_once = os.environ["PATH"]
     assert sim.setup_verilator_env() == root
     assert os.environ["PATH"] == path_once
@@ -116,18 +115,14 @@ def test_sim_still_exports_the_checks():
 
 
 def test_lint_reports_warnings(bad_library):
-    try:
+    with tools_or_skip("lint"):
         result = checks.lint("unused")
-    except sim.ToolMissing as exc:
-        pytest.skip(str(exc))
     assert not result.ok and "UNUSED" in result.output
 
 
 def test_synth_counts_latches(bad_library):
-    try:
+    with tools_or_skip("synthesise"):
         report = checks.synth("latchy")
-    except sim.ToolMissing as exc:
-        pytest.skip(str(exc))
     assert report.latches == 1, report.cells
     assert "latches" in report.table()
 
@@ -159,10 +154,8 @@ def test_synth_finds_submodules(tmp_path, monkeypatch, folder):
     (lib / "sub.v").write_text(SUB_V)
     (lib / "top.v").write_text(TOP_V)
     monkeypatch.setattr(sim, "rtl_dir", lambda: lib)
-    try:
+    with tools_or_skip("synthesise"):
         report = checks.synth("top")
-    except sim.ToolMissing as exc:
-        pytest.skip(str(exc))
     assert report.ff == 16, report.cells
 
 
@@ -183,10 +176,8 @@ endmodule
 def test_synth_passes_negative_parameters(tmp_path, monkeypatch):
     (tmp_path / "neg.v").write_text(NEG_V)
     monkeypatch.setattr(sim, "rtl_dir", lambda: tmp_path)
-    try:
+    with tools_or_skip("synthesise"):
         report = checks.synth("neg", {"N": -64})  # the guard stops yosys unless N == -64
-    except sim.ToolMissing as exc:
-        pytest.skip(str(exc))
     assert report.ff == 1, report.cells
     with pytest.raises(RuntimeError, match="yosys failed"):
         checks.synth("neg", {"N": 64})
@@ -206,7 +197,6 @@ def test_assertion_rewriting_is_limited_to_benches(monkeypatch):
 
 
 def test_a_bench_without_tests_fails(tmp_path):
-    if sim.simulator_missing("icarus"):
-        pytest.skip(f"icarus: {sim.simulator_missing('icarus')}")
+    need_simulator("icarus")
     with pytest.raises(sim.SimulationFailed, match="no cocotb test ran|no results file"):
         sim.run_cocotb("lowbias32", "hwgen.tb", {}, "icarus", build_root=tmp_path)
