@@ -83,6 +83,8 @@ class Network:
                 self.params[f"{L.name}.momentum"] = np.zeros(L.weight_shape, lp.momentum.fmt.dtype)
         self.step = 0
         self.overflows: dict[str, int] = {}
+        #: also count accumulator wraps (costs a second, exact pass of every MAC op)
+        self.count_accumulator_overflow = False
 
     # ------------------------------------------------------------------ properties
     @property
@@ -157,6 +159,21 @@ class Network:
     def _key(self, layer_index: int, role: str) -> int:
         return sr_key(self.seed, self.step & _M32, layer_index, role)
 
+    def _acc(self, op, layer, phase: str, *args):
+        """``op(*args)`` wrapped to the plan's accumulator width. With
+        ``count_accumulator_overflow`` set, the exact sum is formed too (the same op at 64
+        bits, exact for 16-bit operands) and elements whose sum left the accumulator's
+        range are counted as ``{layer}.accumulator_{phase}``: an extra pass per op, so it
+        is off by default."""
+        bits = self.plan.acc_bits
+        acc = op(*args, acc_bits=bits)
+        if self.count_accumulator_overflow and bits < 64:
+            n = int(np.count_nonzero(op(*args, acc_bits=64) != acc))
+            if n:
+                tag = f"{layer.name}.accumulator_{phase}"
+                self.overflows[tag] = self.overflows.get(tag, 0) + n
+        return acc
+
     def _requant(self, acc, f_src, spec: TensorSpec, li: int, role: str, tag: str, offset: int = 0):
         key = None
         if spec.rounding == "stochastic":
@@ -175,7 +192,6 @@ class Network:
         """
         a = self._check_input(x)
         f = self.plan.input.f
-        acc_bits = self.plan.acc_bits
         for li, L in enumerate(self.layers):
             rec = {"layer": L.name, "input": a, "f_in": f}
             if isinstance(L, (Conv2d, Linear)):
@@ -183,8 +199,8 @@ class Network:
                 if self.float64:
                     a = F.conv2d_fp(a, W, L.stride, L.pad) if isinstance(L, Conv2d) else a @ W.T
                 else:
-                    acc = (ops.conv2d_fp(a, W, L.stride, L.pad, acc_bits) if isinstance(L, Conv2d)
-                           else ops.linear_fp(a, W, acc_bits))
+                    acc = (self._acc(ops.conv2d_fp, L, "fp", a, W, L.stride, L.pad)
+                           if isinstance(L, Conv2d) else self._acc(ops.linear_fp, L, "fp", a, W))
                     lp = self.plan[L.name]
                     rec["acc"] = acc
                     a = self._requant(acc, f + lp.weight.f, lp.activation, li, "activation",
@@ -250,7 +266,6 @@ class Network:
     def _backward(self, e, fwd):
         groups = self.recipe.groups
         gs = self.recipe.group_size
-        acc_bits = self.plan.acc_bits
         first_w = min(i for i, L in enumerate(self.layers) if L.weighted)
         fe = None if self.float64 else self.logits_f
         grads: dict[str, list] = {}
@@ -269,8 +284,8 @@ class Network:
                                  else e[sl].T @ a_in[sl])
                     else:
                         lp = self.plan[L.name]
-                        acc = (ops.conv2d_wu(e[sl], a_in[sl], L.k, L.stride, L.pad, acc_bits) if conv
-                               else ops.linear_wu(e[sl], a_in[sl], acc_bits))
+                        acc = (self._acc(ops.conv2d_wu, L, "wu", e[sl], a_in[sl], L.k, L.stride, L.pad)
+                               if conv else self._acc(ops.linear_wu, L, "wu", e[sl], a_in[sl]))
                         G.append(self._requant(acc, fe + rec["f_in"], lp.weight_gradient, li,
                                                "weight_gradient", f"{L.name}.weight_gradient",
                                                offset=g * acc.size))
@@ -280,8 +295,8 @@ class Network:
                         e = F.conv2d_bp(e, W, a_in.shape[2:], L.stride, L.pad) if conv else e @ W
                     else:
                         lp = self.plan[L.name]
-                        acc = (ops.conv2d_bp(e, W, a_in.shape[2:], L.stride, L.pad, acc_bits) if conv
-                               else ops.linear_bp(e, W, acc_bits))
+                        acc = (self._acc(ops.conv2d_bp, L, "bp", e, W, a_in.shape[2:], L.stride, L.pad)
+                               if conv else self._acc(ops.linear_bp, L, "bp", e, W))
                         e = self._requant(acc, fe + lp.weight.f, lp.local_gradient, li,
                                           "local_gradient", f"{L.name}.local_gradient")
                         fe = lp.local_gradient.f

@@ -44,6 +44,8 @@ class TrainConfig:
     seed: int = 0
     limit_train: int | None = None
     limit_test: int | None = None
+    #: also count 32-bit accumulator wraps per layer and phase (a second exact MAC pass)
+    count_accumulator_overflow: bool = False
 
     def __post_init__(self) -> None:
         if self.model not in MODELS:
@@ -111,8 +113,10 @@ def build_network(cfg: TrainConfig, train: Dataset) -> Network:
         recipe = float64(recipe)
     c = train.x.shape[1]
     size = cfg.image_size or train.x.shape[-1]
-    return MODELS[cfg.model](in_channels=c, image_size=size, num_classes=train.num_classes,
-                             recipe=recipe, seed=cfg.seed)
+    net = MODELS[cfg.model](in_channels=c, image_size=size, num_classes=train.num_classes,
+                            recipe=recipe, seed=cfg.seed)
+    net.count_accumulator_overflow = cfg.count_accumulator_overflow
+    return net
 
 
 def evaluate(net: Network, x: np.ndarray, y: np.ndarray, batch: int = 250) -> dict:

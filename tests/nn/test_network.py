@@ -104,3 +104,27 @@ def test_training_reduces_loss(recipe):
     losses = [net.train_step(net.quantize_input(x[b:b + 40]), y[b:b + 40])["loss"]
               for b in range(0, 800, 40)]
     assert np.mean(losses[-5:]) < 0.3 * np.mean(losses[:2]), losses
+
+
+def test_accumulator_wraps_are_counted_when_asked():
+    """fpl19's conv0 sums Q.15 x Q.15 products at fraction 30 in 32 bits: sums of 2 or more
+    wrap. The count must equal the number of exact sums outside int32, computed here with
+    the float64 kernels on the same integers (exact: every partial sum < 2**53)."""
+    net = tiny(fpl19(batch=4))
+    W = net.params["conv0.weight"]
+    net.params["conv0.weight"] = np.where(W >= 0, 29000, -29000).astype(np.int16)
+    x = net.quantize_input(np.full((4, 1, 8, 8), 0.99))
+    net.count_accumulator_overflow = True
+    rec = []
+    net.overflows = {}
+    net.forward(x, rec)
+    from fxtrain.nn import float_ops as F
+
+    exact = F.conv2d_fp(x.astype(float), net.params["conv0.weight"].astype(float), 1, 1)
+    want = int(np.count_nonzero((exact > 2**31 - 1) | (exact < -2**31)))
+    assert want > 0
+    assert net.overflows["conv0.accumulator_fp"] == want
+    net.count_accumulator_overflow = False
+    net.overflows = {}
+    net.forward(x)
+    assert "conv0.accumulator_fp" not in net.overflows
