@@ -29,6 +29,7 @@ import cocotb
 import numpy as np
 from cocotb.clock import Clock
 from cocotb.triggers import ClockCycles, FallingEdge
+from hwgen.tb.bus import pack, unpack
 
 LATENCY = 5
 N_MODES = 6  # codes 0..5 = fxtrain.numerics.ROUNDING_MODES; 6, 7 are illegal
@@ -245,19 +246,6 @@ def expected(cfg: Config, x, idx, s, mode, wrap, key):
 
 
 # ----------------------------------------------------------------------------- driving
-
-
-def pack(words: np.ndarray, width: int) -> list[int]:
-    """[beats, lanes] signed words -> one unsigned bus int per beat (lane 0 lowest)."""
-    mask = (1 << width) - 1
-    cols = [[int(v) & mask for v in words[:, i].tolist()] for i in range(words.shape[1])]
-    return [sum(c << (i * width) for i, c in enumerate(row)) for row in zip(*cols)]
-
-
-def unpack(buses: list[int], width: int, lanes: int) -> np.ndarray:
-    mask, sign = (1 << width) - 1, 1 << (width - 1)
-    return np.array([[(((b >> (i * width)) & mask) ^ sign) - sign for i in range(lanes)]
-                     for b in buses], dtype=np.int64).reshape(len(buses), lanes)
 
 
 def survivors(valid: np.ndarray, rst: np.ndarray) -> np.ndarray:

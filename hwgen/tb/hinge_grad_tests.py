@@ -16,6 +16,7 @@ import cocotb
 import numpy as np
 from cocotb.clock import Clock
 from cocotb.triggers import ClockCycles, FallingEdge
+from hwgen.tb.bus import pack, unpack
 
 LATENCY = 1
 
@@ -24,26 +25,6 @@ def _params(dut) -> tuple[int, int, int]:
     """(DATA_WIDTH, LANES, F_Z) from the DUT's parameters and port widths."""
     lanes = len(dut.in_target)
     return len(dut.in_data) // lanes, lanes, int(dut.F_Z.value)
-
-
-def pack(words: np.ndarray, width: int) -> list[int]:
-    """[beats, lanes] signed words -> one unsigned bus int per beat (lane 0 lowest)."""
-    u = words.astype(np.int64).astype(object) & ((1 << width) - 1)  # any width
-    bus = np.zeros(len(words), dtype=object)
-    for i in range(words.shape[1]):
-        bus = bus + (u[:, i] << (i * width))
-    return bus.tolist()
-
-
-def unpack(buses: list[int], width: int, lanes: int) -> np.ndarray:
-    """Inverse of pack: bus ints -> [beats, lanes] signed int64 words."""
-    b = np.array(buses, dtype=object).reshape(-1)
-    mask, sign = (1 << width) - 1, 1 << (width - 1)
-    out = np.empty((len(b), lanes), dtype=np.int64)
-    for i in range(lanes):
-        u = (b >> (i * width)) & mask
-        out[:, i] = ((u ^ sign) - sign).astype(np.int64)
-    return out
 
 
 def corner_logits(width: int, f_z: int) -> np.ndarray:

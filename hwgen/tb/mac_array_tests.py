@@ -24,6 +24,7 @@ import cocotb
 import numpy as np
 from cocotb.clock import Clock
 from cocotb.triggers import ClockCycles, FallingEdge
+from hwgen.tb.bus import pack, unpack
 
 LATENCY = 3
 
@@ -133,18 +134,6 @@ def layout_beats(sums, rng: np.random.Generator, gaps):
     return (np.array(acts, np.int64), np.array(wgts, np.int64).reshape(-1, lanes),
             np.array(first, np.int8), np.array(last, np.int8), np.array(valid, np.int8),
             np.array(sid, np.int64))
-
-
-def pack(words: np.ndarray, width: int) -> list[int]:
-    mask = (1 << width) - 1
-    cols = [[int(v) & mask for v in words[:, i].tolist()] for i in range(words.shape[1])]
-    return [sum(c << (i * width) for i, c in enumerate(row)) for row in zip(*cols)]
-
-
-def unpack(buses: list[int], width: int, lanes: int) -> np.ndarray:
-    mask, sign = (1 << width) - 1, 1 << (width - 1)
-    return np.array([[(((b >> (i * width)) & mask) ^ sign) - sign for i in range(lanes)]
-                     for b in buses], dtype=np.int64).reshape(len(buses), lanes)
 
 
 async def reset(dut) -> None:

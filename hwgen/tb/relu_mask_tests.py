@@ -19,6 +19,7 @@ import cocotb
 import numpy as np
 from cocotb.clock import Clock
 from cocotb.triggers import ClockCycles, FallingEdge
+from hwgen.tb.bus import pack, unpack
 
 LATENCY = 1
 
@@ -31,26 +32,6 @@ def _params(dut) -> tuple[int, int]:
 def corner_words(width: int) -> np.ndarray:
     lo, hi = -(1 << (width - 1)), (1 << (width - 1)) - 1
     return np.array([0, 1, -1, 2, -2, lo, hi, lo + 1, hi - 1], dtype=np.int64)
-
-
-def pack(words: np.ndarray, width: int) -> list[int]:
-    """[beats, lanes] signed words -> one unsigned bus int per beat (lane 0 lowest)."""
-    u = words.astype(np.int64).astype(object) & ((1 << width) - 1)  # any width
-    bus = np.zeros(len(words), dtype=object)
-    for i in range(words.shape[1]):
-        bus = bus + (u[:, i] << (i * width))
-    return bus.tolist()
-
-
-def unpack(buses: list[int], width: int, lanes: int) -> np.ndarray:
-    """Inverse of pack: bus ints -> [beats, lanes] signed int64 words."""
-    b = np.array(buses, dtype=object).reshape(-1)
-    mask, sign = (1 << width) - 1, 1 << (width - 1)
-    out = np.empty((len(b), lanes), dtype=np.int64)
-    for i in range(lanes):
-        u = (b >> (i * width)) & mask
-        out[:, i] = ((u ^ sign) - sign).astype(np.int64)
-    return out
 
 
 def bits(mask: np.ndarray) -> list[int]:

@@ -33,6 +33,7 @@ import cocotb
 import numpy as np
 from cocotb.clock import Clock
 from cocotb.triggers import ClockCycles, FallingEdge
+from hwgen.tb.bus import pack, unpack
 
 LATENCY = 4
 OPS_FPL19 = (0, 1, 2)
@@ -45,26 +46,6 @@ def _params(dut) -> tuple[int, int, int, int]:
     width = len(dut.in_c)
     return (width, len(dut.in_a) // width, (1 << len(dut.in_shift)) - 1,
             (1 << len(dut.in_align_a)) - 1)
-
-
-def pack(words: np.ndarray, width: int) -> list[int]:
-    """[beats, lanes] signed words -> one unsigned bus int per beat (lane 0 lowest)."""
-    u = words.astype(np.int64).astype(object) & ((1 << width) - 1)  # any width
-    bus = np.zeros(len(words), dtype=object)
-    for i in range(words.shape[1]):
-        bus = bus + (u[:, i] << (i * width))
-    return bus.tolist()
-
-
-def unpack(buses: list[int], width: int, lanes: int, signed: bool = True) -> np.ndarray:
-    """Inverse of pack: bus ints -> [beats, lanes] int64."""
-    b = np.array(buses, dtype=object).reshape(-1)
-    mask, sign = (1 << width) - 1, (1 << (width - 1)) if signed else 0
-    out = np.empty((len(b), lanes), dtype=np.int64)
-    for i in range(lanes):
-        u = (b >> (i * width)) & mask
-        out[:, i] = ((u ^ sign) - sign).astype(np.int64)
-    return out
 
 
 # ----------------------------------------------------------------------------- engine

@@ -24,6 +24,7 @@ import cocotb
 import numpy as np
 from cocotb.clock import Clock
 from cocotb.triggers import ClockCycles, FallingEdge, Timer
+from hwgen.tb.bus import pack, unpack
 
 
 def _params(dut) -> tuple[int, int, int, int]:
@@ -31,26 +32,6 @@ def _params(dut) -> tuple[int, int, int, int]:
     k = int(dut.K.value)
     lanes = int(dut.LANES.value)
     return len(dut.in_data) // lanes, lanes, k, len(dut.out_pos)
-
-
-def pack(words: np.ndarray, width: int) -> list[int]:
-    """[beats, lanes] words -> one unsigned bus int per beat (lane 0 lowest)."""
-    u = words.astype(np.int64).astype(object) & ((1 << width) - 1)  # any width
-    bus = np.zeros(len(words), dtype=object)
-    for i in range(words.shape[1]):
-        bus = bus + (u[:, i] << (i * width))
-    return bus.tolist()
-
-
-def unpack(buses: list[int], width: int, lanes: int) -> np.ndarray:
-    """Inverse of pack for signed words: bus ints -> [beats, lanes] int64."""
-    b = np.array(buses, dtype=object).reshape(-1)
-    mask, sign = (1 << width) - 1, 1 << (width - 1)
-    out = np.empty((len(b), lanes), dtype=np.int64)
-    for i in range(lanes):
-        u = (b >> (i * width)) & mask
-        out[:, i] = ((u ^ sign) - sign).astype(np.int64)
-    return out
 
 
 def storage_dtype(width: int):
