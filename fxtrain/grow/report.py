@@ -36,7 +36,7 @@ from typing import Any
 
 from ..numerics.formats import QFormat
 
-__all__ = ["compare", "format_report", "layer_shapes", "model_report", "DEFAULT_WORD_BITS"]
+__all__ = ["compare", "format_report", "layer_shapes", "layer_walk", "model_report", "DEFAULT_WORD_BITS"]
 
 #: word length assumed when a description carries no plan
 DEFAULT_WORD_BITS = 16
@@ -148,6 +148,15 @@ def _walk(desc: dict) -> list[dict]:
             first = False
         rows.append(row)
     return rows
+
+
+def layer_walk(desc: dict) -> list[dict]:
+    """Every layer in order (weighted or not): ``{"name", "type", "in_shape",
+    "out_shape"}``, plus ``"k"`` for MaxPool2d and, for weighted layers, ``"weight_shape",
+    "params", "macs": {"fp", "bp", "wu"}`` (per image). Same validation as
+    :func:`layer_shapes`; for consumers such as ``hwgen.perf`` that need the activation
+    layers' shapes too (ReLU masks, pool argmax)."""
+    return _walk(desc)
 
 
 def layer_shapes(desc: dict) -> list[dict]:
