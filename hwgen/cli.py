@@ -5,6 +5,9 @@
     hwgen sim MODULE [--simulator S]    run hwgen/tb/<MODULE>_tests.py with cocotb
     hwgen synth MODULE                  yosys synth_xilinx resource table
     hwgen banks BUNDLE --lanes P        cyclic bank and DRAM images of a vector bundle's weights
+    hwgen perf (--describe F | --model M) [--pox 4 --poy 4 --pof 16 --batch B --json OUT]
+                                        analytical cycles/DRAM/latency/energy per layer and
+                                        phase (hwgen.perf); reductions for several phases
 
 ``-P NAME=VALUE`` (repeatable) sets a top-level Verilog parameter. Exit status: 0 on
 success, 1 when a check fails, 2 on usage errors or missing tools.
@@ -13,11 +16,15 @@ from __future__ import annotations
 
 import argparse
 import importlib.util
+import json
+import os
 import shutil
 import sys
+import tempfile
+from pathlib import Path
 from typing import Sequence
 
-from hwgen import bundle_banks, checks, sim
+from hwgen import bundle_banks, checks, perf, sim
 
 
 def _param(text: str) -> tuple[str, int]:
@@ -50,7 +57,79 @@ def _parser() -> argparse.ArgumentParser:
     y.add_argument("module", metavar="MODULE")
     y.add_argument("--family", default="xc7", help="synth_xilinx -family (default xc7)")
     bundle_banks.register(sub)
+    _perf_parser(sub)
     return p
+
+
+def _perf_parser(sub) -> None:
+    d = perf.ArrayConfig()
+    f = sub.add_parser("perf", help="analytical cost model: cycles, DRAM, latency, energy",
+                       description=perf.__doc__.split("\n\n")[0] + " See docs/hardware.md.")
+    src = f.add_mutually_exclusive_group(required=True)
+    src.add_argument("--describe", metavar="JSON",
+                     help="a Network.describe() dict, or {\"phases\": {name: describe-dict}}")
+    src.add_argument("--model", metavar="NAME",
+                     help="a zoo network with default arguments: cnn1x, cnn2x, cnn4x, lenet")
+    f.add_argument("--in-channels", type=int, help="input channels for --model (model default)")
+    helps = {"pox": "MAC lanes along output x", "poy": "MAC lanes along output y",
+             "pof": "MAC lanes along output channels", "word_bits": "DRAM word length",
+             "clock_mhz": "array clock, MHz", "dram_gbps": "DRAM bandwidth, 1e9 bytes/s",
+             "pj_per_mac": "energy per 16-bit MAC, pJ", "pj_per_dram_byte": "DRAM energy per byte, pJ"}
+    for name, text in helps.items():
+        f.add_argument(f"--{name.replace('_', '-')}", type=type(getattr(d, name)),
+                       default=getattr(d, name), help=f"{text} (default %(default)s)")
+    f.add_argument("--batch", type=int,
+                   help="images per training step (default: the description's hyper.batch, else 1)")
+    f.add_argument("--json", metavar="OUT", help="also write the costs as JSON (atomically)")
+
+
+def _write_json(path: str, obj) -> None:
+    out = Path(path)
+    fd, tmp = tempfile.mkstemp(dir=out.parent or ".", prefix=f".{out.name}.", suffix=".tmp")
+    try:
+        with os.fdopen(fd, "w") as fh:
+            json.dump(obj, fh, indent=1)
+            fh.write("\n")
+        os.replace(tmp, out)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+
+
+def _perf(args: argparse.Namespace) -> int:
+    cfg = perf.ArrayConfig(pox=args.pox, poy=args.poy, pof=args.pof, clock_mhz=args.clock_mhz,
+                           word_bits=args.word_bits, dram_gbps=args.dram_gbps,
+                           pj_per_mac=args.pj_per_mac, pj_per_dram_byte=args.pj_per_dram_byte)
+    if args.model:
+        from fxtrain.models import MODELS
+
+        if args.model not in MODELS:
+            raise ValueError(f"unknown model {args.model!r}; expected one of {sorted(MODELS)}")
+        kw = {} if args.in_channels is None else {"in_channels": args.in_channels}
+        nets = {args.model: MODELS[args.model](**kw).describe()}
+    else:
+        nets = perf.load_descriptions(args.describe)
+    costs = {}
+    for name, desc in nets.items():
+        batch = args.batch
+        if batch is None:
+            hyper = desc.get("hyper")
+            batch = hyper.get("batch", 1) if isinstance(hyper, dict) else 1
+        try:
+            costs[name] = perf.network_cost(desc, cfg, batch)
+        except ValueError as exc:
+            raise ValueError(f"network {name!r}: {exc}") from None
+    for cost in costs.values():
+        print(perf.format_cost(cost))
+        print()
+    result = {"networks": costs}
+    if len(costs) > 1:
+        print(perf.reduction_table(costs))
+        result["reductions"] = perf.reductions(costs)
+    if args.json:
+        _write_json(args.json, result)
+        print(f"wrote {args.json}")
+    return 0
 
 
 def _tools() -> int:
@@ -111,6 +190,8 @@ def main(argv: Sequence[str] | None = None) -> int:
             return _sim(args.module, args.simulator, params, args)
         if args.cmd == "banks":
             return bundle_banks.run(args)
+        if args.cmd == "perf":
+            return _perf(args)
         report = checks.synth(args.module, params, args.family)
         print(report.table())
         return 1 if report.latches else 0
