@@ -154,18 +154,19 @@ class Saliency:
 
 
 def select_keep(scores: np.ndarray, *, ratio: float | None = None, threshold: float | None = None,
-                min_units: int = 1) -> np.ndarray:
+                count: int | None = None, min_units: int = 1) -> np.ndarray:
     """Indices of the units to keep (ascending) when pruning by score.
 
-    ``ratio``: remove ``floor(ratio * n)`` lowest-scoring units; ``threshold``: remove units
-    scoring below ``threshold * mean(scores)``. Ties: among equal scores the higher index
-    goes first, so the choice is deterministic. At least ``min_units`` units stay.
+    Exactly one rule: ``ratio``: remove ``floor(ratio * n)`` lowest-scoring units;
+    ``threshold``: remove units scoring below ``threshold * mean(scores)``; ``count``: keep
+    the ``count`` highest-scoring units. Ties: among equal scores the higher index goes
+    first, so the choice is deterministic. At least ``min_units`` units stay.
     Example: scores [5, 1, 1, 9], ratio 0.5 -> remove indices 2 then 1 -> keep [0, 3].
     """
     s = np.asarray(scores, dtype=np.float64)
     n = len(s)
-    if (ratio is None) == (threshold is None):
-        raise ValueError("give exactly one of ratio and threshold")
+    if sum(v is not None for v in (ratio, threshold, count)) != 1:
+        raise ValueError("give exactly one of ratio, threshold and count")
     if np.isnan(s).any():
         raise ValueError("saliency scores contain NaN")
     min_units = max(1, min(int(min_units), n))
@@ -175,9 +176,13 @@ def select_keep(scores: np.ndarray, *, ratio: float | None = None, threshold: fl
         if not 0 <= ratio < 1:
             raise ValueError(f"prune ratio must be in [0, 1), got {ratio}")
         k = int(np.floor(ratio * n))
+    elif count is not None:
+        if isinstance(count, bool) or not isinstance(count, (int, np.integer)) or count < 1:
+            raise ValueError(f"keep count must be a positive integer, got {count!r}")
+        k = n - int(count)
     else:
         if not threshold >= 0:
             raise ValueError(f"prune threshold must be >= 0, got {threshold}")
         k = int(np.sum(s < threshold * s.mean())) if n else 0
-    k = min(k, n - min_units)
+    k = max(0, min(k, n - min_units))
     return np.sort(order[k:])

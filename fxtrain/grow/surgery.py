@@ -212,6 +212,26 @@ def prune(net: Network, layer: str, keep) -> None:
     _install(net, layers, params)
 
 
+def resized_layers(layers: list, input_shape: tuple[int, ...], target: dict[str, int]) -> list:
+    """``layers`` with the listed layers' unit counts set to ``target`` and every input
+    width re-derived along the chain (a pure function of shapes: no parameters)."""
+    weighted = [L.name for L in layers if L.weighted]
+    unknown = set(target) - set(weighted[:-1])
+    if unknown:
+        raise ValueError(f"cannot resize {sorted(unknown)}: growable layers are {weighted[:-1]}")
+    out, shape = [], tuple(input_shape)
+    for L in layers:
+        if isinstance(L, Conv2d):
+            L = replace(L, in_ch=shape[0], out_ch=int(target.get(L.name, L.out_ch)))
+        elif isinstance(L, Linear):
+            L = replace(L, in_f=shape[0], out_f=int(target.get(L.name, L.out_f)))
+        if L.weighted and _units(L) < 1:
+            raise ValueError(f"{L.name}: width must be >= 1, got {_units(L)}")
+        shape = L.out_shape(shape)
+        out.append(L)
+    return out
+
+
 def set_widths(net: Network, target: dict[str, int]) -> None:
     """Resize a freshly built network to ``target`` widths with zero weights in every new
     row and column: the shape-only step of restoring a grown or pruned checkpoint, whose

@@ -92,7 +92,9 @@ def test_select_keep_examples():
     np.testing.assert_array_equal(select_keep([1, 1, 1, 1], ratio=0.25), [0, 1, 2])
     np.testing.assert_array_equal(select_keep([4, 1, 0, 3], threshold=0.6), [0, 3])
     np.testing.assert_array_equal(select_keep([0, 0, 0], ratio=0.9, min_units=2), [0, 1])
-    for bad in (dict(), dict(ratio=0.5, threshold=1.0), dict(ratio=1.0), dict(threshold=-1)):
+    np.testing.assert_array_equal(select_keep([3, 8, 1, 8], count=2), [1, 3])
+    np.testing.assert_array_equal(select_keep([3, 8], count=5), [0, 1])
+    for bad in (dict(), dict(ratio=0.5, threshold=1.0), dict(ratio=1.0), dict(threshold=-1), dict(count=0)):
         with pytest.raises(ValueError):
             select_keep([1, 2], **bad)
     with pytest.raises(ValueError, match="NaN"):
