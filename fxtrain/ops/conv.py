@@ -33,6 +33,7 @@ from __future__ import annotations
 import numpy as np
 
 from . import _conv_kernels as CK
+from . import _direct as D
 from ._gemm import F64_EXACT, exact_matmul, operand_dtype
 from ._threads import RUNNER
 from ._validate import acc_bits_arg, bias_terms, fits_int16, hw_arg, int_arg, int_array, max_abs
@@ -105,8 +106,10 @@ def _correlate(x: np.ndarray, w2: np.ndarray, k: int, s: int, p: int, ho: int, w
     n, c = x.shape[:2]
     o, kdim = w2.shape
     npix = ho * wo
-    xmax, wmax = max_abs(x), max_abs(w2)
     out = np.empty((n, o, ho, wo), dtype=np.int64)
+    if acc_bits <= 32 and s == 1 and fits_int16(x) and fits_int16(w2):
+        return _correlate_direct(x, w2, k, p, bias, acc_bits, out)
+    xmax, wmax = max_abs(x), max_abs(w2)
     if xmax * wmax * kdim >= F64_EXACT:  # wide operands: one exact product, untiled
         dt = operand_dtype(wmax, xmax)
         r = exact_matmul(w2.astype(dt), _columns(x, k, s, p, ho, wo, dt), wmax, xmax)
@@ -140,6 +143,55 @@ def _correlate(x: np.ndarray, w2: np.ndarray, k: int, s: int, p: int, ho: int, w
             CK.rows_to_nchw(r, bias, acc_bits, out[n0:n1])
 
     RUNNER.run(job, _tiles(n, kdim * npix))
+    return out
+
+
+def _correlate_direct(x, w2, k, p, bias, acc_bits, out) -> np.ndarray:
+    """Stride 1, 16-bit operands, acc_bits <= 32: :func:`._direct.corr_tile`, one image
+    at a time, images dealt to the workers."""
+    n, c, h, wd = x.shape
+    g = D.Grid(h, wd, k, p)
+    w32 = D.pack_weights(w2, c, k)
+    offs = D.pair_offsets(c, k, g)
+
+    def job(images) -> None:
+        xbuf = np.empty((c + 1) // 2 * g.plane * 2, dtype=np.int16)
+        obuf = np.empty(w32.shape[0] * g.q_len, dtype=np.int32)
+        for i in images:
+            D.corr_tile(x, i, i + 1, w32, offs, p, g.wp, g.plane, g.q_len, bias, acc_bits,
+                        xbuf, obuf, out)
+
+    RUNNER.run(job, list(range(n)), uses_blas=False)
+    return out
+
+
+def _wu_direct(e, a, k, p, acc_bits) -> np.ndarray:
+    """WU at stride 1 for 16-bit operands and acc_bits <= 32: :func:`._direct.wu_tile`
+    over tiles of images (a tile's gradient rows stay in L1), int32 partial sums per
+    worker, added in int64 and wrapped once."""
+    n, o = e.shape[:2]
+    c, h, wd = a.shape[1:]
+    g = D.Grid(h, wd, k, p)
+    offs = D.plain_offsets(c, k, g)
+    o_pad = -(-o // D.ROWS) * D.ROWS
+    per = max(1, min(n, D.WU_TILE_BYTES // (2 * D.ROWS * g.q_len)))
+    count = min(n, max(-(-n // per), RUNNER.workers))  # at least one tile per worker
+    per = -(-n // count)
+    tiles = [(n0, min(n, n0 + per)) for n0 in range(0, n, per)]
+
+    def job(part) -> np.ndarray:
+        acc = np.zeros((o_pad, offs.size), dtype=np.int32)
+        ebuf = np.empty(per * o_pad * g.q_len, dtype=np.int16)
+        abuf = np.empty(per * c * g.plane, dtype=np.int16)
+        for n0, n1 in part:
+            m = n1 - n0
+            D.wu_tile(e, a, n0, n1, offs, p, g.wp, g.plane, g.q_len,
+                      ebuf[:m * o_pad * g.q_len], abuf[:m * c * g.plane], acc)
+        return acc
+
+    total = sum(part.astype(np.int64) for part in RUNNER.run(job, tiles, uses_blas=False))
+    out = np.empty((o, c * k * k), dtype=np.int64)
+    CK.wrap_matrix(total[:o, :c * k * k], acc_bits, out)
     return out
 
 
@@ -256,6 +308,8 @@ def conv2d_wu(e, a, k: int, stride: int = 1, pad: int = 0, acc_bits: int = 32) -
     if (ho, wo) != (ho_x, wo_x):
         raise ValueError(f"e is {ho}x{wo} but a {h}x{wd} with K={k}, stride={s}, pad={p} "
                          f"gives {ho_x}x{wo_x}")
+    if acc_bits <= 32 and s == 1 and fits_int16(e) and fits_int16(a):
+        return _wu_direct(e, a, k, p, acc_bits).reshape(o, c, k, k)
     emax, amax = max_abs(e), max_abs(a)
     kdim, npix = c * k * k, ho * wo
     out = np.empty((o, kdim), dtype=np.int64)

@@ -1,0 +1,143 @@
+"""Stride-1 convolutions of int16 operands without im2col (the training hot path).
+
+Each image is laid out once with its zero padding, row-major over the padded width
+``Wp = W + 2P``: position ``pos = (i + P) * Wp + (j + P)`` holds input pixel (i, j). An
+output pixel (y, x) is computed at the flat position ``q = y * Wp + x``; its window
+element (ky, kx) is then simply ``pos = q + ky * Wp + kx``, so for a fixed (c, ky, kx)
+16 consecutive output positions read 16 consecutive inputs. Positions with x >= Wo (the
+padding columns) are computed too and discarded (6-25% extra work on cnn1x's 32..8
+widths), and planes carry enough zero slack that no read leaves the buffer.
+
+- FP/BP (:func:`corr_tile`): activations pair-interleaved over channels,
+  ``xp[n, c // 2, pos, c % 2]``, so one 32-byte load holds two channels of 16
+  positions and :func:`._simd.madd_axpy` multiplies it by a (w[o, c], w[o, c + 1]) pair.
+- WU (:func:`wu_tile`): ``g[o, c, ky, kx] = sum_{n, q} e[n, o, q] * a[n, c, q + ky*Wp +
+  kx]`` with ``e`` on the same flat grid (zero at discarded positions): a plain dot
+  product of two contiguous runs, :func:`._simd.madd_dot`.
+
+All sums are mod 2**32 in int32 (exact for acc_bits <= 32) and wrapped to ``acc_bits``
+at the end, the same bits as every other path (tests/ops).
+"""
+from __future__ import annotations
+
+import numpy as np
+from numba import njit
+
+from ._conv_kernels import wrap_bits
+from ._simd import QBLK, ROWS, madd_axpy, madd_dot
+
+
+class Grid:
+    """Flat-grid geometry of one stride-1 layer: ``q_len`` computed positions per output
+    channel (Ho * Wp rounded up to QBLK), ``plane`` positions per input channel."""
+
+    def __init__(self, h: int, w: int, k: int, p: int) -> None:
+        self.k, self.p = k, p
+        self.hp, self.wp = h + 2 * p, w + 2 * p
+        self.ho, self.wo = self.hp - k + 1, self.wp - k + 1
+        self.q_len = -(-self.ho * self.wp // QBLK) * QBLK
+        self.plane = max(self.hp * self.wp, self.q_len + (k - 1) * (self.wp + 1))
+
+
+def _round_up(v: int, m: int) -> int:
+    return -(-v // m) * m
+
+
+def pack_weights(w2: np.ndarray, c: int, k: int) -> np.ndarray:
+    """[O, C*K*K] weights -> int32 [O_pad, C2*K*K] pairs (channel 2c2 low, 2c2 + 1 high),
+    O padded to a multiple of ROWS and C to even with zeros."""
+    o = w2.shape[0]
+    c2 = (c + 1) // 2
+    wp = np.zeros((_round_up(o, ROWS), 2 * c2, k * k), dtype=np.int16)
+    wp[:o, :c] = w2.reshape(o, c, k * k)
+    # [O_pad, C2, 2, KK] -> [O_pad, C2, KK, 2]: each (c2, ky, kx) pair adjacent
+    pairs = np.ascontiguousarray(wp.reshape(-1, c2, 2, k * k).transpose(0, 1, 3, 2))
+    return pairs.view(np.int32).reshape(-1, c2 * k * k)
+
+
+def pair_offsets(c: int, k: int, g: Grid) -> np.ndarray:
+    """int16-element offset of (c2, ky, kx) in a pair-interleaved image (r-major order)."""
+    c2 = np.arange((c + 1) // 2, dtype=np.int64)[:, None, None]
+    ky = np.arange(k, dtype=np.int64)[None, :, None]
+    kx = np.arange(k, dtype=np.int64)[None, None, :]
+    return (2 * (c2 * g.plane + ky * g.wp + kx)).reshape(-1)
+
+
+def plain_offsets(c: int, k: int, g: Grid) -> np.ndarray:
+    """Offset of column (c, ky, kx) in a plain padded image, padded to an even count
+    (the extra column repeats column 0; its result is dropped)."""
+    cc = np.arange(c, dtype=np.int64)[:, None, None]
+    ky = np.arange(k, dtype=np.int64)[None, :, None]
+    kx = np.arange(k, dtype=np.int64)[None, None, :]
+    offs = (cc * g.plane + ky * g.wp + kx).reshape(-1)
+    return np.concatenate([offs, offs[:1]]) if offs.size % 2 else offs
+
+
+@njit(cache=True, nogil=True)
+def _pack_pairs(x, n, p, wp, plane, buf):
+    """buf[((c//2) * plane + (i+p)*wp + j+p) * 2 + c % 2] = x[n, c, i, j], zeros elsewhere."""
+    buf[:] = 0
+    c_in, h, w = x.shape[1], x.shape[2], x.shape[3]
+    for c in range(c_in):
+        base = (c // 2) * plane * 2 + c % 2
+        for i in range(h):
+            row = base + ((i + p) * wp + p) * 2
+            for j in range(w):
+                buf[row + 2 * j] = x[n, c, i, j]
+
+
+@njit(cache=True, nogil=True)
+def corr_tile(x, n0, n1, w32, offs, p, wp, plane, q_len, bias, acc_bits, xbuf, obuf, out):
+    """out[n, o, y, x] = wrap(bias[o] + sum_r w[o, r] * window) for images n0..n1-1.
+
+    ``xbuf`` int16 of (C+1)//2 * plane * 2 elements, ``obuf`` int32 of O_pad * q_len.
+    """
+    o_pad, nr = w32.shape
+    wflat = w32.reshape(-1)
+    o_out, ho, wo = out.shape[1], out.shape[2], out.shape[3]
+    for n in range(n0, n1):
+        _pack_pairs(x, n, p, wp, plane, xbuf)
+        for q0 in range(0, q_len, QBLK):
+            for i0 in range(0, o_pad, ROWS):
+                madd_axpy(wflat, i0 * nr, nr, xbuf, 2 * q0, offs, nr, obuf, i0 * q_len + q0, q_len)
+        for o in range(o_out):
+            b = bias[o]
+            for y in range(ho):
+                src = o * q_len + y * wp
+                for xx in range(wo):
+                    out[n, o, y, xx] = wrap_bits(np.int64(obuf[src + xx]) + b, acc_bits)
+
+
+@njit(cache=True, nogil=True)
+def wu_tile(e, a, n0, n1, offs, p, wp, plane, q_len, ebuf, abuf, g):
+    """g[o, r] += sum over images n0..n1-1 of e[n, o] . a[n, column r] (mod 2**32).
+
+    ``g`` int32 [O_pad, len(offs)]; ``ebuf`` int16 of (n1-n0) * O_pad * q_len,
+    ``abuf`` int16 of (n1-n0) * C * plane.
+    """
+    o_out, ho, wo = e.shape[1], e.shape[2], e.shape[3]
+    c_in, h, w = a.shape[1], a.shape[2], a.shape[3]
+    o_pad, ncol = g.shape
+    nimg = n1 - n0
+    ebuf[:] = 0
+    abuf[:] = 0
+    for t in range(nimg):
+        for o in range(o_out):
+            base = (t * o_pad + o) * q_len
+            for y in range(ho):
+                for xx in range(wo):
+                    ebuf[base + y * wp + xx] = e[n0 + t, o, y, xx]
+        for c in range(c_in):
+            base = (t * c_in + c) * plane + p * wp + p
+            for i in range(h):
+                for j in range(w):
+                    abuf[base + i * wp + j] = a[n0 + t, c, i, j]
+    gflat = g.reshape(-1)
+    for i0 in range(0, o_pad, ROWS):
+        for j in range(0, ncol, 2):
+            madd_dot(ebuf, i0 * q_len, q_len, o_pad * q_len, abuf, offs[j], offs[j + 1],
+                     c_in * plane, nimg, q_len // QBLK, gflat, i0 * ncol + j, ncol)
+
+#: bytes of gradient rows one WU kernel call streams (4 rows x images x q_len int16):
+#: small enough to stay in L1 while every column of the tile passes by
+WU_TILE_BYTES = 16384
