@@ -11,15 +11,13 @@ and resumed ends bit-identical to an uninterrupted one (tests/grow/test_runner.p
 from __future__ import annotations
 
 import json
-import time
 from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 
 from ..data import shuffle_order
 from ..nn.network import Network
 from ..train.checkpoint import _atomic_write, load_checkpoint, save_checkpoint
-from ..train.loop import TrainConfig, build_network, evaluate, load_data, lr_at, prepare
-from ..train.progress import Progress
+from ..train.loop import TrainConfig, build_network, evaluate, load_data, lr_at, prepare, train_epoch
 from .report import model_report
 from .saliency import Saliency, select_keep
 from .schedule import CGaPSchedule
@@ -135,6 +133,19 @@ def _prune_event(run: CGaPRun) -> None:
                        "criterion": s.criterion, "widths": widths(net)})
 
 
+def _step(run: CGaPRun, x, y) -> dict:
+    """One training step of the run: growth when due, then the step with saliency."""
+    net = run.net
+    if run.growing and run.cfg.schedule.grows_at(net.step):
+        _grow_event(run)
+    W = run.saliency.snapshot(net)
+    rec: dict | None = {} if W is not None else None
+    m = net.train_step(x, y, record=rec)
+    if W is not None:
+        run.saliency.observe(net, W, rec["weight_gradients"])
+    return m
+
+
 def _restore(run: CGaPRun, ckpt: Path) -> None:
     arrays, meta = load_checkpoint(ckpt)
     if meta.get("config") != run.cfg.to_json():
@@ -186,29 +197,10 @@ def run_cgap(cfg: CGaPConfig, out: str | Path | None = None, resume: bool = Fals
         if s.prune_epoch is not None and e == s.prune_epoch and not run.pruned:
             _prune_event(run)
         net.recipe = replace(net.recipe, lr=lr_at(tc, e))
-        order = shuffle_order(len(xtr), tc.seed, e)
-        t0 = time.perf_counter()
-        loss = correct = 0.0
-        overflows: dict[str, int] = {}
         label = f"cgap {'grow' if run.growing else 'prune+tune' if run.pruned else 'settle'} epoch {e + 1}/{tc.epochs}"
-        with Progress(nb * tc.batch, label, enabled=progress) as bar:
-            for b in range(nb):
-                if run.growing and s.grows_at(net.step):
-                    _grow_event(run)
-                idx = order[b * tc.batch:(b + 1) * tc.batch]
-                W = run.saliency.snapshot(net)
-                rec: dict | None = {} if W is not None else None
-                m = net.train_step(net.quantize_input(xtr[idx]), train.y[idx], record=rec)
-                if W is not None:
-                    run.saliency.observe(net, W, rec["weight_gradients"])
-                loss += m["loss"]
-                correct += m["correct"]
-                for k, v in m["overflows"].items():
-                    overflows[k] = overflows.get(k, 0) + v
-                bar.update(tc.batch, loss=loss / (b + 1), acc=correct / ((b + 1) * tc.batch),
-                           units=sum(widths(net).values()))
-        secs = time.perf_counter() - t0
-        mean_loss = loss / nb
+        ep = train_epoch(net, xtr, train.y, shuffle_order(len(xtr), tc.seed, e), tc.batch, label, progress,
+                         step=lambda x, y: _step(run, x, y))
+        mean_loss = ep["train_loss"]
         if run.growing:
             if run.best_loss is None or mean_loss < run.best_loss * (1 - s.plateau_delta):
                 run.best_loss, run.stale = mean_loss, 0
@@ -220,11 +212,9 @@ def run_cgap(cfg: CGaPConfig, out: str | Path | None = None, resume: bool = Fals
                 _stop_growth(run, "growth epochs")
         ev = evaluate(net, xte, test.y)
         rep = model_report(net.describe(), tc.batch)["total"]
-        rec = {"epoch": e + 1, "step": net.step, "lr": net.recipe.lr, "train_loss": mean_loss,
-               "train_accuracy": correct / (nb * tc.batch), "test_loss": ev["loss"],
+        rec = {"epoch": e + 1, "step": net.step, "lr": net.recipe.lr, **ep, "test_loss": ev["loss"],
                "test_accuracy": ev["accuracy"], "widths": widths(net), "params": rep["params"],
-               "macs_fp": rep["macs"]["fp"], "macs_train": rep["macs"]["train"], "seconds": secs,
-               "images_per_s": nb * tc.batch / secs, "overflows": overflows}
+               "macs_fp": rep["macs"]["fp"], "macs_train": rep["macs"]["train"]}
         run.history.append(rec)
         run.epoch += 1
         if log:

@@ -131,6 +131,31 @@ def evaluate(net: Network, x: np.ndarray, y: np.ndarray, batch: int = 250) -> di
     return {"accuracy": correct / n, "loss": loss / n}
 
 
+def train_epoch(net: Network, x: np.ndarray, y: np.ndarray, order: np.ndarray, batch: int, label: str,
+                progress: bool = True, step=None) -> dict:
+    """One epoch: the full batches of ``order`` (float images ``x``, labels ``y``), each
+    trained by ``step(x_q, labels)`` (default ``net.train_step``; CGaP wraps it), with a
+    progress line. Returns ``train_loss``, ``train_accuracy`` (means), ``seconds``,
+    ``images_per_s`` and the summed ``overflows``."""
+    step = step or net.train_step
+    nb = len(order) // batch
+    t0 = time.perf_counter()
+    loss = correct = 0.0
+    overflows: dict[str, int] = {}
+    with Progress(nb * batch, label, enabled=progress) as bar:
+        for b in range(nb):
+            idx = order[b * batch:(b + 1) * batch]
+            m = step(net.quantize_input(x[idx]), y[idx])
+            loss += m["loss"]
+            correct += m["correct"]
+            for k, v in m["overflows"].items():
+                overflows[k] = overflows.get(k, 0) + v
+            bar.update(batch, loss=loss / (b + 1), acc=correct / ((b + 1) * batch))
+    secs = time.perf_counter() - t0
+    return {"train_loss": loss / nb, "train_accuracy": correct / (nb * batch), "seconds": secs,
+            "images_per_s": nb * batch / secs, "overflows": overflows}
+
+
 @dataclass
 class Run:
     cfg: TrainConfig
@@ -175,32 +200,17 @@ def fit(cfg: TrainConfig, out: str | Path | None = None, resume: bool = False,
     while run.epoch < last:
         e = run.epoch
         net.recipe = replace(net.recipe, lr=lr_at(cfg, e))
-        order = shuffle_order(len(xtr), cfg.seed, e)
-        t0 = time.perf_counter()
-        loss = correct = 0.0
-        overflows: dict[str, int] = {}
         label = f"{cfg.recipe}{'-float64' if cfg.float64 else ''} epoch {e + 1}/{cfg.epochs}"
-        with Progress(nb * cfg.batch, label, enabled=progress) as bar:
-            for b in range(nb):
-                idx = order[b * cfg.batch:(b + 1) * cfg.batch]
-                m = net.train_step(net.quantize_input(xtr[idx]), train.y[idx])
-                loss += m["loss"]
-                correct += m["correct"]
-                for k, v in m["overflows"].items():
-                    overflows[k] = overflows.get(k, 0) + v
-                bar.update(cfg.batch, loss=loss / (b + 1), acc=correct / ((b + 1) * cfg.batch))
-        secs = time.perf_counter() - t0
+        ep = train_epoch(net, xtr, train.y, shuffle_order(len(xtr), cfg.seed, e), cfg.batch, label, progress)
         ev = evaluate(net, xte, test.y)
-        rec = {"epoch": e + 1, "lr": net.recipe.lr, "train_loss": loss / nb,
-               "train_accuracy": correct / (nb * cfg.batch), "test_loss": ev["loss"],
-               "test_accuracy": ev["accuracy"], "seconds": secs,
-               "images_per_s": nb * cfg.batch / secs, "overflows": overflows}
+        rec = {"epoch": e + 1, "lr": net.recipe.lr, **ep, "test_loss": ev["loss"],
+               "test_accuracy": ev["accuracy"]}
         run.history.append(rec)
         run.epoch += 1
         if log:
             log(f"epoch {e + 1}: train acc {rec['train_accuracy']:.4f} loss {rec['train_loss']:.4f} | "
                 f"test acc {rec['test_accuracy']:.4f} | {rec['images_per_s']:.0f} img/s | "
-                f"overflowed elements {sum(overflows.values())}")
+                f"overflowed elements {sum(rec['overflows'].values())}")
         if ckpt is not None:
             save_checkpoint(ckpt, net.state_dict(), _meta(run))
     if out:
