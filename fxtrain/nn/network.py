@@ -190,6 +190,24 @@ class Network:
         ``record`` (a list) receives one dict per layer with what BP, WU and vector
         bundles need (its input, mask, argmax, pre-activation).
         """
+        return self._forward(x, record, keep_acc=True)
+
+    def _fuse_ok(self) -> bool:
+        """Whether a conv may requantize inside its kernel (ops.conv2d_*_requant): not
+        when every accumulator wrap is being counted (that needs the accumulators)."""
+        return not (self.count_accumulator_overflow and self.plan.acc_bits < 64)
+
+    def _conv_requant(self, op, L, acc_args, f_src, spec: TensorSpec, li: int, role: str, tag: str):
+        """``op`` (ops.conv2d_fp_requant / conv2d_bp_requant): the same words and overflow
+        count as ``_requant(_acc(...))``, without the int64 accumulators."""
+        key = (self._key(li, role) if spec.rounding == "stochastic" else None)
+        y, n = op(*acc_args, f_src, spec.fmt, spec.rounding, spec.overflow, key=key,
+                  stride=L.stride, pad=L.pad, acc_bits=self.plan.acc_bits)
+        if n:
+            self.overflows[tag] = self.overflows.get(tag, 0) + n
+        return y
+
+    def _forward(self, x, record: list | None, keep_acc: bool):
         a = self._check_input(x)
         f = self.plan.input.f
         for li, L in enumerate(self.layers):
@@ -198,6 +216,11 @@ class Network:
                 W = self.params[f"{L.name}.weight"]
                 if self.float64:
                     a = F.conv2d_fp(a, W, L.stride, L.pad) if isinstance(L, Conv2d) else a @ W.T
+                elif isinstance(L, Conv2d) and not keep_acc and self._fuse_ok():
+                    lp = self.plan[L.name]
+                    a = self._conv_requant(ops.conv2d_fp_requant, L, (a, W), f + lp.weight.f,
+                                           lp.activation, li, "activation", f"{L.name}.activation")
+                    f = lp.activation.f
                 else:
                     acc = (self._acc(ops.conv2d_fp, L, "fp", a, W, L.stride, L.pad)
                            if isinstance(L, Conv2d) else self._acc(ops.linear_fp, L, "fp", a, W))
@@ -252,7 +275,7 @@ class Network:
             raise ValueError(f"labels shape {labels.shape} does not match batch {n}")
         self.overflows = {}
         fwd: list = []
-        z = self.forward(x, fwd)
+        z = self._forward(x, fwd, keep_acc=record is not None)
         e, loss = self.loss_grad(z, labels)
         correct = int(np.sum(np.argmax(z, axis=1) == labels))
         grads, back = self._backward(e, fwd)
@@ -293,6 +316,12 @@ class Network:
                 if li > first_w:
                     if self.float64:
                         e = F.conv2d_bp(e, W, a_in.shape[2:], L.stride, L.pad) if conv else e @ W
+                    elif conv and self._fuse_ok():
+                        lp = self.plan[L.name]
+                        e = self._conv_requant(ops.conv2d_bp_requant, L, (e, W, a_in.shape[2:]),
+                                               fe + lp.weight.f, lp.local_gradient, li,
+                                               "local_gradient", f"{L.name}.local_gradient")
+                        fe = lp.local_gradient.f
                     else:
                         lp = self.plan[L.name]
                         acc = (self._acc(ops.conv2d_bp, L, "bp", e, W, a_in.shape[2:], L.stride, L.pad)

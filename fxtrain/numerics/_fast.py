@@ -11,7 +11,8 @@ from __future__ import annotations
 import numpy as np
 from numba import njit
 
-from ._kernels import FLOOR, HALF_AWAY, HALF_EVEN, HALF_UP, SATURATE, TRUNC, lowbias32_u64
+from ._kernels import (FLOOR, HALF_AWAY, HALF_EVEN, HALF_UP, SATURATE, TRUNC, lowbias32_u64,
+                       requant_serial)
 
 _I1 = np.int64(1)
 _M32 = np.uint64(0xFFFFFFFF)
@@ -101,3 +102,27 @@ def stochastic_loop(x, out, s, ovf, w, key):
 
 
 DETERMINISTIC = (floor_loop, trunc_loop, half_up_loop, half_even_loop, half_away_loop)
+
+
+_NO_INDEX = np.zeros(1, dtype=np.int64)
+
+
+@njit(cache=True)
+def requant_flat(x, out, s, mode, ovf, w, key):
+    """``out[i] = requantize(x[i])`` for a 1-D ``x`` (element index i, no explicit index
+    array): the same choice of loop as :func:`._kernels.requant_kernel`, callable from
+    compiled code (the convolution epilogues of fxtrain/ops/_direct.py)."""
+    if 1 <= s <= 62:
+        if mode == FLOOR:
+            return floor_loop(x, out, s, ovf, w)
+        if mode == TRUNC:
+            return trunc_loop(x, out, s, ovf, w)
+        if mode == HALF_UP:
+            return half_up_loop(x, out, s, ovf, w)
+        if mode == HALF_EVEN:
+            return half_even_loop(x, out, s, ovf, w)
+        if mode == HALF_AWAY:
+            return half_away_loop(x, out, s, ovf, w)
+        if s <= 32:
+            return stochastic_loop(x, out, s, ovf, w, key)
+    return requant_serial(x, out, s, mode, ovf, w, key, _NO_INDEX, False)

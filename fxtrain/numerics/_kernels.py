@@ -118,23 +118,30 @@ def shift_left_fit(x, k, w, ovf):
     return wrap_bits(np.int64(np.uint64(x) << np.uint64(k)), w), 1
 
 
+@njit(cache=True, inline="always")
+def requant_value(xi, s, mode, ovf, w, k, j):
+    """One element of :func:`requantize`: ``(fit(round(xi * 2**-s)), overflowed)`` for
+    int64 ``xi``, shift -64 <= s <= 64; ``k`` the uint64 key and ``j`` the element's uint64
+    index (used by stochastic rounding only). Shared by the requantize loop and the
+    convolution epilogues that requantize in place (fxtrain/ops/_direct.py)."""
+    if s > 0:
+        rand = _U0
+        if mode == STOCHASTIC:
+            rand = lowbias32_u64(k + j)
+        return fit(round_right(xi, s, mode, rand), w, ovf)
+    if s == 0:
+        return fit(xi, w, ovf)
+    return shift_left_fit(xi, -s, w, ovf)
+
+
 def _requant_loop(x, out, s, mode, ovf, w, key, index, has_index):
     """out[i] = fit(round(x[i] * 2**-s)); returns the number of overflowed elements."""
     n = x.size
     count = 0
     k = np.uint64(key)
     for i in prange(n):
-        xi = np.int64(x[i])
-        if s > 0:
-            rand = _U0
-            if mode == STOCHASTIC:
-                j = np.uint64(index[i]) if has_index else np.uint64(i)
-                rand = lowbias32_u64(k + j)
-            v, o = fit(round_right(xi, s, mode, rand), w, ovf)
-        elif s == 0:
-            v, o = fit(xi, w, ovf)
-        else:
-            v, o = shift_left_fit(xi, -s, w, ovf)
+        j = np.uint64(index[i]) if has_index else np.uint64(i)
+        v, o = requant_value(np.int64(x[i]), s, mode, ovf, w, k, j)
         out[i] = v
         count += o
     return count

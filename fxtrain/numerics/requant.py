@@ -43,6 +43,26 @@ def _as_int_array(x, what: str) -> np.ndarray:
     return a
 
 
+def requant_params(f_src, fmt: QFormat, rounding: str, overflow: str,
+                   key: int | None) -> tuple[int, int, int]:
+    """Checked ``(shift s = f_src - fmt.f, rounding code, overflow code)`` of a
+    :func:`requantize` call; raises the same errors requantize does."""
+    fmt = _check_format(fmt)
+    if not _is_int(f_src):
+        raise TypeError(f"f_src must be an integer, got {f_src!r}")
+    s = int(f_src) - fmt.f
+    if not -_SHIFT_LIMIT <= s <= _SHIFT_LIMIT:
+        raise ValueError(f"shift f_src - f = {f_src} - {fmt.f} = {s} is outside [-64, 64]")
+    mode = rounding_code(rounding)
+    ovf = overflow_code(overflow)
+    if mode == K.STOCHASTIC:
+        if key is None:
+            raise ValueError("stochastic rounding needs a key (a uint32, e.g. from sr_key())")
+        if not _is_int(key) or not 0 <= int(key) <= 0xFFFFFFFF:
+            raise ValueError(f"stochastic key must be an integer in [0, 2**32), got {key!r}")
+    return s, mode, ovf
+
+
 def requantize(
     x,
     f_src: int,
@@ -67,21 +87,9 @@ def requantize(
     Returns an array of ``fmt.dtype`` and x's shape, or ``(y, n_overflowed)`` with
     ``stats=True``.
     """
-    fmt = _check_format(fmt)
     a = _as_int_array(x, "requantize")
-    if not _is_int(f_src):
-        raise TypeError(f"f_src must be an integer, got {f_src!r}")
-    s = int(f_src) - fmt.f
-    if not -_SHIFT_LIMIT <= s <= _SHIFT_LIMIT:
-        raise ValueError(f"shift f_src - f = {f_src} - {fmt.f} = {s} is outside [-64, 64]")
-    mode = rounding_code(rounding)
-    ovf = overflow_code(overflow)
+    s, mode, ovf = requant_params(f_src, fmt, rounding, overflow, key)
     has_index = index is not None
-    if mode == K.STOCHASTIC:
-        if key is None:
-            raise ValueError("stochastic rounding needs a key (a uint32, e.g. from sr_key())")
-        if not _is_int(key) or not 0 <= int(key) <= 0xFFFFFFFF:
-            raise ValueError(f"stochastic key must be an integer in [0, 2**32), got {key!r}")
     if has_index:
         idx = np.asarray(index)
         if idx.dtype.kind not in _INT_KINDS:

@@ -1,5 +1,5 @@
 """Pure integer kernels (docs/ops.md): conv/linear FP, BP, WU accumulators, ReLU, max-pool,
-loss gradients and the momentum updates.
+loss gradients and the momentum updates; conv FP/BP fused with requantization.
 
 Accumulating ops return int64 sums already wrapped to ``acc_bits`` (default 32); the
 caller requantizes them with :func:`fxtrain.numerics.requantize` per its recipe.
@@ -8,6 +8,7 @@ Flatten is ``a.reshape(N, -1)``: row-major (C, H, W) order, no op needed.
 """
 from .activation import RELU_RULES, relu_bp, relu_fp
 from .conv import conv2d_bp, conv2d_fp, conv2d_wu
+from .conv_requant import conv2d_bp_requant, conv2d_fp_requant
 from .linear import linear_bp, linear_fp, linear_wu
 from .losses import (mse_grad, mse_loss, softmax_xent_loss, squared_hinge_grad,
                      squared_hinge_loss)
@@ -17,7 +18,7 @@ from .update import fpl19_accumulate, fpl19_apply, fpl19_decay, sgd_momentum
 
 __all__ = [
     "EXP2_LUT", "RELU_RULES",
-    "conv2d_bp", "conv2d_fp", "conv2d_wu",
+    "conv2d_bp", "conv2d_bp_requant", "conv2d_fp", "conv2d_fp_requant", "conv2d_wu",
     "fpl19_accumulate", "fpl19_apply", "fpl19_decay",
     "linear_bp", "linear_fp", "linear_wu",
     "maxpool_bp", "maxpool_fp",

@@ -23,6 +23,7 @@ from __future__ import annotations
 import numpy as np
 from numba import njit
 
+from ..numerics._fast import requant_flat
 from ._conv_kernels import wrap_bits
 from ._simd import QBLK, ROWS, madd_axpy, madd_dot
 
@@ -86,26 +87,57 @@ def _pack_pairs(x, n, p, wp, plane, buf):
                 buf[row + 2 * j] = x[n, c, i, j]
 
 
+@njit(cache=True, nogil=True, inline="always")
+def _accumulate(x, n, w32, offs, p, wp, plane, q_len, xbuf, obuf):
+    """obuf[o * q_len + q] = sum_r w[o, r] * window(q) of image n, mod 2**32."""
+    o_pad, nr = w32.shape
+    wflat = w32.reshape(-1)
+    _pack_pairs(x, n, p, wp, plane, xbuf)
+    for q0 in range(0, q_len, QBLK):
+        for i0 in range(0, o_pad, ROWS):
+            madd_axpy(wflat, i0 * nr, nr, xbuf, 2 * q0, offs, nr, obuf, i0 * q_len + q0, q_len)
+
+
 @njit(cache=True, nogil=True)
 def corr_tile(x, n0, n1, w32, offs, p, wp, plane, q_len, bias, acc_bits, xbuf, obuf, out):
     """out[n, o, y, x] = wrap(bias[o] + sum_r w[o, r] * window) for images n0..n1-1.
 
     ``xbuf`` int16 of (C+1)//2 * plane * 2 elements, ``obuf`` int32 of O_pad * q_len.
     """
-    o_pad, nr = w32.shape
-    wflat = w32.reshape(-1)
     o_out, ho, wo = out.shape[1], out.shape[2], out.shape[3]
     for n in range(n0, n1):
-        _pack_pairs(x, n, p, wp, plane, xbuf)
-        for q0 in range(0, q_len, QBLK):
-            for i0 in range(0, o_pad, ROWS):
-                madd_axpy(wflat, i0 * nr, nr, xbuf, 2 * q0, offs, nr, obuf, i0 * q_len + q0, q_len)
+        _accumulate(x, n, w32, offs, p, wp, plane, q_len, xbuf, obuf)
         for o in range(o_out):
             b = bias[o]
             for y in range(ho):
                 src = o * q_len + y * wp
                 for xx in range(wo):
                     out[n, o, y, xx] = wrap_bits(np.int64(obuf[src + xx]) + b, acc_bits)
+
+
+@njit(cache=True, nogil=True)
+def corr_tile_requant(x, n0, n1, w32, offs, p, wp, plane, q_len, bias, acc_bits,
+                      s, mode, ovf, w, key, xbuf, obuf, vbuf, out):
+    """:func:`corr_tile` followed by requantize(acc, s, mode, ovf, w, key) per element, the
+    stochastic index being the element's row-major index in ``out`` [N, O, Ho, Wo];
+    writes ``out`` (the format's storage dtype), returns the number of overflowed elements.
+    ``vbuf`` int64 of O * Ho * Wo: one image's wrapped accumulators, requantized by the
+    same loops as :func:`fxtrain.numerics.requantize` (key advanced to the image's start)."""
+    o_out, ho, wo = out.shape[1], out.shape[2], out.shape[3]
+    size = o_out * ho * wo
+    count = 0
+    for n in range(n0, n1):
+        _accumulate(x, n, w32, offs, p, wp, plane, q_len, xbuf, obuf)
+        for o in range(o_out):
+            b = bias[o]
+            for y in range(ho):
+                src = o * q_len + y * wp
+                dst = (o * ho + y) * wo
+                for xx in range(wo):
+                    vbuf[dst + xx] = wrap_bits(np.int64(obuf[src + xx]) + b, acc_bits)
+        k = (key + n * size) & 0xFFFFFFFF
+        count += requant_flat(vbuf, out[n].reshape(-1), s, mode, ovf, w, k)
+    return count
 
 
 @njit(cache=True, nogil=True)
@@ -119,19 +151,30 @@ def wu_tile(e, a, n0, n1, offs, p, wp, plane, q_len, ebuf, abuf, g):
     c_in, h, w = a.shape[1], a.shape[2], a.shape[3]
     o_pad, ncol = g.shape
     nimg = n1 - n0
-    ebuf[:] = 0
-    abuf[:] = 0
+    zero = np.int16(0)
     for t in range(nimg):
-        for o in range(o_out):
-            base = (t * o_pad + o) * q_len
+        for o in range(o_pad):
+            row = ebuf[(t * o_pad + o) * q_len:(t * o_pad + o + 1) * q_len]
+            if o >= o_out:
+                row[:] = zero
+                continue
             for y in range(ho):
+                d = row[y * wp:y * wp + wo]
+                s = e[n0 + t, o, y]
                 for xx in range(wo):
-                    ebuf[base + y * wp + xx] = e[n0 + t, o, y, xx]
+                    d[xx] = s[xx]
+                row[y * wp + wo:(y + 1) * wp] = zero
+            row[ho * wp:] = zero
         for c in range(c_in):
-            base = (t * c_in + c) * plane + p * wp + p
+            pl = abuf[(t * c_in + c) * plane:(t * c_in + c + 1) * plane]
+            pl[:p * wp + p] = zero
             for i in range(h):
+                d = pl[(i + p) * wp + p:(i + p) * wp + p + w]
+                s = a[n0 + t, c, i]
                 for j in range(w):
-                    abuf[base + i * wp + j] = a[n0 + t, c, i, j]
+                    d[j] = s[j]
+                pl[(i + p) * wp + p + w:(i + p + 1) * wp + p] = zero
+            pl[(h + p) * wp + p:] = zero
     gflat = g.reshape(-1)
     for i0 in range(0, o_pad, ROWS):
         for j in range(0, ncol, 2):

@@ -107,8 +107,9 @@ def _correlate(x: np.ndarray, w2: np.ndarray, k: int, s: int, p: int, ho: int, w
     o, kdim = w2.shape
     npix = ho * wo
     out = np.empty((n, o, ho, wo), dtype=np.int64)
-    if acc_bits <= 32 and s == 1 and fits_int16(x) and fits_int16(w2):
-        return _correlate_direct(x, w2, k, p, bias, acc_bits, out)
+    if direct_ok(x, w2, s, acc_bits):
+        correlate_direct(x, w2, k, p, bias, acc_bits, out)
+        return out
     xmax, wmax = max_abs(x), max_abs(w2)
     if xmax * wmax * kdim >= F64_EXACT:  # wide operands: one exact product, untiled
         dt = operand_dtype(wmax, xmax)
@@ -146,23 +147,36 @@ def _correlate(x: np.ndarray, w2: np.ndarray, k: int, s: int, p: int, ho: int, w
     return out
 
 
-def _correlate_direct(x, w2, k, p, bias, acc_bits, out) -> np.ndarray:
+def direct_ok(x: np.ndarray, w2: np.ndarray, s: int, acc_bits: int) -> bool:
+    """Whether :func:`correlate_direct` applies: stride 1, acc_bits <= 32, 16-bit values."""
+    return acc_bits <= 32 and s == 1 and fits_int16(x) and fits_int16(w2)
+
+
+def correlate_direct(x, w2, k, p, bias, acc_bits, out, rq=None) -> int:
     """Stride 1, 16-bit operands, acc_bits <= 32: :func:`._direct.corr_tile`, one image
-    at a time, images dealt to the workers."""
+    at a time, images dealt to the workers. Fills ``out``: int64 accumulators, or with
+    ``rq = (s, mode, ovf, w, key)`` the requantized words (:func:`._direct.corr_tile_requant`);
+    returns the number of overflowed elements (0 without ``rq``)."""
     n, c, h, wd = x.shape
     g = D.Grid(h, wd, k, p)
     w32 = D.pack_weights(w2, c, k)
     offs = D.pair_offsets(c, k, g)
 
-    def job(images) -> None:
+    def job(images) -> int:
         xbuf = np.empty((c + 1) // 2 * g.plane * 2, dtype=np.int16)
         obuf = np.empty(w32.shape[0] * g.q_len, dtype=np.int32)
+        vbuf = np.empty(0 if rq is None else out[0].size, dtype=np.int64)
+        count = 0
         for i in images:
-            D.corr_tile(x, i, i + 1, w32, offs, p, g.wp, g.plane, g.q_len, bias, acc_bits,
-                        xbuf, obuf, out)
+            if rq is None:
+                D.corr_tile(x, i, i + 1, w32, offs, p, g.wp, g.plane, g.q_len, bias, acc_bits,
+                            xbuf, obuf, out)
+            else:
+                count += D.corr_tile_requant(x, i, i + 1, w32, offs, p, g.wp, g.plane, g.q_len,
+                                             bias, acc_bits, *rq, xbuf, obuf, vbuf, out)
+        return count
 
-    RUNNER.run(job, list(range(n)), uses_blas=False)
-    return out
+    return sum(RUNNER.run(job, list(range(n)), uses_blas=False))
 
 
 def _wu_direct(e, a, k, p, acc_bits) -> np.ndarray:
@@ -230,6 +244,12 @@ def conv2d_fp(a, w, stride: int = 1, pad: int = 0, acc_bits: int = 32, bias=None
     i.e. aligned to the product fraction f_a + f_w. Example: a = 1s of shape
     [1,1,3,3], w = 1s of [1,1,3,3], pad=1 -> acc[0,0] = [[4,6,4],[6,9,6],[4,6,4]].
     """
+    return _correlate(*fp_args(a, w, stride, pad, acc_bits, bias, bias_shift))
+
+
+def fp_args(a, w, stride, pad, acc_bits, bias=None, bias_shift=0) -> tuple:
+    """Checked arguments of :func:`conv2d_fp` as ``_correlate``'s
+    (a, w2, k, s, p, ho, wo, bias_terms, acc_bits)."""
     acc_bits = acc_bits_arg(acc_bits)
     a = np.ascontiguousarray(int_array(a, "a", 4))
     w = _weights(w)
@@ -239,7 +259,7 @@ def conv2d_fp(a, w, stride: int = 1, pad: int = 0, acc_bits: int = 32, bias=None
         raise ValueError(f"w has {cw} input channels but a has {c} (a {a.shape}, w {w.shape})")
     s, p, ho, wo = _geometry(h, wd, k, stride, pad)
     b = bias_terms(bias, bias_shift, o, acc_bits)
-    return _correlate(a, w.reshape(o, c * k * k), k, s, p, ho, wo, b, acc_bits)
+    return a, w.reshape(o, c * k * k), k, s, p, ho, wo, b, acc_bits
 
 
 def conv2d_bp(e, w, in_hw, stride: int = 1, pad: int = 0, acc_bits: int = 32) -> np.ndarray:
@@ -250,23 +270,11 @@ def conv2d_bp(e, w, in_hw, stride: int = 1, pad: int = 0, acc_bits: int = 32) ->
     which equals the module formula's sum over the (o, ky, kx) that reach (i, j); for
     stride 1 (and P <= K-1) as the equivalent correlation with the flipped weights.
     """
-    acc_bits = acc_bits_arg(acc_bits)
-    e = np.ascontiguousarray(int_array(e, "e", 4))
-    w = _weights(w)
-    h, wd = hw_arg(in_hw)
+    e, w, h, wd, k, s, p, acc_bits = bp_args(e, w, in_hw, stride, pad, acc_bits)
     n, o, ho, wo = e.shape
-    ow, c, k, _ = w.shape
-    if ow != o:
-        raise ValueError(f"w has {ow} output channels but e has {o} (e {e.shape}, w {w.shape})")
-    s, p, ho_x, wo_x = _geometry(h, wd, k, stride, pad)
-    if (ho, wo) != (ho_x, wo_x):
-        raise ValueError(f"e is {ho}x{wo} but an input of {h}x{wd} with K={k}, stride={s}, "
-                         f"pad={p} gives {ho_x}x{wo_x}")
+    c = w.shape[1]
     if s == 1 and p <= k - 1:
-        # stride 1: a correlation of e with w transposed and flipped 180 degrees, padded
-        # by K-1-P (for i in [0, H): the term (o, ky, kx) reads e[.., i + P - ky, ..])
-        wf = np.ascontiguousarray(w.transpose(1, 0, 2, 3)[:, :, ::-1, ::-1]).reshape(c, o * k * k)
-        return _correlate(e, wf, k, 1, k - 1 - p, h, wd, np.zeros(c, dtype=np.int64), acc_bits)
+        return _correlate(*bp_as_correlation(e, w, h, wd, k, p, acc_bits))
     emax, wmax = max_abs(e), max_abs(w)
     kdim = c * k * k
     out = np.zeros((n, c, h, wd), dtype=np.int64)
@@ -288,6 +296,32 @@ def conv2d_bp(e, w, in_hw, stride: int = 1, pad: int = 0, acc_bits: int = 32) ->
 
     RUNNER.run(job, _tiles(n, kdim * ho * wo))
     return out
+
+
+def bp_args(e, w, in_hw, stride, pad, acc_bits) -> tuple:
+    """Checked arguments of :func:`conv2d_bp`: (e, w, H, W, k, s, p, acc_bits)."""
+    acc_bits = acc_bits_arg(acc_bits)
+    e = np.ascontiguousarray(int_array(e, "e", 4))
+    w = _weights(w)
+    h, wd = hw_arg(in_hw)
+    n, o, ho, wo = e.shape
+    ow, c, k, _ = w.shape
+    if ow != o:
+        raise ValueError(f"w has {ow} output channels but e has {o} (e {e.shape}, w {w.shape})")
+    s, p, ho_x, wo_x = _geometry(h, wd, k, stride, pad)
+    if (ho, wo) != (ho_x, wo_x):
+        raise ValueError(f"e is {ho}x{wo} but an input of {h}x{wd} with K={k}, stride={s}, "
+                         f"pad={p} gives {ho_x}x{wo_x}")
+    return e, w, h, wd, k, s, p, acc_bits
+
+
+def bp_as_correlation(e, w, h, wd, k, p, acc_bits) -> tuple:
+    """Stride-1 BP (P <= K-1) as ``_correlate`` arguments: a correlation of e with w
+    transposed and flipped 180 degrees, padded by K-1-P (for i in [0, H) the term
+    (o, ky, kx) reads e[.., i + P - ky, ..])."""
+    o, c = w.shape[:2]
+    wf = np.ascontiguousarray(w.transpose(1, 0, 2, 3)[:, :, ::-1, ::-1]).reshape(c, o * k * k)
+    return e, wf, k, 1, k - 1 - p, h, wd, np.zeros(c, dtype=np.int64), acc_bits
 
 
 def conv2d_wu(e, a, k: int, stride: int = 1, pad: int = 0, acc_bits: int = 32) -> np.ndarray:

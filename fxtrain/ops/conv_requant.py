@@ -1,0 +1,59 @@
+"""Convolution FP and BP followed by requantization, fused where the kernels allow it.
+
+``conv2d_fp_requant(a, w, f_src, fmt, rounding, ...)`` returns exactly
+``requantize(conv2d_fp(a, w, stride, pad, acc_bits, bias, bias_shift), f_src, fmt,
+rounding, overflow, key=key, stats=True)`` -- the same words and the same overflow count --
+and ``conv2d_bp_requant`` likewise for :func:`~fxtrain.ops.conv.conv2d_bp`. On the
+stride-1 16-bit path (every training step of the model zoo) the int32 sums are wrapped to
+``acc_bits`` and requantized in the kernel's epilogue, element by element with the same
+rule as :func:`fxtrain.numerics.requantize` (the stochastic index is the element's
+row-major index in the [N, O, Ho, Wo] result), so the int64 accumulator tensor -- 4x the
+size of the result -- is never written or read back. Other cases run the two steps.
+
+A network uses these when it does not keep the accumulators (no vector capture, no
+accumulator-overflow count).
+"""
+from __future__ import annotations
+
+import numpy as np
+
+from ..numerics import QFormat, requantize
+from ..numerics.requant import requant_params
+from .conv import (bp_args, bp_as_correlation, conv2d_bp, conv2d_fp, correlate_direct,
+                   direct_ok, fp_args)
+
+
+def _fused(x, w2, k, s, p, ho, wo, bias, acc_bits, f_src, fmt, rounding, overflow, key):
+    sh, mode, ovf = requant_params(f_src, fmt, rounding, overflow, key)
+    out = np.empty((x.shape[0], w2.shape[0], ho, wo), dtype=fmt.dtype)
+    rq = (np.int64(sh), np.int64(mode), np.int64(ovf), np.int64(fmt.w), np.int64(key or 0))
+    n = correlate_direct(x, w2, k, p, bias, acc_bits, out, rq)
+    return out, int(n)
+
+
+def conv2d_fp_requant(a, w, f_src: int, fmt: QFormat, rounding: str, overflow: str = "saturate",
+                      key: int | None = None, stride: int = 1, pad: int = 0, acc_bits: int = 32,
+                      bias=None, bias_shift: int = 0) -> tuple[np.ndarray, int]:
+    """``(y, n_overflowed)`` = requantize(conv2d_fp(...), f_src, fmt, rounding, overflow,
+    key=key, stats=True): y in ``fmt.dtype`` [N, O, Ho, Wo]. Same argument checks and
+    errors as the two calls."""
+    args = fp_args(a, w, stride, pad, acc_bits, bias, bias_shift)
+    x, w2, k, s = args[:4]
+    if direct_ok(x, w2, s, args[-1]):
+        return _fused(*args, f_src, fmt, rounding, overflow, key)
+    acc = conv2d_fp(a, w, stride, pad, acc_bits, bias, bias_shift)
+    return requantize(acc, f_src, fmt, rounding, overflow, key=key, stats=True)
+
+
+def conv2d_bp_requant(e, w, in_hw, f_src: int, fmt: QFormat, rounding: str,
+                      overflow: str = "saturate", key: int | None = None, stride: int = 1,
+                      pad: int = 0, acc_bits: int = 32) -> tuple[np.ndarray, int]:
+    """``(e_in, n_overflowed)`` = requantize(conv2d_bp(...), f_src, fmt, rounding, overflow,
+    key=key, stats=True): e_in in ``fmt.dtype`` [N, C, H, W]."""
+    e_, w_, h, wd, k, s, p, bits = bp_args(e, w, in_hw, stride, pad, acc_bits)
+    if s == 1 and p <= k - 1:
+        args = bp_as_correlation(e_, w_, h, wd, k, p, bits)
+        if direct_ok(args[0], args[1], 1, bits):
+            return _fused(*args, f_src, fmt, rounding, overflow, key)
+    acc = conv2d_bp(e, w, in_hw, stride, pad, acc_bits)
+    return requantize(acc, f_src, fmt, rounding, overflow, key=key, stats=True)
