@@ -76,15 +76,31 @@ def plain_offsets(c: int, k: int, g: Grid) -> np.ndarray:
 
 @njit(cache=True, nogil=True)
 def _pack_pairs(x, n, p, wp, plane, buf):
-    """buf[((c//2) * plane + (i+p)*wp + j+p) * 2 + c % 2] = x[n, c, i, j], zeros elsewhere."""
-    buf[:] = 0
+    """buf[((c//2) * plane + (i+p)*wp + j+p) * 2 + c % 2] = x[n, c, i, j], zeros elsewhere.
+
+    Written as int32 words (channel 2c2 in the low half, 2c2 + 1 in the high half: the
+    little-endian int16 order), and only the padding is zeroed, not the whole buffer.
+    """
     c_in, h, w = x.shape[1], x.shape[2], x.shape[3]
-    for c in range(c_in):
-        base = (c // 2) * plane * 2 + c % 2
+    words = buf.view(np.int32)
+    lo16 = np.int32(0xFFFF)
+    for c2 in range((c_in + 1) // 2):
+        pl = words[c2 * plane:(c2 + 1) * plane]
+        pl[:p * wp + p] = 0
+        odd = 2 * c2 + 1 < c_in
         for i in range(h):
-            row = base + ((i + p) * wp + p) * 2
-            for j in range(w):
-                buf[row + 2 * j] = x[n, c, i, j]
+            r0 = (i + p) * wp + p
+            d = pl[r0:r0 + w]
+            a0 = x[n, 2 * c2, i]
+            if odd:
+                a1 = x[n, 2 * c2 + 1, i]
+                for j in range(w):
+                    d[j] = (np.int32(a0[j]) & lo16) | (np.int32(a1[j]) << np.int32(16))
+            else:
+                for j in range(w):
+                    d[j] = np.int32(a0[j]) & lo16
+            pl[r0 + w:r0 + wp] = 0  # right padding of row i, left padding of row i + 1
+        pl[(h + p) * wp + p:] = 0
 
 
 @njit(cache=True, nogil=True, inline="always")
@@ -133,8 +149,11 @@ def corr_tile_requant(x, n0, n1, w32, offs, p, wp, plane, q_len, bias, acc_bits,
             for y in range(ho):
                 src = o * q_len + y * wp
                 dst = (o * ho + y) * wo
-                for xx in range(wo):
-                    vbuf[dst + xx] = wrap_bits(np.int64(obuf[src + xx]) + b, acc_bits)
+                if b == 0 and acc_bits == 32:  # int32 sums are already wrapped to 32 bits
+                    vbuf[dst:dst + wo] = obuf[src:src + wo]
+                else:
+                    for xx in range(wo):
+                        vbuf[dst + xx] = wrap_bits(np.int64(obuf[src + xx]) + b, acc_bits)
         k = (key + n * size) & 0xFFFFFFFF
         count += requant_flat(vbuf, out[n].reshape(-1), s, mode, ovf, w, k)
     return count

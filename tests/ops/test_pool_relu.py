@@ -71,3 +71,28 @@ def test_relu_rules_differ_only_at_zero():
 def test_bad_arguments_are_refused(call, err, match):
     with pytest.raises(err, match=match):
         call()
+
+
+@pytest.mark.parametrize("dtype", [np.int8, np.int16, np.int32, np.int64])
+def test_maxpool_k2_fast_kernels_match_the_general_ones(dtype):
+    # k = 2 has its own select-based kernels; values in [-2, 2] make ties frequent, and
+    # the dtype extremes check the branch-free BP products
+    from fxtrain.ops import pool as P
+    rng = np.random.default_rng(11)
+    info = np.iinfo(dtype)
+    a = rng.integers(-2, 3, size=(3, 4, 8, 10)).astype(dtype)
+    a[0, 0, 0, :4] = [info.min, info.max, info.max, info.min]
+    a_view = np.asfortranarray(a)  # non-contiguous layouts too
+    y, arg = O.maxpool_fp(a_view, 2)
+    y_ref = np.empty_like(y)
+    arg_ref = np.empty_like(arg)
+    P._pool_fp(a, 2, y_ref, arg_ref)
+    np.testing.assert_array_equal(y, y_ref)
+    np.testing.assert_array_equal(arg, arg_ref)
+    assert arg[0, 0, 0, 0] == 1 and y[0, 0, 0, 0] == info.max
+    e = rng.integers(info.min, info.max, size=y.shape, dtype=dtype, endpoint=True)
+    g = O.maxpool_bp(e, arg, (8, 10), 2)
+    g_ref = np.zeros_like(g)
+    P._pool_bp(e, arg, 2, g_ref)
+    np.testing.assert_array_equal(g, g_ref)
+    assert g.dtype == dtype
