@@ -67,6 +67,8 @@ def register(sub) -> None:
                        description="Train from a small seed network, grow every layer during the first "
                                    "epochs, prune the least salient units, fine-tune. See docs/cgap.md.")
     _add_run_args(c)
+    # sr16: fpl19's fixed formats diverge on growing networks at useful learning rates
+    c.set_defaults(recipe="sr16")
     c.add_argument("--epochs", type=int, default=5, help="epoch budget of the whole run")
     g = c.add_argument_group("schedule")
     g.add_argument("--seed-width", type=float, default=0.25, help="seed widths as a fraction of the full model")
@@ -78,7 +80,7 @@ def register(sub) -> None:
                    help="stop growing after N epochs without training-loss improvement (0: off)")
     g.add_argument("--plateau-delta", type=float, default=0.01, help="relative improvement that counts")
     g.add_argument("--prune-epoch", type=int, default=3, help="prune at the start of this epoch (-1: never)")
-    g.add_argument("--prune-ratio", type=float, default=0.5, help="fraction of each layer's units removed")
+    g.add_argument("--prune-ratio", type=float, default=0.35, help="fraction of each layer's units removed")
     g.add_argument("--criterion", default="taylor", choices=["taylor", "l1"], help="saliency for pruning")
     g.add_argument("--init", default="random", choices=["random", "copy"], help="new units' weights")
     g.add_argument("--init-scale", type=float, default=1.0, help="scale of the He-uniform bound for new units")
