@@ -12,13 +12,14 @@ which is what the fixed-point scheme computes with U = s_q * V.
 """
 from __future__ import annotations
 
+from functools import lru_cache
+
 import numpy as np
 
 from .. import ops
 from ..numerics import QFormat, quantize
 from .recipe import LayerPlan, Plan, Recipe
 
-_M32 = 0xFFFFFFFF
 
 
 def lr_constants(recipe: Recipe, plan: Plan, lp: LayerPlan) -> dict:
@@ -33,43 +34,43 @@ def lr_constants(recipe: Recipe, plan: Plan, lp: LayerPlan) -> dict:
     right), and only that double is quantized; this differs from exact rational arithmetic
     only when the double lands on a rounding tie (e.g. batch 49, lr = 5 * 2**-15,
     lr_start = 1 under "half" gives lr_q = 3, not 2). The constants are also recorded in
-    every vector bundle, so hardware never has to re-derive them.
+    every vector bundle, so hardware never has to re-derive them. Returns a new dict on
+    every call; the values are cached per distinct input (they change only with lr).
     """
-    spec = plan.constants
+    return dict(_constants(plan.scale_rule, plan.constants, lp.lr_frac, lp.scale_frac,
+                           float(recipe.lr), float(recipe.lr_start), int(recipe.batch),
+                           float(recipe.momentum)))
+
+
+@lru_cache(maxsize=1024)
+def _constants(scale_rule: str, spec, lr_frac: int, scale_frac: int, lr: float, lr_start: float,
+               batch: int, momentum: float) -> tuple:
     w = spec.fmt.w
-    if plan.scale_rule == "fpl19":
-        scale = 1.05 * 2.0 ** (lp.lr_frac - 15) * recipe.lr_start / recipe.batch
+    if scale_rule == "fpl19":
+        scale = 1.05 * 2.0 ** (lr_frac - 15) * lr_start / batch
     else:
-        scale = 2.0 * recipe.lr_start / recipe.batch
+        scale = 2.0 * lr_start / batch
 
     def q(v, f):
         return int(quantize(np.float64(v), QFormat(w, f), spec.rounding, spec.overflow))
 
-    return {
-        "lr_q": q(recipe.lr / (scale * recipe.batch), lp.lr_frac), "lr_frac": lp.lr_frac,
-        "s_q": q(scale, lp.scale_frac), "scale_frac": lp.scale_frac,
-        "m_q": q(recipe.momentum, 16), "m_frac": 16,
-    }
+    return (("lr_q", q(lr / (scale * batch), lr_frac)), ("lr_frac", lr_frac),
+            ("s_q", q(scale, scale_frac)), ("scale_frac", scale_frac),
+            ("m_q", q(momentum, 16)), ("m_frac", 16))
 
 
 def int_update(W, V, grads: list, lp: LayerPlan, c: dict, keys: dict):
-    """One batch's fixed-point update; returns (W, V, {role: overflow count})."""
+    """One batch's fixed-point update; returns (W, V, {role: overflow count}).
+
+    One pass of :func:`fxtrain.ops.fpl19_step`: the same bits and counts as
+    ``fpl19_accumulate`` per group, then ``fpl19_apply`` and ``fpl19_decay``.
+    """
     mspec, uspec = lp.momentum, lp.update
-    nov = {"momentum": 0, "update": 0}
-    for g, G in enumerate(grads):
-        key = (keys["momentum"] + g * G.size) & _M32
-        V, n = ops.fpl19_accumulate(V, G, c["lr_q"], lp.weight_gradient.f, c["lr_frac"], mspec.f,
-                                    rounding=mspec.rounding, overflow=mspec.overflow, key=key,
-                                    w=mspec.fmt.w)
-        nov["momentum"] += n
-    W, n = ops.fpl19_apply(W, V, c["s_q"], mspec.f, c["scale_frac"], uspec.f,
-                           rounding=uspec.rounding, overflow=uspec.overflow, key=keys["update"],
-                           w=uspec.fmt.w)
-    nov["update"] += n
-    V, n = ops.fpl19_decay(V, c["m_q"], mspec.f, rounding=mspec.rounding, overflow=mspec.overflow,
-                           key=(keys["momentum"] + len(grads) * V.size) & _M32, w=mspec.fmt.w)
-    nov["momentum"] += n
-    return W, V, nov
+    W, V, n_m, n_u = ops.fpl19_step(
+        W, V, grads, c["lr_q"], c["s_q"], c["m_q"], lp.weight_gradient.f, c["lr_frac"], mspec.f,
+        c["scale_frac"], uspec.f, (mspec.rounding, mspec.overflow, mspec.fmt.w),
+        (uspec.rounding, uspec.overflow, uspec.fmt.w), keys["momentum"], keys["update"])
+    return W, V, {"momentum": n_m, "update": n_u}
 
 
 def float_update(W, U, grads: list, lr_per_image: float, momentum: float):

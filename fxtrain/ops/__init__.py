@@ -14,12 +14,12 @@ from .losses import (mse_grad, mse_loss, softmax_xent_loss, squared_hinge_grad,
                      squared_hinge_loss)
 from .pool import maxpool_bp, maxpool_fp
 from .softmax import EXP2_LUT, softmax_q, softmax_xent_grad
-from .update import fpl19_accumulate, fpl19_apply, fpl19_decay, sgd_momentum
+from .update import fpl19_accumulate, fpl19_apply, fpl19_decay, fpl19_step, sgd_momentum
 
 __all__ = [
     "EXP2_LUT", "RELU_RULES",
     "conv2d_bp", "conv2d_bp_requant", "conv2d_fp", "conv2d_fp_requant", "conv2d_wu",
-    "fpl19_accumulate", "fpl19_apply", "fpl19_decay",
+    "fpl19_accumulate", "fpl19_apply", "fpl19_decay", "fpl19_step",
     "linear_bp", "linear_fp", "linear_wu",
     "maxpool_bp", "maxpool_fp",
     "mse_grad", "mse_loss",

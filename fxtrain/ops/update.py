@@ -21,8 +21,14 @@ from __future__ import annotations
 
 import numpy as np
 
+from numba import njit
+
 from ..numerics import QFormat, requantize
+from ..numerics._kernels import HALF_UP, STOCHASTIC, fit, requant_value
+from ..numerics.requant import requant_params
 from ._validate import bounded, int_arg, int_array, same_shape
+
+_M32 = 0xFFFFFFFF
 
 _B32 = 32  # operands of the exact products: signed 32-bit
 
@@ -76,6 +82,111 @@ def fpl19_decay(V, m_q, f_V: int = 0, rounding: str = "half_up", overflow: str =
     f_V = int_arg(f_V, "f_V")
     return requantize(V * _scalar(m_q, "m_q"), f_V + int_arg(f_m, "f_m"), QFormat(w, f_V),
                       rounding, overflow, key=key, stats=True)
+
+
+@njit(cache=True, inline="always")
+def _step_body(W, V, G, lr_q, s_acc, key_acc, s_q, s_app, key_app, m_q, key_dec,
+               mode_m, ovf_m, w_m, mode_u, ovf_u, w_u, W_out, V_out):
+    """Elementwise :func:`fpl19_step` on flat arrays (G is [groups, size]): one loop per
+    group, then one for apply + decay, so each loop is a plain elementwise loop that LLVM
+    vectorizes once the modes are constants. Returns (momentum, update) overflow counts."""
+    groups, size = G.shape
+    n_m = 0
+    n_u = 0
+    for i in range(size):
+        V_out[i] = V[i]
+    for g in range(groups):
+        k = np.uint64(key_acc[g])
+        for i in range(size):
+            inc, o1 = requant_value(np.int64(G[g, i]) * lr_q, s_acc, mode_m, ovf_m, w_m, k,
+                                    np.uint64(i))
+            v, o2 = fit(np.int64(V_out[i]) + inc, w_m, ovf_m)
+            V_out[i] = v
+            n_m += o1 + o2
+    ka, kd = np.uint64(key_app), np.uint64(key_dec)
+    for i in range(size):
+        v = np.int64(V_out[i])
+        dec, o1 = requant_value(v * s_q, s_app, mode_u, ovf_u, w_u, ka, np.uint64(i))
+        w_new, o2 = fit(np.int64(W[i]) - dec, w_u, ovf_u)
+        W_out[i] = w_new
+        v, o3 = requant_value(v * m_q, np.int64(16), mode_m, ovf_m, w_m, kd, np.uint64(i))
+        V_out[i] = v
+        n_u += o1 + o2
+        n_m += o3
+    return n_m, n_u
+
+
+@njit(cache=True)
+def _step_any(W, V, G, lr_q, s_acc, key_acc, s_q, s_app, key_app, m_q, key_dec,
+              mode_m, ovf_m, w_m, mode_u, ovf_u, w_u, W_out, V_out):
+    return _step_body(W, V, G, lr_q, s_acc, key_acc, s_q, s_app, key_app, m_q, key_dec,
+                      mode_m, ovf_m, w_m, mode_u, ovf_u, w_u, W_out, V_out)
+
+
+@njit(cache=True)
+def _step_half_up(W, V, G, lr_q, s_acc, key_acc, s_q, s_app, key_app, m_q, key_dec,
+                  mode_m, ovf_m, w_m, mode_u, ovf_u, w_u, W_out, V_out):
+    return _step_body(W, V, G, lr_q, s_acc, key_acc, s_q, s_app, key_app, m_q, key_dec,
+                      HALF_UP, ovf_m, w_m, HALF_UP, ovf_u, w_u, W_out, V_out)
+
+
+@njit(cache=True)
+def _step_stochastic(W, V, G, lr_q, s_acc, key_acc, s_q, s_app, key_app, m_q, key_dec,
+                     mode_m, ovf_m, w_m, mode_u, ovf_u, w_u, W_out, V_out):
+    return _step_body(W, V, G, lr_q, s_acc, key_acc, s_q, s_app, key_app, m_q, key_dec,
+                      STOCHASTIC, ovf_m, w_m, STOCHASTIC, ovf_u, w_u, W_out, V_out)
+
+
+#: the mode pairs of the presets (fpl19: half_up; sr16: stochastic) get loops compiled
+#: with the mode as a constant; any other pair runs the generic loop (same bits)
+_STEP = {(HALF_UP, HALF_UP): _step_half_up, (STOCHASTIC, STOCHASTIC): _step_stochastic}
+
+
+def fpl19_step(W, V, grads, lr_q, s_q, m_q, f_G: int, f_lr: int, f_V: int, f_s: int, f_W: int,
+               momentum: tuple, update: tuple, key_momentum: int = 0, key_update: int = 0):
+    """One batch's whole FPL'19 update in one pass over the elements; returns
+    ``(W_new, V_new, n_overflow_momentum, n_overflow_update)``.
+
+    Equal, bit for bit and in its counts, to :func:`fpl19_accumulate` for each group g
+    (key ``key_momentum + g * V.size``), then :func:`fpl19_apply` (key ``key_update``),
+    then :func:`fpl19_decay` (key ``key_momentum + len(grads) * V.size``; f_m = 16), with
+    ``momentum = (rounding, overflow, w)`` for accumulate and decay and ``update`` the same
+    for apply (all keys mod 2**32). W, V and every G_g must share one shape and hold at
+    most 32-bit integer dtypes; other arguments as in those functions.
+    """
+    mode_m, ovf_m, w_m = momentum
+    mode_u, ovf_u, w_u = update
+    W, V = int_array(W, "W"), int_array(V, "V")
+    same_shape(W, V, "W", "V")
+    gs = [int_array(G, f"grads[{g}]") for g, G in enumerate(grads)]
+    for g, G in enumerate(gs):
+        same_shape(V, G, "V", f"grads[{g}]")
+    for name, a in [("W", W), ("V", V)] + [(f"grads[{g}]", G) for g, G in enumerate(gs)]:
+        if a.dtype.itemsize > 4 or a.dtype == np.uint32:
+            raise TypeError(f"fpl19_step: {name} must have an integer dtype of at most 32 signed "
+                            f"bits, got {a.dtype}; use the three separate ops")
+    f_G, f_lr, f_V, f_s, f_W = (int_arg(v, n) for v, n in ((f_G, "f_G"), (f_lr, "f_lr"),
+                                                             (f_V, "f_V"), (f_s, "f_s"), (f_W, "f_W")))
+    s_acc, mm, om = requant_params(f_G + f_lr, QFormat(int_arg(w_m, "w", 2, 32), f_V), mode_m, ovf_m,
+                                   key_momentum)
+    s_app, mu, ou = requant_params(f_V + f_s, QFormat(int_arg(w_u, "w", 2, 32), f_W), mode_u, ovf_u,
+                                   key_update)
+    requant_params(f_V + 16, QFormat(w_m, f_V), mode_m, ovf_m, key_momentum)
+    size = V.size
+    km = int_arg(key_momentum, "key_momentum", 0, _M32)
+    keys = np.array([(km + g * size) & _M32 for g in range(len(gs))], dtype=np.int64)
+    G = (np.stack([np.ascontiguousarray(G).reshape(-1) for G in gs]) if gs
+         else np.zeros((0, size), dtype=np.int16))
+    W_out = np.empty(size, dtype=QFormat(w_u, f_W).dtype)
+    V_out = np.empty(size, dtype=QFormat(w_m, f_V).dtype)
+    kernel = _STEP.get((mm, mu), _step_any)
+    n_m, n_u = kernel(np.ascontiguousarray(W).reshape(-1), np.ascontiguousarray(V).reshape(-1), G,
+                           _scalar(lr_q, "lr_q"), np.int64(s_acc), keys, _scalar(s_q, "s_q"),
+                           np.int64(s_app), np.int64(int_arg(key_update, "key_update", 0, _M32)),
+                           _scalar(m_q, "m_q"), np.int64((km + len(gs) * size) & _M32),
+                           np.int64(mm), np.int64(om), np.int64(w_m), np.int64(mu), np.int64(ou),
+                           np.int64(w_u), W_out, V_out)
+    return W_out.reshape(W.shape), V_out.reshape(V.shape), int(n_m), int(n_u)
 
 
 def _align(x: np.ndarray, sh: int, what: str) -> np.ndarray:

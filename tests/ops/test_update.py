@@ -70,3 +70,46 @@ def test_sgd_momentum_refuses_inexact_bookkeeping():
 def test_bad_arguments_are_refused(call, err, match):
     with pytest.raises(err, match=match):
         call()
+
+
+@pytest.mark.parametrize("trial", range(12))
+def test_fpl19_step_equals_the_three_ops(trial):
+    # the one-pass update == accumulate per group, apply, decay: words and overflow counts.
+    # Trials 0-3 use the mode pairs with their own compiled loops (half_up, stochastic).
+    from fxtrain.numerics.formats import OVERFLOW_MODES, ROUNDING_MODES
+    rng = np.random.default_rng(100 + trial)
+    shape = tuple(int(v) for v in rng.integers(1, 6, size=int(rng.integers(1, 4))))
+    w_m = w_u = 16  # the network's dtypes: other ones would only add compilations
+    dt = {8: np.int8, 16: np.int16, 24: np.int32}
+    lim_m, lim_u = 1 << (w_m - 1), 1 << (w_u - 1)
+    V = rng.integers(-lim_m, lim_m, shape).astype(dt[w_m])
+    W = rng.integers(-lim_u, lim_u, shape).astype(dt[w_u])
+    grads = [rng.integers(-(1 << 15), 1 << 15, shape).astype(np.int16)
+             for _ in range(int(rng.integers(0, 4)))]
+    r_m, r_u = str(rng.choice(ROUNDING_MODES)), str(rng.choice(ROUNDING_MODES))
+    if trial < 4:
+        r_m = r_u = ("half_up", "stochastic")[trial % 2]
+    mom = (r_m, str(rng.choice(OVERFLOW_MODES)), w_m)
+    upd = (r_u, str(rng.choice(OVERFLOW_MODES)), w_u)
+    lr_q, s_q, m_q = (int(v) for v in rng.integers(-(1 << 15), 1 << 15, 3))
+    f_G, f_lr, f_V, f_s, f_W = (int(v) for v in rng.integers(-4, 24, 5))
+    km, ku = (int(v) for v in rng.integers(0, 1 << 32, 2))
+    Wn, Vn, n_m, n_u = O.fpl19_step(W, V, grads, lr_q, s_q, m_q, f_G, f_lr, f_V, f_s, f_W, mom, upd, km, ku)
+    v, want_m = V, 0
+    for g, G in enumerate(grads):
+        v, n = O.fpl19_accumulate(v, G, lr_q, f_G, f_lr, f_V, mom[0], mom[1], (km + g * V.size) & 0xFFFFFFFF, w_m)
+        want_m += n
+    w, want_u = O.fpl19_apply(W, v, s_q, f_V, f_s, f_W, upd[0], upd[1], ku, w_u)
+    v, n = O.fpl19_decay(v, m_q, f_V, mom[0], mom[1], (km + len(grads) * V.size) & 0xFFFFFFFF, w_m)
+    want_m += n
+    for got, want in ((Wn, w), (Vn, v)):
+        assert got.dtype == want.dtype and got.shape == want.shape
+        np.testing.assert_array_equal(got, want)
+    assert (n_m, n_u) == (want_m, want_u)
+
+
+def test_fpl19_step_refuses_wide_dtypes():
+    z = np.zeros(3, np.int64)
+    with pytest.raises(TypeError, match="at most 32 signed bits"):
+        O.fpl19_step(z, z.astype(np.int16), [], 1, 1, 1, 0, 0, 0, 0, 0,
+                     ("half_up", "wrap", 16), ("half_up", "wrap", 16))
