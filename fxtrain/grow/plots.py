@@ -41,7 +41,9 @@ def widths_over_training(report: dict, path: str | Path) -> Path:
     pts = [(p[0], p[2]) for p in pts]
     fig, ax = plt.subplots(figsize=(7, 4))
     for i, n in enumerate(names):
-        ax.step([p[0] for p in pts], [p[1][i] for p in pts], where="post", label=n)
+        # layers of equal width overlap: alternate line styles so each stays visible
+        ax.step([p[0] for p in pts], [p[1][i] for p in pts], where="post", label=n,
+                ls=("-", "--", ":")[i % 3], lw=3.2 if i % 3 == 0 else 1.6, zorder=1 if i % 3 == 0 else 2)
     for e in report["events"]:
         if e["kind"] in ("peak", "prune"):
             ax.axvline(e["step"], color="grey", ls=":", lw=1)
