@@ -82,6 +82,18 @@ def bias_terms(bias, bias_shift, o: int, acc_bits: int) -> np.ndarray:
     return wrap(shifted, acc_bits)
 
 
+def out_array(out, shape: tuple, dtype, name: str) -> np.ndarray:
+    """A caller-supplied result buffer: a C-contiguous ndarray of exactly this shape and
+    dtype (else ValueError naming what differs)."""
+    if not isinstance(out, np.ndarray):
+        raise TypeError(f"{name} must be a numpy array, got {type(out).__name__}")
+    if out.shape != tuple(shape) or out.dtype != np.dtype(dtype) or not out.flags.c_contiguous:
+        raise ValueError(f"{name} must be a C-contiguous {np.dtype(dtype)} array of shape "
+                         f"{tuple(shape)}, got {out.dtype} {out.shape}"
+                         + ("" if out.flags.c_contiguous else " (not C-contiguous)"))
+    return out
+
+
 def hw_arg(in_hw) -> tuple[int, int]:
     """An input's spatial size (H, W), both >= 1."""
     try:

@@ -10,7 +10,7 @@ from __future__ import annotations
 import numpy as np
 from numba import njit
 
-from ._validate import int_array, same_shape
+from ._validate import int_array, out_array, same_shape
 
 RELU_RULES = ("ge", "gt")
 
@@ -30,26 +30,32 @@ def _relu_bp(e, m, out):
         out[i] = e[i] * np.int64(m[i] != 0)  # branchless: vectorizes
 
 
-def relu_fp(x, rule: str = "ge") -> tuple[np.ndarray, np.ndarray]:
-    """(y, mask): y = x * mask in x's dtype, mask uint8 (1 = gradient passes)."""
+def relu_fp(x, rule: str = "ge", out: tuple | None = None) -> tuple[np.ndarray, np.ndarray]:
+    """(y, mask): y = x * mask in x's dtype, mask uint8 (1 = gradient passes).
+
+    ``out`` = (y, mask) preallocated C-contiguous arrays of x's shape and those dtypes
+    (written and returned; lets a caller reuse buffers across training steps)."""
     x = int_array(x, "x")
     if rule not in RELU_RULES:
         raise ValueError(f"unknown ReLU rule {rule!r}; expected one of {RELU_RULES}")
     flat = np.ascontiguousarray(x).reshape(-1)
-    y = np.empty(flat.size, dtype=x.dtype)
-    m = np.empty(flat.size, dtype=np.uint8)
-    _relu_fp(flat, rule == "gt", y, m)
-    return y.reshape(x.shape), m.reshape(x.shape)
+    if out is None:
+        y, m = np.empty(x.shape, dtype=x.dtype), np.empty(x.shape, dtype=np.uint8)
+    else:
+        y, m = out_array(out[0], x.shape, x.dtype, "out[0]"), out_array(out[1], x.shape, np.uint8, "out[1]")
+    _relu_fp(flat, rule == "gt", y.reshape(-1), m.reshape(-1))
+    return y, m
 
 
-def relu_bp(e, mask) -> np.ndarray:
-    """``e`` where mask != 0, else 0, in e's dtype (mask from relu_fp: uint8 or bool)."""
+def relu_bp(e, mask, out: np.ndarray | None = None) -> np.ndarray:
+    """``e`` where mask != 0, else 0, in e's dtype (mask from relu_fp: uint8 or bool);
+    ``out``: optional preallocated C-contiguous result (may be ``e`` itself)."""
     e = int_array(e, "e")
     m = np.asarray(mask)
     if m.dtype != np.uint8 and m.dtype != np.bool_:
         raise TypeError(f"mask must be uint8 (from relu_fp) or bool, got dtype {m.dtype}")
     same_shape(e, m, "e", "mask")
-    out = np.empty(e.size, dtype=e.dtype)
+    out = np.empty(e.shape, dtype=e.dtype) if out is None else out_array(out, e.shape, e.dtype, "out")
     _relu_bp(np.ascontiguousarray(e).reshape(-1), np.ascontiguousarray(m).reshape(-1).view(np.uint8),
-             out)
-    return out.reshape(e.shape)
+             out.reshape(-1))
+    return out

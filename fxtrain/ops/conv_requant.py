@@ -19,13 +19,15 @@ import numpy as np
 
 from ..numerics import QFormat, requantize
 from ..numerics.requant import requant_params
+from ._validate import out_array
 from .conv import (bp_args, bp_as_correlation, conv2d_bp, conv2d_fp, correlate_direct,
                    direct_ok, fp_args)
 
 
-def _fused(x, w2, k, s, p, ho, wo, bias, acc_bits, f_src, fmt, rounding, overflow, key):
+def _fused(x, w2, k, s, p, ho, wo, bias, acc_bits, f_src, fmt, rounding, overflow, key, out):
     sh, mode, ovf = requant_params(f_src, fmt, rounding, overflow, key)
-    out = np.empty((x.shape[0], w2.shape[0], ho, wo), dtype=fmt.dtype)
+    shape = (x.shape[0], w2.shape[0], ho, wo)
+    out = np.empty(shape, dtype=fmt.dtype) if out is None else out_array(out, shape, fmt.dtype, "out")
     rq = (np.int64(sh), np.int64(mode), np.int64(ovf), np.int64(fmt.w), np.int64(key or 0))
     n = correlate_direct(x, w2, k, p, bias, acc_bits, out, rq)
     return out, int(n)
@@ -33,27 +35,31 @@ def _fused(x, w2, k, s, p, ho, wo, bias, acc_bits, f_src, fmt, rounding, overflo
 
 def conv2d_fp_requant(a, w, f_src: int, fmt: QFormat, rounding: str, overflow: str = "saturate",
                       key: int | None = None, stride: int = 1, pad: int = 0, acc_bits: int = 32,
-                      bias=None, bias_shift: int = 0) -> tuple[np.ndarray, int]:
+                      bias=None, bias_shift: int = 0, out: np.ndarray | None = None
+                      ) -> tuple[np.ndarray, int]:
     """``(y, n_overflowed)`` = requantize(conv2d_fp(...), f_src, fmt, rounding, overflow,
     key=key, stats=True): y in ``fmt.dtype`` [N, O, Ho, Wo]. Same argument checks and
-    errors as the two calls."""
+    errors as the two calls. ``out``: optional preallocated C-contiguous result, used on
+    the fused path (elsewhere a new array is returned)."""
     args = fp_args(a, w, stride, pad, acc_bits, bias, bias_shift)
     x, w2, k, s = args[:4]
     if direct_ok(x, w2, s, args[-1]):
-        return _fused(*args, f_src, fmt, rounding, overflow, key)
+        return _fused(*args, f_src, fmt, rounding, overflow, key, out)
     acc = conv2d_fp(a, w, stride, pad, acc_bits, bias, bias_shift)
     return requantize(acc, f_src, fmt, rounding, overflow, key=key, stats=True)
 
 
 def conv2d_bp_requant(e, w, in_hw, f_src: int, fmt: QFormat, rounding: str,
                       overflow: str = "saturate", key: int | None = None, stride: int = 1,
-                      pad: int = 0, acc_bits: int = 32) -> tuple[np.ndarray, int]:
+                      pad: int = 0, acc_bits: int = 32, out: np.ndarray | None = None
+                      ) -> tuple[np.ndarray, int]:
     """``(e_in, n_overflowed)`` = requantize(conv2d_bp(...), f_src, fmt, rounding, overflow,
-    key=key, stats=True): e_in in ``fmt.dtype`` [N, C, H, W]."""
+    key=key, stats=True): e_in in ``fmt.dtype`` [N, C, H, W]; ``out`` as in
+    :func:`conv2d_fp_requant`."""
     e_, w_, h, wd, k, s, p, bits = bp_args(e, w, in_hw, stride, pad, acc_bits)
     if s == 1 and p <= k - 1:
         args = bp_as_correlation(e_, w_, h, wd, k, p, bits)
         if direct_ok(args[0], args[1], 1, bits):
-            return _fused(*args, f_src, fmt, rounding, overflow, key)
+            return _fused(*args, f_src, fmt, rounding, overflow, key, out)
     acc = conv2d_bp(e, w, in_hw, stride, pad, acc_bits)
     return requantize(acc, f_src, fmt, rounding, overflow, key=key, stats=True)

@@ -10,7 +10,7 @@ from __future__ import annotations
 import numpy as np
 from numba import njit
 
-from ._validate import hw_arg, int_arg, int_array
+from ._validate import hw_arg, int_arg, int_array, out_array
 
 K_MAX = 16  # argmax ky*k + kx must fit a uint8
 
@@ -102,22 +102,27 @@ def _k_arg(k) -> int:
     return int_arg(k, "k", 1, K_MAX)
 
 
-def maxpool_fp(a, k: int) -> tuple[np.ndarray, np.ndarray]:
-    """(y [N, C, H//k, W//k] in a's dtype, argmax uint8 of the same shape); 1 <= k <= 16."""
+def maxpool_fp(a, k: int, out: tuple | None = None) -> tuple[np.ndarray, np.ndarray]:
+    """(y [N, C, H//k, W//k] in a's dtype, argmax uint8 of the same shape); 1 <= k <= 16.
+    ``out`` = (y, argmax): optional preallocated C-contiguous results."""
     a = int_array(a, "a", 4)
     k = _k_arg(k)
     n, c, h, w = a.shape
     if h < k or w < k:
         raise ValueError(f"maxpool window {k}x{k} is larger than the input {h}x{w}")
-    y = np.empty((n, c, h // k, w // k), dtype=a.dtype)
-    arg = np.empty(y.shape, dtype=np.uint8)
+    shape = (n, c, h // k, w // k)
+    if out is None:
+        y, arg = np.empty(shape, dtype=a.dtype), np.empty(shape, dtype=np.uint8)
+    else:
+        y, arg = out_array(out[0], shape, a.dtype, "out[0]"), out_array(out[1], shape, np.uint8, "out[1]")
     (_pool2_fp(a, y, arg) if k == 2 else _pool_fp(np.ascontiguousarray(a), k, y, arg))
     return y, arg
 
 
-def maxpool_bp(e, argmax, in_hw, k: int) -> np.ndarray:
+def maxpool_bp(e, argmax, in_hw, k: int, out: np.ndarray | None = None) -> np.ndarray:
     """Scatter ``e`` [N, C, H//k, W//k] to the argmax positions of an [N, C, H, W] zero
-    tensor in e's dtype (dropped trailing rows/cols stay 0)."""
+    tensor in e's dtype (dropped trailing rows/cols stay 0); ``out``: optional
+    preallocated C-contiguous result (overwritten entirely)."""
     e = int_array(e, "e", 4)
     k = _k_arg(k)
     arg = np.asarray(argmax)
@@ -131,10 +136,15 @@ def maxpool_bp(e, argmax, in_hw, k: int) -> np.ndarray:
         raise ValueError(f"e is {ho}x{wo} but pooling {h}x{w} by {k} gives {h // k}x{w // k}")
     if arg.size and int(arg.max()) >= k * k:
         raise ValueError(f"argmax holds {int(arg.max())}, not a position in a {k}x{k} window")
+    if out is not None:
+        out = out_array(out, (n, c, h, w), e.dtype, "out")
     if k == 2 and h % 2 == 0 and w % 2 == 0:
-        out = np.empty((n, c, h, w), dtype=e.dtype)
+        out = np.empty((n, c, h, w), dtype=e.dtype) if out is None else out
         _pool2_bp(e, arg, out)
         return out
-    out = np.zeros((n, c, h, w), dtype=e.dtype)
+    if out is None:
+        out = np.zeros((n, c, h, w), dtype=e.dtype)
+    else:
+        out[...] = 0
     _pool_bp(np.ascontiguousarray(e), np.ascontiguousarray(arg), k, out)
     return out

@@ -96,3 +96,29 @@ def test_maxpool_k2_fast_kernels_match_the_general_ones(dtype):
     P._pool_bp(e, arg, 2, g_ref)
     np.testing.assert_array_equal(g, g_ref)
     assert g.dtype == dtype
+
+
+def test_out_buffers_are_filled_and_checked():
+    rng = np.random.default_rng(5)
+    x = rng.integers(-9, 9, size=(2, 3, 4, 6)).astype(np.int16)
+    y, m = O.relu_fp(x)
+    yb, mb = np.full_like(y, 7), np.full_like(m, 7)
+    y2, m2 = O.relu_fp(x, out=(yb, mb))
+    assert y2 is yb and m2 is mb
+    np.testing.assert_array_equal(yb, y)
+    np.testing.assert_array_equal(mb, m)
+    g = O.relu_bp(x, m, out=x.copy())
+    np.testing.assert_array_equal(g, O.relu_bp(x, m))
+    p, arg = O.maxpool_fp(x, 2)
+    pb = (np.full_like(p, 7), np.full_like(arg, 7))
+    assert O.maxpool_fp(x, 2, out=pb)[0] is pb[0]
+    np.testing.assert_array_equal(pb[1], arg)
+    for k, shape in ((2, (2, 3, 4, 6)), (3, (2, 3, 4, 6))):  # fast path and zeroing path
+        p, arg = O.maxpool_fp(x, k)
+        want = O.maxpool_bp(p, arg, (4, 6), k)
+        got = O.maxpool_bp(p, arg, (4, 6), k, out=np.full(shape, 7, np.int16))
+        np.testing.assert_array_equal(got, want)
+    with pytest.raises(ValueError, match="shape"):
+        O.relu_bp(x, m, out=np.empty((2, 3), np.int16))
+    with pytest.raises(ValueError, match="int16"):
+        O.maxpool_bp(p, arg, (4, 6), 3, out=np.empty((2, 3, 4, 6), np.int32))
