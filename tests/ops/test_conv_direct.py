@@ -75,3 +75,17 @@ def test_grid_reads_stay_inside_the_plane():
         g = D.Grid(h, w, k, p)
         assert g.q_len % 16 == 0 and g.q_len >= g.ho * g.wp
         assert (g.q_len - 1) + (k - 1) * g.wp + (k - 1) < g.plane
+
+
+def test_linear_int32_path_equals_exact_path():
+    # 16-bit operands with acc_bits <= 32 take int32 wrapping kernels; compare with the
+    # exact int64/float64 path (acc_bits=64) wrapped, including the 32-bit wrap itself
+    for n, i, o in [(1, 1, 1), (3, 7, 5), (40, 1024, 10)]:
+        a, w, e = r16(n, i), r16(o, i), r16(n, o)
+        bias = rng.integers(-(1 << 40), 1 << 40, size=o)
+        for bits in (32, 19):
+            np.testing.assert_array_equal(
+                O.linear_fp(a, w, bits, bias=bias, bias_shift=2),
+                wrap(O.linear_fp(a.astype(np.int64), w, 64, bias=bias, bias_shift=2), bits))
+            np.testing.assert_array_equal(O.linear_bp(e, w, bits), wrap(O.linear_bp(e, w, 64), bits))
+            np.testing.assert_array_equal(O.linear_wu(e, a, bits), wrap(O.linear_wu(e, a, 64), bits))
