@@ -188,7 +188,7 @@ def _wu_direct(e, a, k, p, acc_bits) -> np.ndarray:
     g = D.Grid(h, wd, k, p)
     offs = D.plain_offsets(c, k, g)
     o_pad = -(-o // D.ROWS) * D.ROWS
-    per = max(1, min(n, D.WU_TILE_BYTES // (2 * D.ROWS * g.q_len)))
+    per = max(1, min(n, D.WU_MAX_IMAGES, D.WU_TILE_BYTES // (2 * D.ROWS * g.q_len)))
     count = min(n, max(-(-n // per), RUNNER.workers))  # at least one tile per worker
     per = -(-n // count)
     tiles = [(n0, min(n, n0 + per)) for n0 in range(0, n, per)]
