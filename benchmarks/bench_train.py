@@ -1,19 +1,26 @@
 """Training throughput of cnn1x (batch 40, 3x32x32), side by side in one run.
 
-    python benchmarks/bench_train.py [--steps 5] [--oracle-images 1] [--json out.json]
+    python benchmarks/bench_train.py [--steps 5] [--rounds 3] [--oracle-images 1] [--json out.json]
 
 Rows: fxtrain fpl19 and sr16 (bit-exact 16-bit fixed point), fxtrain float64 (same
 network unquantized), PyTorch fp32 (same architecture, squared hinge, SGD with momentum;
 only when torch is importable) and the plain-Python oracle (reference/, on a few
-images, checked bit for bit against the engine on the same step). Every row reports
-training images/s, its ratio to PyTorch fp32 and to the oracle, and peak traced memory
-of one step (tracemalloc: numpy buffers included, BLAS/torch internals not).
+images, checked bit for bit against the engine on the same step).
+
+Each round times every row (best of ``--steps`` steps after a warm-up step); the rows
+are interleaved round by round so that a change in machine load hits all of them. The
+table gives the median over rounds of each row's images/s and of its ratio to PyTorch
+fp32 *in the same round* (the ratio is the robust number on a shared machine). Peak
+memory is what tracemalloc sees of one step of a fresh network or model after the JIT
+warm-up, so buffers a network keeps from step to step are included (numpy buffers are
+traced; BLAS and torch internals are not, hence PyTorch's 0).
 """
 from __future__ import annotations
 
 import argparse
 import json
 import os
+import statistics
 import sys
 import time
 import tracemalloc
@@ -23,7 +30,9 @@ import numpy as np
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
+sys.path.insert(0, str(ROOT / "benchmarks"))
 
+from common import machine_note  # noqa: E402
 from fxtrain.models import cnn1x  # noqa: E402
 from fxtrain.presets import float64, fpl19, sr16  # noqa: E402
 
@@ -33,54 +42,67 @@ def data(batch: int, seed: int = 0):
     return np.floor(rng.random((batch, 3, 32, 32)) * 256) / 256, rng.integers(0, 10, batch)
 
 
-def time_steps(step, steps: int) -> tuple[float, float]:
-    """(best seconds per step over ``steps`` runs after one warm-up, peak MiB of one step)."""
-    step()  # warm-up: numba compilation / caches
-    tracemalloc.start()
-    step()
-    peak = tracemalloc.get_traced_memory()[1] / 2**20
-    tracemalloc.stop()
+def best_step(step, steps: int) -> float:
+    """Best seconds per step over ``steps`` calls (the caller has warmed ``step`` up)."""
     best = float("inf")
     for _ in range(steps):
         t = time.perf_counter()
         step()
         best = min(best, time.perf_counter() - t)
-    return best, peak
+    return best
 
 
-def fxtrain_row(recipe, batch, steps):
+def peak_mib(make_step) -> float:
+    """Peak traced MiB of the first step of a freshly made step function."""
+    step = make_step()
+    tracemalloc.start()
+    step()
+    peak = tracemalloc.get_traced_memory()[1] / 2**20
+    tracemalloc.stop()
+    return peak
+
+
+def fxtrain_maker(recipe, batch):
     x, y = data(batch)
-    net = cnn1x(recipe=recipe, seed=0)
-    xq = net.quantize_input(x)
-    return time_steps(lambda: net.train_step(xq, y), steps)
+
+    def make():
+        net = cnn1x(recipe=recipe, seed=0)
+        xq = net.quantize_input(x)
+        return lambda: net.train_step(xq, y)
+
+    return make
 
 
-def torch_row(batch, steps, lr=0.01, momentum=0.5):
+def torch_maker(batch, lr=0.01, momentum=0.5):
     import torch
     from torch import nn
 
     torch.set_num_threads(os.cpu_count() or 1)
-    layers, c = [], 3
-    for i, o in enumerate((16, 16, 32, 32, 64, 64)):
-        layers += [nn.Conv2d(c, o, 3, 1, 1, bias=False), nn.ReLU()]
-        if i % 2:
-            layers.append(nn.MaxPool2d(2))
-        c = o
-    model = nn.Sequential(*layers, nn.Flatten(), nn.Linear(1024, 10, bias=False))
-    opt = torch.optim.SGD(model.parameters(), lr=lr / batch, momentum=momentum)
     x, y = data(batch)
     xt = torch.tensor(x, dtype=torch.float32)
     t = -torch.ones(batch, 10)
     t[torch.arange(batch), torch.tensor(y)] = 1
 
-    def step():
-        opt.zero_grad()
-        z = model(xt)
-        loss = torch.clamp(1 - z * t, min=0).pow(2).sum() / 2
-        loss.backward()
-        opt.step()
+    def make():
+        layers, c = [], 3
+        for i, o in enumerate((16, 16, 32, 32, 64, 64)):
+            layers += [nn.Conv2d(c, o, 3, 1, 1, bias=False), nn.ReLU()]
+            if i % 2:
+                layers.append(nn.MaxPool2d(2))
+            c = o
+        model = nn.Sequential(*layers, nn.Flatten(), nn.Linear(1024, 10, bias=False))
+        opt = torch.optim.SGD(model.parameters(), lr=lr / batch, momentum=momentum)
 
-    return time_steps(step, steps)
+        def step():
+            opt.zero_grad()
+            z = model(xt)
+            loss = torch.clamp(1 - z * t, min=0).pow(2).sum() / 2
+            loss.backward()
+            opt.step()
+
+        return step
+
+    return make
 
 
 def oracle_row(images: int):
@@ -103,35 +125,53 @@ def oracle_row(images: int):
 def main(argv=None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--batch", type=int, default=40)
-    ap.add_argument("--steps", type=int, default=5)
+    ap.add_argument("--steps", type=int, default=5, help="timed steps per row and round (best)")
+    ap.add_argument("--rounds", type=int, default=3, help="interleaved rounds (median)")
     ap.add_argument("--oracle-images", type=int, default=1, help="0 skips the oracle")
     ap.add_argument("--json", default=None)
     a = ap.parse_args(argv)
     x, y = data(a.batch)
-    rows = {}
-    for name, recipe in (("fxtrain fpl19", fpl19(batch=a.batch)),
-                         ("fxtrain sr16", sr16(batch=a.batch, calib=(x, y))),
-                         ("fxtrain float64", float64(fpl19(batch=a.batch)))):
-        s, mem = fxtrain_row(recipe, a.batch, a.steps)
-        rows[name] = (a.batch / s, mem)
-        print(f"{name}: {a.batch / s:.0f} img/s", file=sys.stderr)
+    makers = {"fxtrain fpl19": fxtrain_maker(fpl19(batch=a.batch), a.batch),
+              "fxtrain sr16": fxtrain_maker(sr16(batch=a.batch, calib=(x, y)), a.batch),
+              "fxtrain float64": fxtrain_maker(float64(fpl19(batch=a.batch)), a.batch)}
     try:
-        s, mem = torch_row(a.batch, a.steps)
-        rows["pytorch fp32"] = (a.batch / s, mem)
+        makers["pytorch fp32"] = torch_maker(a.batch)
     except ImportError:
         print("torch not importable: no PyTorch row", file=sys.stderr)
+    steps, peaks = {}, {}
+    for name, make in makers.items():
+        steps[name] = make()
+        steps[name]()  # warm-up: numba compilation / caches
+        peaks[name] = peak_mib(make)
+    note_before = machine_note()
+    ips: dict[str, list[float]] = {name: [] for name in makers}
+    ratio: dict[str, list[float]] = {name: [] for name in makers}
+    for r in range(a.rounds):
+        for name, step in steps.items():
+            ips[name].append(a.batch / best_step(step, a.steps))
+        ref_ips = ips.get("pytorch fp32", [float("nan")] * (r + 1))[r]
+        for name in makers:
+            ratio[name].append(ips[name][r] / ref_ips)
+        print(f"round {r + 1}: " + ", ".join(f"{n} {ips[n][r]:.0f}" for n in makers) + " img/s",
+              file=sys.stderr)
+    rows = {name: (statistics.median(ips[name]), statistics.median(ratio[name]), peaks[name])
+            for name in makers}
     if a.oracle_images:
-        rows["oracle (reference/)"] = (1.0 / oracle_row(a.oracle_images), float("nan"))
-    torch_ips = rows.get("pytorch fp32", (float("nan"),))[0]
+        o = 1.0 / oracle_row(a.oracle_images)
+        ref_ips = rows.get("pytorch fp32", (float("nan"),))[0]
+        rows["oracle (reference/)"] = (o, o / ref_ips, float("nan"))
     oracle_ips = rows.get("oracle (reference/)", (float("nan"),))[0]
-    print(f"\ncnn1x training, batch {a.batch}, 3x32x32, {os.cpu_count()} cores, best of {a.steps} steps\n")
+    print(f"\ncnn1x training, batch {a.batch}, 3x32x32, {os.cpu_count()} cores; median of "
+          f"{a.rounds} rounds, each the best of {a.steps} steps")
+    print(f"before: {note_before}\nafter:  {machine_note()}\n")
     print("| implementation | images/s | x PyTorch fp32 | x oracle | peak traced MiB |")
     print("| --- | ---: | ---: | ---: | ---: |")
-    for name, (ips, mem) in rows.items():
-        print(f"| {name} | {ips:.1f} | {ips / torch_ips:.2f} | {ips / oracle_ips:.0f} | {mem:.0f} |")
+    for name, (v, rt, mem) in rows.items():
+        print(f"| {name} | {v:.1f} | {rt:.2f} | {v / oracle_ips:.0f} | {mem:.0f} |")
     if a.json:
-        Path(a.json).write_text(json.dumps({k: {"images_per_s": v[0], "peak_mib": v[1]}
-                                            for k, v in rows.items()}, indent=1))
+        Path(a.json).write_text(json.dumps(
+            {k: {"images_per_s": v[0], "x_pytorch": v[1], "peak_mib": v[2],
+                 "rounds_images_per_s": ips.get(k, [])} for k, v in rows.items()}, indent=1))
     return 0
 
 
