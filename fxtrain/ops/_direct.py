@@ -20,6 +20,8 @@ at the end, the same bits as every other path (tests/ops).
 """
 from __future__ import annotations
 
+from functools import lru_cache
+
 import numpy as np
 from numba import njit
 
@@ -38,6 +40,16 @@ class Grid:
         self.ho, self.wo = self.hp - k + 1, self.wp - k + 1
         self.q_len = -(-self.ho * self.wp // QBLK) * QBLK
         self.plane = max(self.hp * self.wp, self.q_len + (k - 1) * (self.wp + 1))
+
+
+@lru_cache(maxsize=256)
+def geometry(h: int, w: int, k: int, p: int, c: int, pairs: bool) -> tuple:
+    """(Grid, offsets) of one layer shape, cached (every step asks again): offsets from
+    :func:`pair_offsets` (``pairs``, FP/BP) or :func:`plain_offsets` (WU), read-only."""
+    g = Grid(h, w, k, p)
+    offs = pair_offsets(c, k, g) if pairs else plain_offsets(c, k, g)
+    offs.flags.writeable = False
+    return g, offs
 
 
 def _round_up(v: int, m: int) -> int:

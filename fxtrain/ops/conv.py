@@ -158,9 +158,8 @@ def correlate_direct(x, w2, k, p, bias, acc_bits, out, rq=None) -> int:
     ``rq = (s, mode, ovf, w, key)`` the requantized words (:func:`._direct.corr_tile_requant`);
     returns the number of overflowed elements (0 without ``rq``)."""
     n, c, h, wd = x.shape
-    g = D.Grid(h, wd, k, p)
+    g, offs = D.geometry(h, wd, k, p, c, True)
     w32 = D.pack_weights(w2, c, k)
-    offs = D.pair_offsets(c, k, g)
 
     def job(images) -> int:
         xbuf = np.empty((c + 1) // 2 * g.plane * 2, dtype=np.int16)
@@ -185,8 +184,7 @@ def _wu_direct(e, a, k, p, acc_bits) -> np.ndarray:
     worker, added in int64 and wrapped once."""
     n, o = e.shape[:2]
     c, h, wd = a.shape[1:]
-    g = D.Grid(h, wd, k, p)
-    offs = D.plain_offsets(c, k, g)
+    g, offs = D.geometry(h, wd, k, p, c, False)
     o_pad = -(-o // D.ROWS) * D.ROWS
     per = max(1, min(n, D.WU_MAX_IMAGES, D.WU_TILE_BYTES // (2 * D.ROWS * g.q_len)))
     count = min(n, max(-(-n // per), RUNNER.workers))  # at least one tile per worker
