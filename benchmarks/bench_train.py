@@ -1,6 +1,6 @@
 """Training throughput of cnn1x (batch 40, 3x32x32), side by side in one run.
 
-    python benchmarks/bench_train.py [--steps 5] [--rounds 3] [--oracle-images 1] [--json out.json]
+    python benchmarks/bench_train.py [--steps 5] [--rounds 3] [--threads N] [--oracle-images 1] [--json out.json]
 
 Rows: fxtrain fpl19 and sr16 (bit-exact 16-bit fixed point), fxtrain float64 (same
 network unquantized), PyTorch fp32 (same architecture, squared hinge, SGD with momentum;
@@ -14,6 +14,10 @@ fp32 *in the same round* (the ratio is the robust number on a shared machine). P
 memory is what tracemalloc sees of one step of a fresh network or model after the JIT
 warm-up, so buffers a network keeps from step to step are included (numpy buffers are
 traced; BLAS and torch internals are not, hence PyTorch's 0).
+
+``--threads N`` runs fxtrain's tile workers, numpy's OpenBLAS (float64 row) and
+PyTorch's intra-op pool on N threads (default: every core). One thread each is the comparison that survives a busy
+machine: PyTorch's OpenMP threads spin-wait and collapse when the cores are shared.
 """
 from __future__ import annotations
 
@@ -27,6 +31,12 @@ import tracemalloc
 from pathlib import Path
 
 import numpy as np
+
+# numba's default OpenMP threading layer and PyTorch's own OpenMP runtime in one process
+# made PyTorch 10x slower on a busy machine (measured: 700 ms instead of 55 ms per
+# step, one thread each); numba's own pool has no such conflict. fxtrain's training path
+# does not depend on the layer (its kernels are serial; tiles run on Python threads).
+os.environ.setdefault("NUMBA_THREADING_LAYER", "workqueue")
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
@@ -73,11 +83,11 @@ def fxtrain_maker(recipe, batch):
     return make
 
 
-def torch_maker(batch, lr=0.01, momentum=0.5):
+def torch_maker(batch, threads: int, lr=0.01, momentum=0.5):
     import torch
     from torch import nn
 
-    torch.set_num_threads(os.cpu_count() or 1)
+    torch.set_num_threads(threads)
     x, y = data(batch)
     xt = torch.tensor(x, dtype=torch.float32)
     t = -torch.ones(batch, 10)
@@ -127,15 +137,24 @@ def main(argv=None) -> int:
     ap.add_argument("--batch", type=int, default=40)
     ap.add_argument("--steps", type=int, default=5, help="timed steps per row and round (best)")
     ap.add_argument("--rounds", type=int, default=3, help="interleaved rounds (median)")
+    ap.add_argument("--threads", type=int, default=os.cpu_count() or 1,
+                    help="fxtrain workers and PyTorch threads (default: every core)")
     ap.add_argument("--oracle-images", type=int, default=1, help="0 skips the oracle")
     ap.add_argument("--json", default=None)
     a = ap.parse_args(argv)
+    if a.threads < 1:
+        ap.error("--threads must be >= 1")
+    from fxtrain.ops._threads import RUNNER
+
+    RUNNER.workers = a.threads
+    if RUNNER._blas is not None:  # numpy's OpenBLAS, for the float64 row
+        RUNNER._blas[1](a.threads)
     x, y = data(a.batch)
     makers = {"fxtrain fpl19": fxtrain_maker(fpl19(batch=a.batch), a.batch),
               "fxtrain sr16": fxtrain_maker(sr16(batch=a.batch, calib=(x, y)), a.batch),
               "fxtrain float64": fxtrain_maker(float64(fpl19(batch=a.batch)), a.batch)}
     try:
-        makers["pytorch fp32"] = torch_maker(a.batch)
+        makers["pytorch fp32"] = torch_maker(a.batch, a.threads)
     except ImportError:
         print("torch not importable: no PyTorch row", file=sys.stderr)
     steps, peaks = {}, {}
@@ -161,8 +180,8 @@ def main(argv=None) -> int:
         ref_ips = rows.get("pytorch fp32", (float("nan"),))[0]
         rows["oracle (reference/)"] = (o, o / ref_ips, float("nan"))
     oracle_ips = rows.get("oracle (reference/)", (float("nan"),))[0]
-    print(f"\ncnn1x training, batch {a.batch}, 3x32x32, {os.cpu_count()} cores; median of "
-          f"{a.rounds} rounds, each the best of {a.steps} steps")
+    print(f"\ncnn1x training, batch {a.batch}, 3x32x32, {os.cpu_count()} cores, {a.threads} "
+          f"thread(s) each; median of {a.rounds} rounds, each the best of {a.steps} steps")
     print(f"before: {note_before}\nafter:  {machine_note()}\n")
     print("| implementation | images/s | x PyTorch fp32 | x oracle | peak traced MiB |")
     print("| --- | ---: | ---: | ---: | ---: |")
