@@ -150,13 +150,15 @@ def main(argv=None) -> int:
     if RUNNER._blas is not None:  # numpy's OpenBLAS, for the float64 row
         RUNNER._blas[1](a.threads)
     x, y = data(a.batch)
-    makers = {"fxtrain fpl19": fxtrain_maker(fpl19(batch=a.batch), a.batch),
-              "fxtrain sr16": fxtrain_maker(sr16(batch=a.batch, calib=(x, y)), a.batch),
-              "fxtrain float64": fxtrain_maker(float64(fpl19(batch=a.batch)), a.batch)}
-    try:
+    makers = {}
+    try:  # first in every round: right after the float64 row, OpenBLAS's idle threads
+        # still spinning slowed PyTorch's steps
         makers["pytorch fp32"] = torch_maker(a.batch, a.threads)
     except ImportError:
         print("torch not importable: no PyTorch row", file=sys.stderr)
+    makers.update({"fxtrain fpl19": fxtrain_maker(fpl19(batch=a.batch), a.batch),
+                   "fxtrain sr16": fxtrain_maker(sr16(batch=a.batch, calib=(x, y)), a.batch),
+                   "fxtrain float64": fxtrain_maker(float64(fpl19(batch=a.batch)), a.batch)})
     steps, peaks = {}, {}
     for name, make in makers.items():
         steps[name] = make()
