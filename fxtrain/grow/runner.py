@@ -139,10 +139,10 @@ def _step(run: CGaPRun, x, y) -> dict:
     if run.growing and run.cfg.schedule.grows_at(net.step):
         _grow_event(run)
     W = run.saliency.snapshot(net)
-    rec: dict | None = {} if W is not None else None
-    m = net.train_step(x, y, record=rec)
+    grads: dict | None = {} if W is not None else None
+    m = net.train_step(x, y, gradients=grads)
     if W is not None:
-        run.saliency.observe(net, W, rec["weight_gradients"])
+        run.saliency.observe(net, W, grads)
     return m
 
 

@@ -53,8 +53,8 @@ def unit_taylor(W: np.ndarray, grads: list[np.ndarray], float64: bool = False) -
 class Saliency:
     """Running per-unit saliency of a network's growable layers under one criterion.
 
-    Usage: ``W = s.snapshot(net)``, ``net.train_step(x, y, record=rec)``,
-    ``s.observe(net, W, rec["weight_gradients"])``. ``scores(net)`` returns the current
+    Usage: ``W = s.snapshot(net)``, ``net.train_step(x, y, gradients=g)``,
+    ``s.observe(net, W, g)``. ``scores(net)`` returns the current
     scores; growth and pruning must be mirrored with :meth:`grown` / :meth:`pruned`.
     """
 
@@ -90,7 +90,7 @@ class Saliency:
     def observe(self, net: Network, weights: dict[str, np.ndarray] | None,
                 grads: dict[str, list[np.ndarray]]) -> None:
         """Accumulate one step: ``weights`` from :meth:`snapshot`, ``grads`` the step's
-        ``record["weight_gradients"]``."""
+        weight gradients (``train_step(..., gradients=grads)``)."""
         if not self.stateful:
             return
         self._ensure(net)

@@ -283,12 +283,14 @@ class Network:
         return loss_and_grad(self.plan.loss, z, labels, self.num_classes,
                              None if self.float64 else self.plan[self.weighted_layers[-1].name].activation)
 
-    def train_step(self, x, labels, record: dict | None = None) -> dict:
+    def train_step(self, x, labels, record: dict | None = None, gradients: dict | None = None) -> dict:
         """FP, BP and WU of one batch (``recipe.batch`` images); returns metrics.
 
         ``record`` (a dict), if given, receives every intermediate tensor for golden vectors:
         ``forward`` (per-layer dicts), ``loss_grad``, ``backward`` (per-layer local
-        gradients), ``weight_gradients`` ({layer: [G_g ...]}), ``constants``.
+        gradients), ``weight_gradients`` ({layer: [G_g ...]}), ``constants``; keeping them
+        all costs the fused fast path. ``gradients`` (a dict) receives only the weight
+        gradients ({layer: [G_g ...]}, fresh arrays) and keeps the fast path (CGaP's saliency).
         """
         labels = np.asarray(labels)
         x = self._check_input(x)
@@ -307,6 +309,8 @@ class Network:
         if record is not None:
             record.update(forward=fwd, logits=z, loss_grad=e, backward=back,
                           weight_gradients=grads, constants=consts)
+        if gradients is not None:
+            gradients.update(grads)
         self.step += 1
         return {"loss": loss / n, "correct": correct, "n": n, "overflows": dict(self.overflows)}
 

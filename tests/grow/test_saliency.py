@@ -112,3 +112,22 @@ def test_select_keep_keeps_the_best(scores, ratio, min_units):
     s = np.asarray(scores)
     if len(removed) and len(keep):
         assert s[removed].max() <= s[keep].min()
+
+
+def test_gradients_argument_gives_the_recorded_gradients_on_the_fast_path():
+    """train_step(gradients=) hands out the same weight gradients as a full record, and
+    the step's result (weights, momenta) is the same either way."""
+    a, rng = build("deep", "sr16", 4, 2, lr=0.1, seed=9)
+    b, _ = build("deep", "sr16", 4, 2, lr=0.1, seed=9)
+    for _ in range(2):
+        xf, y = _batch(rng, 4, a.input_shape)
+        rec: dict = {}
+        g: dict = {}
+        a.train_step(a.quantize_input(xf), y, record=rec)
+        b.train_step(b.quantize_input(xf), y, gradients=g)
+        assert g.keys() == rec["weight_gradients"].keys()
+        for n in g:
+            for x1, x2 in zip(g[n], rec["weight_gradients"][n]):
+                np.testing.assert_array_equal(x1, x2)
+        for k, v in a.params.items():
+            np.testing.assert_array_equal(b.params[k], v)
