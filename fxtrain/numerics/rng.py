@@ -53,7 +53,13 @@ def lowbias32(x) -> np.ndarray:
 
 
 def _lowbias32_int(x: int) -> int:
-    return int(lowbias32(np.uint32(x & _M32)))
+    # plain Python ints: numpy scalars cost ~15 us per hash, and keys are made per tensor
+    x &= _M32
+    x ^= x >> 16
+    x = (x * 0x7FEB352D) & _M32
+    x ^= x >> 15
+    x = (x * 0x846CA68B) & _M32
+    return x ^ (x >> 16)
 
 
 def sr_key(seed: int, step: int, layer: int, role: str) -> int:
