@@ -93,6 +93,7 @@ def main(argv=None) -> int:
     ap.add_argument("--grow-epochs", type=int, default=2)
     ap.add_argument("--prune-epoch", type=int, default=3)
     ap.add_argument("--prune-ratio", type=float, default=0.35)
+    ap.add_argument("--init", default="random", choices=["random", "copy"], help="new units' weights")
     ap.add_argument("--out", default="runs/cgap_fashion")
     ap.add_argument("--resume", action="store_true")
     ap.add_argument("--only", default=None, help=f"comma-separated subset of {','.join(METHODS)}")
@@ -104,7 +105,7 @@ def main(argv=None) -> int:
                      limit_train=a.limit_train, limit_test=a.limit_test)
     cg = CGaPSchedule(seed_width=a.seed_width, max_width=a.max_width, grow_every=a.grow_every,
                       grow_rate=a.grow_rate, grow_epochs=a.grow_epochs, prune_epoch=a.prune_epoch,
-                      prune_ratio=a.prune_ratio, criterion="taylor")
+                      prune_ratio=a.prune_ratio, criterion="taylor", init=a.init)
     only = set(a.only.split(",")) if a.only else set(METHODS)
     if only - set(METHODS):
         ap.error(f"unknown methods {sorted(only - set(METHODS))}")
@@ -136,7 +137,7 @@ def main(argv=None) -> int:
     text = tables(out, reports, ipe, a.batch, ArrayConfig())
     print(f"\ncnn1x on {a.data}, {a.recipe}, {a.epochs} epochs, batch {a.batch}, lr {a.lr}, seed {a.seed}; "
           f"CGaP: seed width {a.seed_width}, grow every {a.grow_every} steps by {a.grow_rate} for "
-          f"{a.grow_epochs} epochs, prune {a.prune_ratio} at epoch {a.prune_epoch}\n")
+          f"{a.grow_epochs} epochs ({a.init} init), prune {a.prune_ratio} at epoch {a.prune_epoch}\n")
     print(text)
     (out / "tables.md").write_text(text + "\n")
     try:
