@@ -348,3 +348,39 @@ def sgd_momentum(w, v, g, lr_q, m_q, f_w, f_v, f_g, f_lr, f_m=16, rounding="half
     dt = _storage(bits)
     return (np.array(w_new, dtype=dt).reshape(shape), np.array(v_new, dtype=dt).reshape(shape),
             n_v, n_w)
+
+
+# ------------------------------------------------------------------ fused compositions
+# The engine fuses some op chains into one pass for speed; their twins are the chains.
+
+def conv2d_fp_requant(a, w, f_src, fmt, rounding, overflow="saturate", key=None, stride=1, pad=0,
+                      acc_bits=32, bias=None, bias_shift=0):
+    """(requantize(conv2d_fp(...), f_src -> Q(fmt.w, fmt.f)) in fmt's storage dtype, n_overflow)."""
+    acc = conv2d_fp(a, w, stride, pad, acc_bits, bias, bias_shift)
+    y, n = requantize(acc, f_src, fmt.w, fmt.f, rounding, overflow, key=key)
+    return y.astype(_storage(fmt.w)), n
+
+
+def conv2d_bp_requant(e, w, in_hw, f_src, fmt, rounding, overflow="saturate", key=None, stride=1,
+                      pad=0, acc_bits=32):
+    """(requantize(conv2d_bp(...), f_src -> Q(fmt.w, fmt.f)) in fmt's storage dtype, n_overflow)."""
+    acc = conv2d_bp(e, w, in_hw, stride, pad, acc_bits)
+    y, n = requantize(acc, f_src, fmt.w, fmt.f, rounding, overflow, key=key)
+    return y.astype(_storage(fmt.w)), n
+
+
+def fpl19_step(W, V, grads, lr_q, s_q, m_q, f_G, f_lr, f_V, f_s, f_W, momentum, update,
+               key_momentum=0, key_update=0):
+    """The whole update of one batch: fpl19_accumulate per group g (key key_momentum +
+    g * size), fpl19_apply (key_update), fpl19_decay (key key_momentum + groups * size);
+    ``momentum``/``update`` = (rounding, overflow, w). Returns (W, V, n_momentum, n_update)."""
+    r_m, o_m, w_m = momentum
+    r_u, o_u, w_u = update
+    size = int(np.asarray(V).size)
+    n_m = 0
+    for g, G in enumerate(grads):
+        V, n = fpl19_accumulate(V, G, lr_q, f_G, f_lr, f_V, r_m, o_m, (key_momentum + g * size) % 2**32, w_m)
+        n_m += n
+    W, n_u = fpl19_apply(W, V, s_q, f_V, f_s, f_W, r_u, o_u, key_update, w_u)
+    V, n = fpl19_decay(V, m_q, f_V, r_m, o_m, (key_momentum + len(grads) * size) % 2**32, w_m)
+    return W, V, n_m + n, n_u

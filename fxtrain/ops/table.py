@@ -15,9 +15,10 @@ import numpy as np
 from hypothesis import strategies as st
 
 from ..numerics import OVERFLOW_MODES, ROUNDING_MODES, QFormat
-from . import (conv2d_bp, conv2d_fp, conv2d_wu, fpl19_accumulate, fpl19_apply, fpl19_decay,
-               linear_bp, linear_fp, linear_wu, maxpool_bp, maxpool_fp, mse_grad, relu_bp,
-               relu_fp, sgd_momentum, softmax_q, softmax_xent_grad, squared_hinge_grad)
+from . import (conv2d_bp, conv2d_bp_requant, conv2d_fp, conv2d_fp_requant, conv2d_wu, fpl19_accumulate,
+               fpl19_apply, fpl19_decay, fpl19_step, linear_bp, linear_fp, linear_wu, maxpool_bp,
+               maxpool_fp, mse_grad, relu_bp, relu_fp, sgd_momentum, softmax_q, softmax_xent_grad,
+               squared_hinge_grad)
 
 
 @dataclass(frozen=True)
@@ -212,6 +213,33 @@ def _sgd_args(draw):
     return (w, v, g, draw(_q16), draw(_q16), draw(fr), draw(fr), draw(fr), draw(fr)), kw
 
 
+@st.composite
+def _requant_tail(draw):
+    """(f_src, fmt, rounding, overflow, key) of a fused conv + requantize."""
+    fmt = QFormat(draw(st.sampled_from([8, 16, 16, 24])), draw(st.integers(-4, 20)))
+    return (draw(st.integers(-8, 48)), fmt, draw(st.sampled_from(ROUNDING_MODES)),
+            draw(st.sampled_from(OVERFLOW_MODES)), draw(st.integers(0, 2**32 - 1)))
+
+
+@st.composite
+def _conv_requant_args(draw, which):
+    (args, kw) = draw(_conv_fp_args() if which == "fp" else _conv_bp_args())
+    f_src, fmt, rounding, overflow, key = draw(_requant_tail())
+    return (*args, f_src, fmt, rounding), {**kw, "overflow": overflow, "key": key}
+
+
+@st.composite
+def _fpl19_step_args(draw):
+    shape = draw(_small_shape)
+    # 16-bit words: the network's dtypes (each other width is one more compilation)
+    W, V = (draw(int_tensor(shape, _NARROW)) for _ in range(2))
+    grads = [draw(int_tensor(shape, _NARROW)) for _ in range(draw(st.integers(0, 3)))]
+    modes = [(draw(st.sampled_from(["half_up", "stochastic"] + list(ROUNDING_MODES))),
+              draw(st.sampled_from(OVERFLOW_MODES)), 16) for _ in range(2)]
+    return ((W, V, grads, draw(_q16), draw(_q16), draw(_q16), *(draw(_frac) for _ in range(5)), *modes,
+             draw(st.integers(0, 2**32 - 1)), draw(st.integers(0, 2**32 - 1))), {})
+
+
 TABLE: tuple[OpSpec, ...] = (
     OpSpec("conv2d_fp", conv2d_fp, "conv2d_fp", _conv_fp_args(), 60),
     OpSpec("conv2d_bp", conv2d_bp, "conv2d_bp", _conv_bp_args(), 60),
@@ -231,6 +259,10 @@ TABLE: tuple[OpSpec, ...] = (
     OpSpec("fpl19_apply", fpl19_apply, "fpl19_apply", _fpl19_args("apply")),
     OpSpec("fpl19_decay", fpl19_decay, "fpl19_decay", _fpl19_args("decay")),
     OpSpec("sgd_momentum", sgd_momentum, "sgd_momentum", _sgd_args()),
+    # fused chains of the ops above (the engine's fast paths); twins are the chains
+    OpSpec("conv2d_fp_requant", conv2d_fp_requant, "conv2d_fp_requant", _conv_requant_args("fp"), 60),
+    OpSpec("conv2d_bp_requant", conv2d_bp_requant, "conv2d_bp_requant", _conv_requant_args("bp"), 60),
+    OpSpec("fpl19_step", fpl19_step, "fpl19_step", _fpl19_step_args()),
 )
 
 OPS: dict[str, OpSpec] = {spec.name: spec for spec in TABLE}
