@@ -105,18 +105,21 @@ def _grow_event(run: CGaPRun) -> None:
         _stop_growth(run, "width cap")
 
 
-def _stop_growth(run: CGaPRun, why: str) -> None:
+def _stop_growth(run: CGaPRun, why: str, reset: bool = True) -> None:
+    """Growth ends: record the peak and (unless pruning follows at once, which needs the
+    scores gathered so far) restart the saliency window."""
     if run.growing:
         run.growing = False
         run.phases["peak"] = run.net.describe()
         run.events.append({"kind": "peak", "step": run.net.step, "epoch": run.epoch, "reason": why,
                            "widths": widths(run.net)})
-        run.saliency.reset()
+        if reset:
+            run.saliency.reset()
 
 
 def _prune_event(run: CGaPRun) -> None:
     s, net = run.cfg.schedule, run.net
-    _stop_growth(run, "pruning")
+    _stop_growth(run, "pruning", reset=False)
     scores = run.saliency.scores(net)
     removed = {}
     for name in growable(net):
@@ -130,7 +133,8 @@ def _prune_event(run: CGaPRun) -> None:
     run.pruned = True
     run.phases["pruned"] = net.describe()
     run.events.append({"kind": "prune", "step": net.step, "epoch": run.epoch, "removed": removed,
-                       "criterion": s.criterion, "widths": widths(net)})
+                       "criterion": s.criterion, "window_steps": run.saliency.steps,
+                       "widths": widths(net)})
 
 
 def _step(run: CGaPRun, x, y) -> dict:

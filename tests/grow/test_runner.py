@@ -99,3 +99,15 @@ def test_cli_runs_cgap_with_baselines_and_plots(tmp_path, capsys):
 def test_cli_rejects_a_bad_schedule(capsys):
     assert main(["cgap", "--seed-width", "0", "--out", "/nonexistent/never"]) == 2
     assert "seed_width" in capsys.readouterr().err
+
+
+def test_pruning_while_still_growing_uses_the_scores_gathered_so_far():
+    """A prune epoch inside the growth window ends growth without emptying the saliency
+    window (an empty window would rank every unit 0 and just drop the newest ones)."""
+    tc = replace(TC, epochs=3)
+    s = replace(SCHED, grow_epochs=3, prune_epoch=1, init="random")
+    run = run_cgap(CGaPConfig(tc, s), progress=False, log=None)
+    peak = next(e for e in run.events if e["kind"] == "peak")
+    prune_ev = run.events[-1]
+    assert peak["reason"] == "pruning" and prune_ev["kind"] == "prune"
+    assert prune_ev["window_steps"] == prune_ev["step"] > 0
