@@ -30,7 +30,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from fxtrain.grow.compare import baseline_schedules, format_summary, summarize  # noqa: E402
+from fxtrain.grow.compare import baseline_schedules, format_summary, images_per_epoch, summarize  # noqa: E402
 from fxtrain.grow.runner import CGaPConfig, run_cgap  # noqa: E402
 from fxtrain.grow.schedule import CGaPSchedule  # noqa: E402
 from fxtrain.train.checkpoint import load_checkpoint  # noqa: E402
@@ -132,8 +132,7 @@ def main(argv=None) -> int:
     if not reports:
         print("no finished runs in", out)
         return 1
-    first = next(iter(reports.values()))
-    ipe = first["history"][0]["step"] * a.batch
+    ipe = images_per_epoch(next(iter(reports.values())))
     text = tables(out, reports, ipe, a.batch, ArrayConfig())
     print(f"\ncnn1x on {a.data}, {a.recipe}, {a.epochs} epochs, batch {a.batch}, lr {a.lr}, seed {a.seed}; "
           f"CGaP: seed width {a.seed_width}, grow every {a.grow_every} steps by {a.grow_rate} for "

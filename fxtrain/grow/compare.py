@@ -11,9 +11,6 @@ from .runner import CGaPConfig, CGaPRun, _write_json, run_cgap
 from .schedule import CGaPSchedule
 from .surgery import widths
 
-METHODS = ("cgap", "full", "l1-prune")
-
-
 def baseline_schedules(s: CGaPSchedule, final_widths: dict[str, int]) -> dict[str, CGaPSchedule]:
     """The baselines' schedules derived from CGaP's ``s`` and its final widths."""
     full = CGaPSchedule(seed_width=1.0, max_width=1.0, grow_every=0, prune_epoch=None, prune_ratio=None)
@@ -80,15 +77,13 @@ def run_with_baselines(cfg: CGaPConfig, out: str | Path, progress: bool = True, 
         runs[name] = run_cgap(c, d, resume=resume and (d / "checkpoint.npz").exists(), progress=progress,
                               log=log)
     reports = {k: r.report() for k, r in runs.items()}
-    ipe = _images_per_epoch(runs["cgap"])
+    ipe = images_per_epoch(reports["cgap"])
     rows = summarize(reports, ipe)
     _write_json(out / "summary.json", {"config": cfg.to_json(), "images_per_epoch": ipe, "summary": rows})
     return {"reports": reports, "summary": rows}
 
 
-def _images_per_epoch(run: CGaPRun) -> int:
-    h = run.history
-    if not h:
-        return 0
-    steps = h[0]["step"]  # steps after the first epoch = batches per epoch
-    return steps * run.cfg.train.batch
+def images_per_epoch(report: dict) -> int:
+    """Training images per epoch of a run: the steps of its first epoch times the batch."""
+    h = report["history"]
+    return h[0]["step"] * report["config"]["train"]["batch"] if h else 0
