@@ -8,8 +8,14 @@ Never imports fxtrain.
 
 The step, for layers L_0 .. L_{n-1} (``li`` = position in the full layer list):
 
+Accumulators: each weighted layer's plan gives a width per phase,
+``acc_bits = {"fp": b, "bp": b, "wu": b}`` (plans of contract 1.0 had one ``acc_bits`` for
+the whole network: it then applies to every layer and phase). Every sum is formed exactly
+and wrapped to its width; each element whose sum (held in 64 bits) did not fit is counted
+as ``{layer}.accumulator_{phase}`` (the WU count adds up over the groups).
+
 FP. ``a_0 = x`` at fraction ``f_0`` = the plan's input fraction. A weighted layer sums
-``acc = conv/linear(a, W)`` exactly, wrapped to ``acc_bits``, then requantizes ``acc`` from
+``acc = conv/linear(a, W)`` exactly, wrapped to its FP width, then requantizes ``acc`` from
 ``f_a + f_W`` to its ``activation`` spec (role "activation", key below). ReLU keeps
 ``a`` where the mask (``a >= 0`` for relu_rule "ge", ``a > 0`` for "gt") is 1. Max-pool
 keeps each window's first maximum (row-major) and its index ``ky*k + kx``. Flatten is a
@@ -112,6 +118,16 @@ def storage(w: int):
     return np.int8 if w <= 8 else np.int16 if w <= 16 else np.int32
 
 
+def acc_width(plan: dict, layer: str, phase: str) -> int:
+    """The accumulator width of ``layer`` in ``phase`` (module docstring, "Accumulators")."""
+    widths = plan["layers"][layer].get("acc_bits", plan.get("acc_bits"))
+    if isinstance(widths, dict):
+        widths = widths[phase]
+    if not isinstance(widths, int) or not 2 <= widths <= 64:
+        raise ValueError(f"plan gives layer {layer!r} no accumulator width for {phase!r}")
+    return widths
+
+
 def layer_key(desc: dict, li: int, role: str, offset: int = 0) -> int:
     """``(K(li, role) + offset) mod 2**32``; see the module docstring."""
     return (sr_key(desc["seed"] % _M32, desc["step"] % _M32, li, role) + offset) % _M32
@@ -210,7 +226,6 @@ def forward(desc: dict, params: dict, x, counter: _Counter | None = None) -> lis
     plan = desc["plan"]
     counter = counter if counter is not None else _Counter()
     a, f = np.asarray(x), spec_of(plan["input"]).f
-    acc_bits = int(plan["acc_bits"])
     out = []
     for li, L in enumerate(desc["layers"]):
         rec = {"layer": L["name"], "input": a, "f_in": f}
@@ -218,8 +233,10 @@ def forward(desc: dict, params: dict, x, counter: _Counter | None = None) -> lis
         if t in WEIGHTED:
             W = params[f"{L['name']}.weight"]
             lp = plan["layers"][L["name"]]
-            acc = (ops.conv2d_fp(a, W, L["stride"], L["pad"], acc_bits) if t == "Conv2d"
-                   else ops.linear_fp(a, W, acc_bits))
+            bits = acc_width(plan, L["name"], "fp")
+            acc, n_acc = (ops.conv2d_fp(a, W, L["stride"], L["pad"], bits, stats=True) if t == "Conv2d"
+                          else ops.linear_fp(a, W, bits, stats=True))
+            counter.add(f"{L['name']}.accumulator_fp", n_acc)
             rec["acc"] = acc
             act = spec_of(lp["activation"])
             a = _requant(acc, f + spec_of(lp["weight"]).f, act,
@@ -247,7 +264,6 @@ def train_step(desc: dict, params: dict[str, np.ndarray], x, labels) -> dict:
     """
     x, labels = _check(desc, params, x, labels)
     plan, hyper, layers = desc["plan"], desc["hyper"], desc["layers"]
-    acc_bits = int(plan["acc_bits"])
     groups = int(hyper["groups"])
     gs = int(hyper["batch"]) // groups
     counter = _Counter()
@@ -271,17 +287,21 @@ def train_step(desc: dict, params: dict[str, np.ndarray], x, labels) -> dict:
             W = params[f"{name}.weight"]
             gspec = spec_of(lp["weight_gradient"])
             G = []
+            bits = acc_width(plan, name, "wu")
             for g in range(groups):
                 e_g, a_g = e[g * gs:(g + 1) * gs], a_in[g * gs:(g + 1) * gs]
-                acc = (ops.conv2d_wu(e_g, a_g, L["k"], L["stride"], L["pad"], acc_bits) if conv
-                       else ops.linear_wu(e_g, a_g, acc_bits))
+                acc, n_acc = (ops.conv2d_wu(e_g, a_g, L["k"], L["stride"], L["pad"], bits, stats=True)
+                              if conv else ops.linear_wu(e_g, a_g, bits, stats=True))
+                counter.add(f"{name}.accumulator_wu", n_acc)
                 G.append(_requant(acc, fe + rec["f_in"], gspec,
                                   layer_key(desc, li, "weight_gradient", g * acc.size),
                                   counter, f"{name}.weight_gradient"))
             res["weight_gradients"][name] = G
             if li > first_w:
-                acc = (ops.conv2d_bp(e, W, a_in.shape[2:], L["stride"], L["pad"], acc_bits) if conv
-                       else ops.linear_bp(e, W, acc_bits))
+                bits = acc_width(plan, name, "bp")
+                acc, n_acc = (ops.conv2d_bp(e, W, a_in.shape[2:], L["stride"], L["pad"], bits, stats=True)
+                              if conv else ops.linear_bp(e, W, bits, stats=True))
+                counter.add(f"{name}.accumulator_bp", n_acc)
                 lg = spec_of(lp["local_gradient"])
                 e = _requant(acc, fe + spec_of(lp["weight"]).f, lg,
                              layer_key(desc, li, "local_gradient"), counter, f"{name}.local_gradient")

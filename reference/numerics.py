@@ -22,7 +22,7 @@ from math import isinf, isnan
 
 import numpy as np
 
-CONTRACT_VERSION = "1.0"
+CONTRACT_VERSION = "1.1"
 
 ROUNDING_MODES = ("floor", "trunc", "half_up", "half_even", "half_away", "stochastic")
 DETERMINISTIC_MODES = ROUNDING_MODES[:-1]

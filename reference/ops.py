@@ -20,6 +20,25 @@ def _wrap(v: int, bits: int) -> int:
     return fit_bits(v, bits, "wrap")[0]
 
 
+def _acc(total: int, acc_bits: int, counter: list) -> int:
+    """An exact sum in an ``acc_bits`` accumulator: its wrap; ``counter[0]`` counts it when
+    the sum, held in a 64-bit register (mod 2**64), does not fit ``acc_bits`` (a 64-bit
+    accumulator never counts: for 16-bit operands no sum reaches 2**63)."""
+    v64 = _wrap(total, 64)
+    v = _wrap(v64, acc_bits)
+    counter[0] += int(v != v64)
+    return v
+
+
+def _bias_start(bias_value: int, bias_shift: int, acc_bits: int) -> int:
+    """The accumulator's starting value: bias << bias_shift wrapped to acc_bits."""
+    return _wrap(bias_value * 2**bias_shift, acc_bits)
+
+
+def _stats(out: np.ndarray, counter: list, stats: bool):
+    return (out, counter[0]) if stats else out
+
+
 def _saturate(v: int, bits: int) -> int:
     return fit_bits(v, bits, "saturate")[0]
 
@@ -43,37 +62,40 @@ def _out_size(h: int, k: int, s: int, p: int) -> int:
 
 # ------------------------------------------------------------------ convolution
 
-def conv2d_fp(a, w, stride=1, pad=0, acc_bits=32, bias=None, bias_shift=0) -> np.ndarray:
-    """acc[n,o,y,x] = bias[o]*2**bias_shift + sum_{c,ky,kx} a[n,c,yS+ky-P,xS+kx-P] * w[o,c,ky,kx]."""
+def conv2d_fp(a, w, stride=1, pad=0, acc_bits=32, bias=None, bias_shift=0, stats=False):
+    """acc[n,o,y,x] = wrap(bias[o]*2**bias_shift) + sum_{c,ky,kx} a[n,c,yS+ky-P,xS+kx-P] *
+    w[o,c,ky,kx], wrapped to acc_bits; ``stats``: (acc, elements that did not fit)."""
     A, (N, C, H, W) = _lists(a)
     Wt, (O, _, K, _) = _lists(w)
     B = _lists(bias)[0] if bias is not None else [0] * O
     S, P = stride, pad
     Ho, Wo = _out_size(H, K, S, P), _out_size(W, K, S, P)
     out = np.zeros((N, O, Ho, Wo), dtype=np.int64)
+    cnt = [0]
     for n in range(N):
         for o in range(O):
             for y in range(Ho):
                 for x in range(Wo):
-                    total = B[o] * 2**bias_shift
+                    total = _bias_start(B[o], bias_shift, acc_bits)
                     for c in range(C):
                         for ky in range(K):
                             for kx in range(K):
                                 i, j = y * S + ky - P, x * S + kx - P
                                 if 0 <= i < H and 0 <= j < W:
                                     total += A[n][c][i][j] * Wt[o][c][ky][kx]
-                    out[n, o, y, x] = _wrap(total, acc_bits)
-    return out
+                    out[n, o, y, x] = _acc(total, acc_bits, cnt)
+    return _stats(out, cnt, stats)
 
 
-def conv2d_bp(e, w, in_hw, stride=1, pad=0, acc_bits=32) -> np.ndarray:
+def conv2d_bp(e, w, in_hw, stride=1, pad=0, acc_bits=32, stats=False):
     """e_in[n,c,i,j] = sum over (o,ky,kx) with i+P-ky = yS and j+P-kx = xS (0 <= y < Ho,
-    0 <= x < Wo) of e[n,o,y,x] * w[o,c,ky,kx]."""
+    0 <= x < Wo) of e[n,o,y,x] * w[o,c,ky,kx], wrapped to acc_bits (``stats`` as FP)."""
     E, (N, O, Ho, Wo) = _lists(e)
     Wt, (_, C, K, _) = _lists(w)
     H, W = in_hw
     S, P = stride, pad
     out = np.zeros((N, C, H, W), dtype=np.int64)
+    cnt = [0]
     for n in range(N):
         for c in range(C):
             for i in range(H):
@@ -88,16 +110,18 @@ def conv2d_bp(e, w, in_hw, stride=1, pad=0, acc_bits=32) -> np.ndarray:
                                 y, x = ys // S, xs // S
                                 if 0 <= y < Ho and 0 <= x < Wo:
                                     total += E[n][o][y][x] * Wt[o][c][ky][kx]
-                    out[n, c, i, j] = _wrap(total, acc_bits)
-    return out
+                    out[n, c, i, j] = _acc(total, acc_bits, cnt)
+    return _stats(out, cnt, stats)
 
 
-def conv2d_wu(e, a, k, stride=1, pad=0, acc_bits=32) -> np.ndarray:
-    """g[o,c,ky,kx] = sum_{n,y,x} e[n,o,y,x] * a[n,c,yS+ky-P,xS+kx-P]."""
+def conv2d_wu(e, a, k, stride=1, pad=0, acc_bits=32, stats=False):
+    """g[o,c,ky,kx] = sum_{n,y,x} e[n,o,y,x] * a[n,c,yS+ky-P,xS+kx-P], wrapped to acc_bits
+    (``stats`` as FP)."""
     E, (N, O, Ho, Wo) = _lists(e)
     A, (_, C, H, W) = _lists(a)
     S, P = stride, pad
     out = np.zeros((O, C, k, k), dtype=np.int64)
+    cnt = [0]
     for o in range(O):
         for c in range(C):
             for ky in range(k):
@@ -109,45 +133,49 @@ def conv2d_wu(e, a, k, stride=1, pad=0, acc_bits=32) -> np.ndarray:
                                 i, j = y * S + ky - P, x * S + kx - P
                                 if 0 <= i < H and 0 <= j < W:
                                     total += E[n][o][y][x] * A[n][c][i][j]
-                    out[o, c, ky, kx] = _wrap(total, acc_bits)
-    return out
+                    out[o, c, ky, kx] = _acc(total, acc_bits, cnt)
+    return _stats(out, cnt, stats)
 
 
 # ------------------------------------------------------------------ fully connected
 
-def linear_fp(a, w, acc_bits=32, bias=None, bias_shift=0) -> np.ndarray:
-    """acc[n,o] = bias[o]*2**bias_shift + sum_i a[n,i] * w[o,i]."""
+def linear_fp(a, w, acc_bits=32, bias=None, bias_shift=0, stats=False):
+    """acc[n,o] = wrap(bias[o]*2**bias_shift) + sum_i a[n,i] * w[o,i], wrapped to acc_bits
+    (``stats`` as conv2d_fp)."""
     A, (N, I) = _lists(a)
     Wt, (O, _) = _lists(w)
     B = _lists(bias)[0] if bias is not None else [0] * O
     out = np.zeros((N, O), dtype=np.int64)
+    cnt = [0]
     for n in range(N):
         for o in range(O):
-            out[n, o] = _wrap(B[o] * 2**bias_shift + sum(A[n][i] * Wt[o][i] for i in range(I)),
-                              acc_bits)
-    return out
+            total = _bias_start(B[o], bias_shift, acc_bits) + sum(A[n][i] * Wt[o][i] for i in range(I))
+            out[n, o] = _acc(total, acc_bits, cnt)
+    return _stats(out, cnt, stats)
 
 
-def linear_bp(e, w, acc_bits=32) -> np.ndarray:
-    """e_in[n,i] = sum_o e[n,o] * w[o,i]."""
+def linear_bp(e, w, acc_bits=32, stats=False):
+    """e_in[n,i] = sum_o e[n,o] * w[o,i], wrapped to acc_bits (``stats`` as conv2d_fp)."""
     E, (N, O) = _lists(e)
     Wt, (_, I) = _lists(w)
     out = np.zeros((N, I), dtype=np.int64)
+    cnt = [0]
     for n in range(N):
         for i in range(I):
-            out[n, i] = _wrap(sum(E[n][o] * Wt[o][i] for o in range(O)), acc_bits)
-    return out
+            out[n, i] = _acc(sum(E[n][o] * Wt[o][i] for o in range(O)), acc_bits, cnt)
+    return _stats(out, cnt, stats)
 
 
-def linear_wu(e, a, acc_bits=32) -> np.ndarray:
-    """g[o,i] = sum_n e[n,o] * a[n,i]."""
+def linear_wu(e, a, acc_bits=32, stats=False):
+    """g[o,i] = sum_n e[n,o] * a[n,i], wrapped to acc_bits (``stats`` as conv2d_fp)."""
     E, (N, O) = _lists(e)
     A, (_, I) = _lists(a)
     out = np.zeros((O, I), dtype=np.int64)
+    cnt = [0]
     for o in range(O):
         for i in range(I):
-            out[o, i] = _wrap(sum(E[n][o] * A[n][i] for n in range(N)), acc_bits)
-    return out
+            out[o, i] = _acc(sum(E[n][o] * A[n][i] for n in range(N)), acc_bits, cnt)
+    return _stats(out, cnt, stats)
 
 
 # ------------------------------------------------------------------ relu and pooling
@@ -354,19 +382,21 @@ def sgd_momentum(w, v, g, lr_q, m_q, f_w, f_v, f_g, f_lr, f_m=16, rounding="half
 # The engine fuses some op chains into one pass for speed; their twins are the chains.
 
 def conv2d_fp_requant(a, w, f_src, fmt, rounding, overflow="saturate", key=None, stride=1, pad=0,
-                      acc_bits=32, bias=None, bias_shift=0):
-    """(requantize(conv2d_fp(...), f_src -> Q(fmt.w, fmt.f)) in fmt's storage dtype, n_overflow)."""
-    acc = conv2d_fp(a, w, stride, pad, acc_bits, bias, bias_shift)
+                      acc_bits=32, bias=None, bias_shift=0, acc_stats=False):
+    """(requantize(conv2d_fp(...), f_src -> Q(fmt.w, fmt.f)) in fmt's storage dtype, n_overflow),
+    plus conv2d_fp's accumulator count with ``acc_stats``."""
+    acc, n_acc = conv2d_fp(a, w, stride, pad, acc_bits, bias, bias_shift, stats=True)
     y, n = requantize(acc, f_src, fmt.w, fmt.f, rounding, overflow, key=key)
-    return y.astype(_storage(fmt.w)), n
+    return (y.astype(_storage(fmt.w)), n) + ((n_acc,) if acc_stats else ())
 
 
 def conv2d_bp_requant(e, w, in_hw, f_src, fmt, rounding, overflow="saturate", key=None, stride=1,
-                      pad=0, acc_bits=32):
-    """(requantize(conv2d_bp(...), f_src -> Q(fmt.w, fmt.f)) in fmt's storage dtype, n_overflow)."""
-    acc = conv2d_bp(e, w, in_hw, stride, pad, acc_bits)
+                      pad=0, acc_bits=32, acc_stats=False):
+    """(requantize(conv2d_bp(...), f_src -> Q(fmt.w, fmt.f)) in fmt's storage dtype, n_overflow),
+    plus conv2d_bp's accumulator count with ``acc_stats``."""
+    acc, n_acc = conv2d_bp(e, w, in_hw, stride, pad, acc_bits, stats=True)
     y, n = requantize(acc, f_src, fmt.w, fmt.f, rounding, overflow, key=key)
-    return y.astype(_storage(fmt.w)), n
+    return (y.astype(_storage(fmt.w)), n) + ((n_acc,) if acc_stats else ())
 
 
 def fpl19_step(W, V, grads, lr_q, s_q, m_q, f_G, f_lr, f_V, f_s, f_W, momentum, update,

@@ -82,7 +82,6 @@ def seed_network(cfg: CGaPConfig, train) -> tuple[Network, dict[str, int]]:
     target = cfg.schedule.seed_widths(fw)
     net = Network(resized_layers(full.layers, full.input_shape, target), full.recipe,
                   full.input_shape, cfg.train.seed, name=full.name)
-    net.count_accumulator_overflow = full.count_accumulator_overflow
     return net, fw
 
 

@@ -24,6 +24,7 @@ class Conv2d:
     pad: int = 1
 
     weighted = True
+    kind = "conv"
 
     @property
     def weight_shape(self) -> tuple[int, ...]:
@@ -53,6 +54,7 @@ class Linear:
     out_f: int
 
     weighted = True
+    kind = "linear"
 
     @property
     def weight_shape(self) -> tuple[int, ...]:

@@ -82,9 +82,9 @@ class Network:
                 self.params[f"{L.name}.weight"] = wq
                 self.params[f"{L.name}.momentum"] = np.zeros(L.weight_shape, lp.momentum.fmt.dtype)
         self.step = 0
+        #: overflow counts of the last step: ``{layer}.{role}`` for requantized tensors and
+        #: ``{layer}.accumulator_{phase}`` for sums that did not fit their accumulator
         self.overflows: dict[str, int] = {}
-        #: also count accumulator wraps (costs a second, exact pass of every MAC op)
-        self.count_accumulator_overflow = False
 
     # ------------------------------------------------------------------ properties
     @property
@@ -159,19 +159,15 @@ class Network:
     def _key(self, layer_index: int, role: str) -> int:
         return sr_key(self.seed, self.step & _M32, layer_index, role)
 
+    def _count(self, tag: str, n: int) -> None:
+        if n:
+            self.overflows[tag] = self.overflows.get(tag, 0) + int(n)
+
     def _acc(self, op, layer, phase: str, *args):
-        """``op(*args)`` wrapped to the plan's accumulator width. With
-        ``count_accumulator_overflow`` set, the exact sum is formed too (the same op at 64
-        bits, exact for 16-bit operands) and elements whose sum left the accumulator's
-        range are counted as ``{layer}.accumulator_{phase}``: an extra pass per op, so it
-        is off by default."""
-        bits = self.plan.acc_bits
-        acc = op(*args, acc_bits=bits)
-        if self.count_accumulator_overflow and bits < 64:
-            n = int(np.count_nonzero(op(*args, acc_bits=64) != acc))
-            if n:
-                tag = f"{layer.name}.accumulator_{phase}"
-                self.overflows[tag] = self.overflows.get(tag, 0) + n
+        """``op(*args)``: exact sums wrapped to the plan's width for ``layer`` and ``phase``;
+        elements whose sum did not fit are counted as ``{layer}.accumulator_{phase}``."""
+        acc, n = op(*args, acc_bits=self.plan.acc(layer.name, phase), stats=True)
+        self._count(f"{layer.name}.accumulator_{phase}", n)
         return acc
 
     def _requant(self, acc, f_src, spec: TensorSpec, li: int, role: str, tag: str, offset: int = 0):
@@ -179,8 +175,7 @@ class Network:
         if spec.rounding == "stochastic":
             key = (self._key(li, role) + offset) & _M32
         y, n = requantize(acc, f_src, spec.fmt, spec.rounding, spec.overflow, key=key, stats=True)
-        if n:
-            self.overflows[tag] = self.overflows.get(tag, 0) + n
+        self._count(tag, n)
         return y
 
     # ------------------------------------------------------------------ forward
@@ -192,20 +187,16 @@ class Network:
         """
         return self._forward(x, record, keep_acc=True)
 
-    def _fuse_ok(self) -> bool:
-        """Whether a conv may requantize inside its kernel (ops.conv2d_*_requant): not
-        when every accumulator wrap is being counted (that needs the accumulators)."""
-        return not (self.count_accumulator_overflow and self.plan.acc_bits < 64)
-
-    def _conv_requant(self, op, L, acc_args, f_src, spec: TensorSpec, li: int, role: str, tag: str,
-                      out=None):
+    def _conv_requant(self, op, L, phase: str, acc_args, f_src, spec: TensorSpec, li: int,
+                      role: str, tag: str, out=None):
         """``op`` (ops.conv2d_fp_requant / conv2d_bp_requant): the same words and overflow
-        count as ``_requant(_acc(...))``, without the int64 accumulators."""
+        counts as ``_requant(_acc(...))``, without the int64 accumulators."""
         key = (self._key(li, role) if spec.rounding == "stochastic" else None)
-        y, n = op(*acc_args, f_src, spec.fmt, spec.rounding, spec.overflow, key=key,
-                  stride=L.stride, pad=L.pad, acc_bits=self.plan.acc_bits, out=out)
-        if n:
-            self.overflows[tag] = self.overflows.get(tag, 0) + n
+        y, n, n_acc = op(*acc_args, f_src, spec.fmt, spec.rounding, spec.overflow, key=key,
+                         stride=L.stride, pad=L.pad, acc_bits=self.plan.acc(L.name, phase), out=out,
+                         acc_stats=True)
+        self._count(f"{L.name}.accumulator_{phase}", n_acc)
+        self._count(tag, n)
         return y
 
     def _buf(self, reuse: bool, key: tuple, shape: tuple, dtype):
@@ -230,11 +221,11 @@ class Network:
                 W = self.params[f"{L.name}.weight"]
                 if self.float64:
                     a = F.conv2d_fp(a, W, L.stride, L.pad) if isinstance(L, Conv2d) else a @ W.T
-                elif isinstance(L, Conv2d) and not keep_acc and self._fuse_ok():
+                elif isinstance(L, Conv2d) and not keep_acc:
                     lp = self.plan[L.name]
                     out = self._buf(reuse, (L.name, "fp"), (a.shape[0],) + self.shapes[li + 1],
                                     lp.activation.fmt.dtype)
-                    a = self._conv_requant(ops.conv2d_fp_requant, L, (a, W), f + lp.weight.f,
+                    a = self._conv_requant(ops.conv2d_fp_requant, L, "fp", (a, W), f + lp.weight.f,
                                            lp.activation, li, "activation", f"{L.name}.activation",
                                            out)
                     f = lp.activation.f
@@ -344,10 +335,10 @@ class Network:
                 if li > first_w:
                     if self.float64:
                         e = F.conv2d_bp(e, W, a_in.shape[2:], L.stride, L.pad) if conv else e @ W
-                    elif conv and self._fuse_ok():
+                    elif conv:
                         lp = self.plan[L.name]
                         out = self._buf(reuse, (L.name, "bp"), a_in.shape, lp.local_gradient.fmt.dtype)
-                        e = self._conv_requant(ops.conv2d_bp_requant, L, (e, W, a_in.shape[2:]),
+                        e = self._conv_requant(ops.conv2d_bp_requant, L, "bp", (e, W, a_in.shape[2:]),
                                                fe + lp.weight.f, lp.local_gradient, li,
                                                "local_gradient", f"{L.name}.local_gradient", out)
                         fe = lp.local_gradient.f
@@ -392,8 +383,7 @@ class Network:
             W, V, nov = int_update(self.params[wk], self.params[vk], grads[L.name], lp, c, keys)
             self.params[wk], self.params[vk] = W, V
             for role, cnt in nov.items():
-                if cnt:
-                    self.overflows[f"{L.name}.{role}"] = self.overflows.get(f"{L.name}.{role}", 0) + cnt
+                self._count(f"{L.name}.{role}", cnt)
         return consts
 
     # ------------------------------------------------------------------ calibration

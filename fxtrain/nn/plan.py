@@ -55,12 +55,17 @@ def bind(recipe: Recipe, layers: list) -> Plan:
     f = calf("input", "activation") if cal else recipe.input_f
     plan = Plan(
         recipe=recipe.name, float64=recipe.float64, input=recipe.spec("input", f),
-        acc_bits=recipe.acc_bits, relu_rule=recipe.relu_rule, loss=recipe.loss,
+        relu_rule=recipe.relu_rule, loss=recipe.loss,
         optimizer=recipe.optimizer, constants=recipe.spec("constant", 16), scale_rule=recipe.scale_rule,
     )
     weighted = [L for L in layers if L.weighted]
     if not weighted:
         raise ValueError("a network needs at least one Conv2d or Linear layer")
+    names = {L.name for L in weighted}
+    stray = set(recipe.acc_override) - names
+    if stray:
+        raise ValueError(f"recipe {recipe.name}: acc_override names layers this network does not "
+                         f"have: {sorted(stray)} (weighted layers: {sorted(names)})")
     f_in: dict[str, int] = {}
     j = 0
     for L in layers:
@@ -76,6 +81,7 @@ def bind(recipe: Recipe, layers: list) -> Plan:
             weight=TensorSpec(recipe.spec("update", fW).fmt, recipe.rounding["update"],
                               recipe.overflow["update"]),
             update=recipe.spec("update", fW),
+            acc_bits=recipe.acc_for(L.name, L.kind),
         )
         f = fa
         j += 1

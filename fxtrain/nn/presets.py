@@ -9,12 +9,18 @@ import numpy as np
 
 from .recipe import Recipe
 
+#: the golden model's accumulators: exact convolution sums, 32-bit FC
+FPL19_ACC = {"conv": 64, "linear": 32}
+
 
 def fpl19(lr: float = 0.01, momentum: float = 0.5, batch: int = 40, groups: int = 1,
           lr_start: float | None = None) -> Recipe:
     """The reference hardware's numerics, exactly.
 
-    16-bit words; 32-bit wrapping accumulators; layer outputs (activations, local and
+    16-bit words; convolution sums (FP, BP, WU) exact (64-bit accumulators), fully
+    connected sums in 32-bit wrapping accumulators, as the group's golden model
+    (PSTonFPGA_demo op.py: conv2D_fixed sums int64 products, matmul_fixed wraps its
+    32-bit register after every addition); layer outputs (activations, local and
     weight gradients) round half-up then saturate; inputs Q16.15 (half_even, saturate);
     weight fractions 15,15,15,16,16,16,16 and momentum 19,19,19,20,20,20,20 (conv0..conv5,
     fc); every output fraction = operand fractions - 16; ReLU mask ``pre-activation >= 0``;
@@ -22,7 +28,7 @@ def fpl19(lr: float = 0.01, momentum: float = 0.5, batch: int = 40, groups: int 
     batch ``W -= round_half_up(s_q * V)`` and ``V = round_half_up(V * m_q)``, all 16-bit wrap.
     """
     return Recipe("fpl19", lr=lr, momentum=momentum, batch=batch, groups=groups,
-                  lr_start=lr if lr_start is None else lr_start)
+                  lr_start=lr if lr_start is None else lr_start, acc_bits=dict(FPL19_ACC))
 
 
 def sr16(lr: float = 0.01, momentum: float = 0.5, batch: int = 40, groups: int = 1,

@@ -11,6 +11,11 @@ pre-activation of a following ReLU), ``weight``, ``bias``, ``local_gradient`` (t
 a layer passes to its input), ``weight_gradient`` (per on-chip group), ``momentum``,
 ``update`` (the rounding of the weight step; its format is the weight's) and
 ``constant`` (lr, scale and momentum constants).
+
+Accumulators: every weighted layer has a width for each phase, ``fp``, ``bp`` and ``wu``
+(16..64 bits; 64 keeps every sum of 16-bit products exact). The recipe gives a rule per
+layer kind (``conv``, ``linear``) and optional per-layer overrides; the plan records the
+resulting width of every layer and phase (:class:`LayerPlan` ``acc_bits``).
 """
 from __future__ import annotations
 
@@ -20,6 +25,29 @@ from dataclasses import asdict, dataclass, field, replace
 from ..numerics import OVERFLOW_MODES, ROUNDING_MODES, QFormat
 
 LAYER_ROLES = ("weight", "bias", "activation", "local_gradient", "weight_gradient", "momentum", "update")
+PHASES = ("fp", "bp", "wu")
+LAYER_KINDS = ("conv", "linear")
+ACC_MIN, ACC_MAX = 16, 64
+
+
+def acc_widths(value, what: str) -> dict[str, int]:
+    """``value`` (an int for every phase, or {phase: int} naming all three) as
+    {"fp": b, "bp": b, "wu": b}, each ACC_MIN..ACC_MAX; anything else is a ValueError
+    naming ``what``."""
+    if isinstance(value, dict):
+        unknown = set(value) - set(PHASES)
+        missing = set(PHASES) - set(value)
+        if unknown or missing:
+            raise ValueError(f"{what}: accumulator widths need exactly the phases {PHASES}, "
+                             f"got {sorted(value)}")
+        out = {ph: value[ph] for ph in PHASES}
+    else:
+        out = {ph: value for ph in PHASES}
+    for ph, b in out.items():
+        if isinstance(b, bool) or not isinstance(b, int) or not ACC_MIN <= b <= ACC_MAX:
+            raise ValueError(f"{what}: accumulator width of phase {ph!r} must be an integer "
+                             f"{ACC_MIN}..{ACC_MAX} (64 = exact), got {b!r}")
+    return out
 
 
 @dataclass(frozen=True)
@@ -70,21 +98,29 @@ class LayerPlan:
     #: fraction of the 16-bit learning-rate constant lr_q and of the scale constant s_q
     lr_frac: int | None = None
     scale_frac: int | None = None
+    #: accumulator width per phase {"fp", "bp", "wu"} (weighted layers)
+    acc_bits: dict[str, int] | None = None
 
     def to_json(self) -> dict:
         d = {r: getattr(self, r).to_json() for r in LAYER_ROLES if getattr(self, r) is not None}
         if self.lr_frac is not None:
             d["lr_frac"], d["scale_frac"] = self.lr_frac, self.scale_frac
+        if self.acc_bits is not None:
+            d["acc_bits"] = dict(self.acc_bits)
         return d
 
     @classmethod
-    def from_json(cls, d: dict) -> "LayerPlan":
+    def from_json(cls, d: dict, default_acc: int | None = None) -> "LayerPlan":
+        """``default_acc``: the width of every phase when ``d`` has no ``acc_bits`` (plans
+        written before contract 1.1 had one width for the whole network)."""
         d = dict(d)
         consts = {k: int(d.pop(k)) for k in ("lr_frac", "scale_frac") if k in d}
+        acc = d.pop("acc_bits", default_acc)
         unknown = set(d) - set(LAYER_ROLES)
         if unknown:
             raise ValueError(f"unknown tensor roles in layer plan: {sorted(unknown)}")
-        return cls(**{r: TensorSpec.from_json(v) for r, v in d.items()}, **consts)
+        acc = None if acc is None else acc_widths(acc, "layer plan")
+        return cls(**{r: TensorSpec.from_json(v) for r, v in d.items()}, **consts, acc_bits=acc)
 
 
 @dataclass
@@ -94,7 +130,6 @@ class Plan:
     recipe: str
     float64: bool
     input: TensorSpec
-    acc_bits: int
     relu_rule: str
     loss: str
     optimizer: str
@@ -107,10 +142,18 @@ class Plan:
     def __getitem__(self, layer: str) -> LayerPlan:
         return self.layers[layer]
 
+    def acc(self, layer: str, phase: str) -> int:
+        """Accumulator width of ``layer`` in ``phase`` ("fp", "bp" or "wu")."""
+        return self.layers[layer].acc_bits[phase]
+
+    def acc_table(self) -> dict[str, dict[str, int]]:
+        """{layer: {"fp": b, "bp": b, "wu": b}} for every weighted layer, in order."""
+        return {k: dict(v.acc_bits) for k, v in self.layers.items() if v.acc_bits is not None}
+
     def to_json(self) -> dict:
         return {
             "recipe": self.recipe, "float64": self.float64, "input": self.input.to_json(),
-            "acc_bits": self.acc_bits, "relu_rule": self.relu_rule, "loss": self.loss,
+            "relu_rule": self.relu_rule, "loss": self.loss,
             "optimizer": self.optimizer, "constants": self.constants.to_json(),
             "scale_rule": self.scale_rule, "layers": {k: v.to_json() for k, v in self.layers.items()},
         }
@@ -118,11 +161,13 @@ class Plan:
     @classmethod
     def from_json(cls, d: dict) -> "Plan":
         try:
+            legacy = d.get("acc_bits")  # contract 1.0: one width for every layer and phase
             return cls(
                 recipe=d["recipe"], float64=bool(d["float64"]), input=TensorSpec.from_json(d["input"]),
-                acc_bits=int(d["acc_bits"]), relu_rule=d["relu_rule"], loss=d["loss"],
+                relu_rule=d["relu_rule"], loss=d["loss"],
                 optimizer=d["optimizer"], constants=TensorSpec.from_json(d["constants"]),
-                scale_rule=d["scale_rule"], layers={k: LayerPlan.from_json(v) for k, v in d["layers"].items()},
+                scale_rule=d["scale_rule"],
+                layers={k: LayerPlan.from_json(v, legacy) for k, v in d["layers"].items()},
             )
         except KeyError as exc:
             raise ValueError(f"plan is missing field {exc}") from None
@@ -148,7 +193,11 @@ class Recipe:
     lr_start: float | None = None
     float64: bool = False
     word: int = 16
-    acc_bits: int = 32
+    #: accumulator width rule per layer kind: an int for every kind and phase, or
+    #: {"conv": w, "linear": w} with w an int or {"fp": b, "bp": b, "wu": b}
+    acc_bits: int | dict = 32
+    #: per-layer overrides of the rule {layer name: int or {phase: b}}
+    acc_override: dict = field(default_factory=dict)
     relu_rule: str = "ge"
     loss: str = "squared_hinge"
     optimizer: str = "fpl19"
@@ -183,6 +232,9 @@ class Recipe:
             raise ValueError(f"batch {self.batch} is not a multiple of groups {self.groups}")
         if not self.lr > 0 or not 0 <= self.momentum < 1:
             raise ValueError(f"need lr > 0 and 0 <= momentum < 1, got lr={self.lr}, momentum={self.momentum}")
+        self.acc_rule()  # validates acc_bits
+        for layer, v in self.acc_override.items():
+            acc_widths(v, f"recipe {self.name}: acc_override[{layer!r}]")
         if self.relu_rule not in ("ge", "gt"):
             raise ValueError(f"relu_rule must be 'ge' or 'gt', got {self.relu_rule!r}")
         if self.frac_rule not in ("sum-16", "calibrated"):
@@ -198,6 +250,26 @@ class Recipe:
         for o in self.overflow.values():
             if o not in OVERFLOW_MODES:
                 raise ValueError(f"unknown overflow {o!r}; expected one of {OVERFLOW_MODES}")
+
+    def acc_rule(self) -> dict[str, dict[str, int]]:
+        """{"conv": {phase: b}, "linear": {phase: b}} from ``acc_bits``."""
+        a = self.acc_bits
+        if isinstance(a, dict) and set(a) <= set(LAYER_KINDS) and set(a):
+            missing = set(LAYER_KINDS) - set(a)
+            if missing:
+                raise ValueError(f"recipe {self.name}: acc_bits has no rule for {sorted(missing)}")
+            return {k: acc_widths(a[k], f"recipe {self.name}: acc_bits[{k!r}]") for k in LAYER_KINDS}
+        if isinstance(a, dict) and not set(a) <= set(PHASES):
+            raise ValueError(f"recipe {self.name}: acc_bits keys must be layer kinds {LAYER_KINDS} "
+                             f"or phases {PHASES}, got {sorted(a)}")
+        w = acc_widths(a, f"recipe {self.name}: acc_bits")
+        return {k: dict(w) for k in LAYER_KINDS}
+
+    def acc_for(self, layer: str, kind: str) -> dict[str, int]:
+        """The widths of one weighted layer: its override, else its kind's rule."""
+        if layer in self.acc_override:
+            return acc_widths(self.acc_override[layer], f"acc_override[{layer!r}]")
+        return self.acc_rule()[kind]
 
     def spec(self, role: str, f: int) -> TensorSpec:
         return TensorSpec(QFormat(self.word, f), self.rounding[role], self.overflow[role])

@@ -19,7 +19,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-CONTRACT_VERSION = "1.0"
+CONTRACT_VERSION = "1.1"
 
 #: Rounding modes, in the order of their integer codes in the kernels.
 ROUNDING_MODES = ("floor", "trunc", "half_up", "half_even", "half_away", "stochastic")

@@ -31,6 +31,21 @@ def wrap_bits(v, bits):
     return np.int64(t)
 
 
+@njit(cache=True, nogil=True)
+def wrap_count(x, bits):
+    """Wrap the exact int64 sums of 1-D ``x`` in place to ``bits``; returns how many
+    changed (the accumulator overflow count)."""
+    n = 0
+    if bits >= 64:
+        return n
+    for i in range(x.size):
+        v = x[i]
+        t = wrap_bits(v, bits)
+        n += np.int64(t != v)
+        x[i] = t
+    return n
+
+
 @njit(cache=True, inline="always")
 def valid_range(kx, s, p, wo, w):
     """[x_lo, x_hi): the output columns x whose input column x*s + kx - p lies in [0, w)."""
@@ -168,90 +183,3 @@ def wrap_matrix(r, acc_bits, out):
     for i in range(m):
         for j in range(n):
             out[i, j] = wrap_bits(np.int64(r[i, j]), acc_bits)
-
-
-@njit(cache=True, nogil=True)
-def dot_rows_i32(x, y, out):
-    """``out[i, j] = sum_q x[i, q] * y[j, q]`` mod 2**32 (int32 wrapping arithmetic).
-
-    Exact modulo 2**32 for int16/int32 operands, hence exact for any accumulator of at
-    most 32 bits. Four rows of ``x`` share each pass over a row of ``y``; the reduction
-    over q is an int32 SIMD loop (faster than float64 GEMM for these shapes).
-    """
-    m, nq = x.shape
-    n = y.shape[0]
-    m4 = m - m % 4
-    for i0 in range(0, m4, 4):
-        x0 = x[i0]
-        x1 = x[i0 + 1]
-        x2 = x[i0 + 2]
-        x3 = x[i0 + 3]
-        for j in range(n):
-            yj = y[j]
-            s0 = np.int32(0)
-            s1 = np.int32(0)
-            s2 = np.int32(0)
-            s3 = np.int32(0)
-            for q in range(nq):
-                v = np.int32(yj[q])
-                s0 = np.int32(s0 + np.int32(np.int32(x0[q]) * v))
-                s1 = np.int32(s1 + np.int32(np.int32(x1[q]) * v))
-                s2 = np.int32(s2 + np.int32(np.int32(x2[q]) * v))
-                s3 = np.int32(s3 + np.int32(np.int32(x3[q]) * v))
-            out[i0, j] = s0
-            out[i0 + 1, j] = s1
-            out[i0 + 2, j] = s2
-            out[i0 + 3, j] = s3
-    for i in range(m4, m):
-        xi = x[i]
-        for j in range(n):
-            yj = y[j]
-            s = np.int32(0)
-            for q in range(nq):
-                s = np.int32(s + np.int32(np.int32(xi[q]) * np.int32(yj[q])))
-            out[i, j] = s
-
-
-@njit(cache=True, nogil=True)
-def gemm_i32(w, cols, out):
-    """``out[o, q] = sum_r w[o, r] * cols[r, q]`` mod 2**32 (int32 wrapping arithmetic).
-
-    Four output rows are updated per pass over a row of ``cols`` (a SIMD axpy over q).
-    ``out`` may have more columns than ``cols`` (row padding against 4 KiB aliasing);
-    only the first ``cols.shape[1]`` are written. It must be C-contiguous: a strided
-    view defeats vectorization (measured 5x slower).
-    """
-    m, nr = w.shape
-    nq = cols.shape[1]
-    m4 = m - m % 4
-    for i0 in range(0, m4, 4):
-        a0 = out[i0]
-        a1 = out[i0 + 1]
-        a2 = out[i0 + 2]
-        a3 = out[i0 + 3]
-        for q in range(nq):
-            a0[q] = 0
-            a1[q] = 0
-            a2[q] = 0
-            a3[q] = 0
-        for r in range(nr):
-            w0 = np.int32(w[i0, r])
-            w1 = np.int32(w[i0 + 1, r])
-            w2 = np.int32(w[i0 + 2, r])
-            w3 = np.int32(w[i0 + 3, r])
-            c = cols[r]
-            for q in range(nq):
-                v = np.int32(c[q])
-                a0[q] = np.int32(a0[q] + np.int32(w0 * v))
-                a1[q] = np.int32(a1[q] + np.int32(w1 * v))
-                a2[q] = np.int32(a2[q] + np.int32(w2 * v))
-                a3[q] = np.int32(a3[q] + np.int32(w3 * v))
-    for i in range(m4, m):
-        acc = out[i]
-        for q in range(nq):
-            acc[q] = 0
-        for r in range(nr):
-            wv = np.int32(w[i, r])
-            c = cols[r]
-            for q in range(nq):
-                acc[q] = np.int32(acc[q] + np.int32(wv * np.int32(c[q])))

@@ -15,8 +15,23 @@ widths), and planes carry enough zero slack that no read leaves the buffer.
   kx]`` with ``e`` on the same flat grid (zero at discarded positions): a plain dot
   product of two contiguous runs, :func:`._simd.madd_dot`.
 
-All sums are mod 2**32 in int32 (exact for acc_bits <= 32) and wrapped to ``acc_bits``
-at the end, the same bits as every other path (tests/ops).
+**Exact sums in int32 lanes.** The microkernels multiply and add in int32, and the
+kernels here make every sum exact anyway (docs/ops.md, "exact sums"): a sum whose terms
+are bounded by ``sum |w| * max|x|`` below ``LIMIT = 2**31 - 1`` cannot leave int32, so
+
+- FP/BP cut the reduction (pairs r = (c2, ky, kx)) into *chunks* whose bound, from the
+  image's per-channel max |x| (found while packing it) and |w|, stays below LIMIT for
+  every output channel; each chunk's int32 sums are added into int64 (one extra vector
+  add per 4 x 16 block and chunk). cnn1x's FP sums reach 2**33 and need 2-5 chunks.
+- WU certifies a tile of images by the sum over its images of
+  ``max_{o,c} min(sum|e_o| * max|a_c|, max|e_o| * sum|a_c|)``: a certified tile runs as
+  one int32 pass added into int64; otherwise each certified image on its own; an image
+  that is not certified is returned to the caller (which sums it in float64, exactly).
+
+The exact int64 sums are then wrapped to ``acc_bits`` and every element whose sum did not
+fit is counted: the accumulator overflow count costs one compare per element. A sum no
+chunking can certify (one pair of products of -2**15 * -2**15) makes the FP/BP kernels
+return -1 and the caller takes the exact float64 path.
 """
 from __future__ import annotations
 
@@ -27,7 +42,10 @@ from numba import njit
 
 from ..numerics._fast import requant_flat
 from ._conv_kernels import wrap_bits
-from ._simd import QBLK, ROWS, madd_axpy, madd_dot
+from ._simd import QBLK, ROWS, madd_axpy_add64, madd_axpy_store64, madd_dot
+
+#: largest magnitude an int32 partial sum may reach
+LIMIT = (1 << 31) - 1
 
 
 class Grid:
@@ -87,8 +105,9 @@ def plain_offsets(c: int, k: int, g: Grid) -> np.ndarray:
 
 
 @njit(cache=True, nogil=True)
-def _pack_pairs(x, n, p, wp, plane, buf):
-    """buf[((c//2) * plane + (i+p)*wp + j+p) * 2 + c % 2] = x[n, c, i, j], zeros elsewhere.
+def _pack_pairs(x, n, p, wp, plane, buf, mx):
+    """buf[((c//2) * plane + (i+p)*wp + j+p) * 2 + c % 2] = x[n, c, i, j], zeros elsewhere;
+    ``mx[c] = max |x[n, c]|`` (int64, C rounded up to even; a missing odd channel is 0).
 
     Written as int32 words (channel 2c2 in the low half, 2c2 + 1 in the high half: the
     little-endian int16 order), and only the padding is zeroed, not the whole buffer.
@@ -100,6 +119,8 @@ def _pack_pairs(x, n, p, wp, plane, buf):
         pl = words[c2 * plane:(c2 + 1) * plane]
         pl[:p * wp + p] = 0
         odd = 2 * c2 + 1 < c_in
+        m0 = np.int32(0)
+        m1 = np.int32(0)
         for i in range(h):
             r0 = (i + p) * wp + p
             d = pl[r0:r0 + w]
@@ -107,80 +128,175 @@ def _pack_pairs(x, n, p, wp, plane, buf):
             if odd:
                 a1 = x[n, 2 * c2 + 1, i]
                 for j in range(w):
-                    d[j] = (np.int32(a0[j]) & lo16) | (np.int32(a1[j]) << np.int32(16))
+                    v0 = np.int32(a0[j])
+                    v1 = np.int32(a1[j])
+                    m0 = max(m0, abs(v0))
+                    m1 = max(m1, abs(v1))
+                    d[j] = (v0 & lo16) | (v1 << np.int32(16))
             else:
                 for j in range(w):
-                    d[j] = np.int32(a0[j]) & lo16
+                    v0 = np.int32(a0[j])
+                    m0 = max(m0, abs(v0))
+                    d[j] = v0 & lo16
             pl[r0 + w:r0 + wp] = 0  # right padding of row i, left padding of row i + 1
         pl[(h + p) * wp + p:] = 0
+        mx[2 * c2] = m0
+        mx[2 * c2 + 1] = m1
 
 
-@njit(cache=True, nogil=True, inline="always")
-def _accumulate(x, n, w32, offs, p, wp, plane, q_len, xbuf, obuf):
-    """obuf[o * q_len + q] = sum_r w[o, r] * window(q) of image n, mod 2**32."""
-    o_pad, nr = w32.shape
-    wflat = w32.reshape(-1)
-    _pack_pairs(x, n, p, wp, plane, xbuf)
-    for q0 in range(0, q_len, QBLK):
-        for i0 in range(0, o_pad, ROWS):
-            madd_axpy(wflat, i0 * nr, nr, xbuf, 2 * q0, offs, nr, obuf, i0 * q_len + q0, q_len)
+def weight_bounds(w2: np.ndarray, c: int, k: int) -> np.ndarray:
+    """|w| as int64 [O_pad, C_even, K*K] (zero rows and channels where padded): with the
+    image's channel max-abs it bounds each chunk of :func:`corr_tile_exact`."""
+    o = w2.shape[0]
+    out = np.zeros((_round_up(o, ROWS), 2 * ((c + 1) // 2), k * k), dtype=np.int64)
+    out[:o, :c] = np.abs(w2.reshape(o, c, k * k).astype(np.int64))
+    return out
 
 
 @njit(cache=True, nogil=True)
-def corr_tile(x, n0, n1, w32, offs, p, wp, plane, q_len, bias, acc_bits, xbuf, obuf, out):
-    """out[n, o, y, x] = wrap(bias[o] + sum_r w[o, r] * window) for images n0..n1-1.
+def _chunks(wabs, mx, run, cuts):
+    """Cut the pairs r = c2 * KK + t into chunks whose bound ``sum_{r in chunk}
+    mx[2c2] |w[o, 2c2, t]| + mx[2c2+1] |w[o, 2c2+1, t]|`` stays <= LIMIT for every o.
+    Writes the boundaries to ``cuts`` (cuts[0] = 0) and returns the number of chunks, or
+    -1 when one pair alone exceeds LIMIT. ``run`` int64 [O_pad] is scratch."""
+    o_pad, c_even, kk = wabs.shape
+    run[:] = 0
+    nchunk = 0
+    cuts[0] = 0
+    r = 0
+    for c2 in range(c_even // 2):
+        m0 = mx[2 * c2]
+        m1 = mx[2 * c2 + 1]
+        for t in range(kk):
+            fits = True
+            for o in range(o_pad):
+                b = m0 * wabs[o, 2 * c2, t] + m1 * wabs[o, 2 * c2 + 1, t]
+                if b > LIMIT:
+                    return -1
+                if run[o] + b > LIMIT:
+                    fits = False
+            if not fits:
+                nchunk += 1
+                cuts[nchunk] = r
+                run[:] = 0
+            for o in range(o_pad):
+                run[o] += m0 * wabs[o, 2 * c2, t] + m1 * wabs[o, 2 * c2 + 1, t]
+            r += 1
+    nchunk += 1
+    cuts[nchunk] = r
+    return nchunk
 
-    ``xbuf`` int16 of (C+1)//2 * plane * 2 elements, ``obuf`` int32 of O_pad * q_len.
+
+@njit(cache=True, nogil=True, inline="always")
+def _accumulate(x, n, w32, wabs, offs, p, wp, plane, q_len, xbuf, mx, run, cuts, obuf):
+    """obuf[o * q_len + q] = exact int64 sum_r w[o, r] * window(q) of image n; returns the
+    number of chunks (-1: not certifiable, obuf untouched)."""
+    o_pad, nr = w32.shape
+    wflat = w32.reshape(-1)
+    _pack_pairs(x, n, p, wp, plane, xbuf, mx)
+    nchunk = _chunks(wabs, mx, run, cuts)
+    if nchunk < 0:
+        return nchunk
+    for q0 in range(0, q_len, QBLK):
+        for i0 in range(0, o_pad, ROWS):
+            ob = i0 * q_len + q0
+            r1 = cuts[1]
+            madd_axpy_store64(wflat, i0 * nr, nr, xbuf, 2 * q0, offs[:r1], r1, obuf, ob, q_len)
+            for ci in range(1, nchunk):
+                r0, r1 = cuts[ci], cuts[ci + 1]
+                madd_axpy_add64(wflat, i0 * nr + r0, nr, xbuf, 2 * q0, offs[r0:r1], r1 - r0,
+                                obuf, ob, q_len)
+    return nchunk
+
+
+@njit(cache=True, nogil=True)
+def corr_tile_exact(x, n0, n1, w32, wabs, offs, p, wp, plane, q_len, bias, acc_bits,
+                    xbuf, mx, run, cuts, obuf, out):
+    """out[n, o, y, x] = wrap(bias[o] + sum_r w[o, r] * window, acc_bits) for images
+    n0..n1-1, the sum exact; returns the number of elements whose exact value did not fit
+    acc_bits, or -1 if an image's sums cannot be certified (``out`` then incomplete).
+
+    ``xbuf`` int16 of (C+1)//2 * plane * 2, ``mx`` int64 of C rounded up to even,
+    ``run`` int64 of O_pad, ``cuts`` int64 of nr + 1, ``obuf`` int64 of O_pad * q_len.
     """
     o_out, ho, wo = out.shape[1], out.shape[2], out.shape[3]
+    count = 0
     for n in range(n0, n1):
-        _accumulate(x, n, w32, offs, p, wp, plane, q_len, xbuf, obuf)
+        if _accumulate(x, n, w32, wabs, offs, p, wp, plane, q_len, xbuf, mx, run, cuts, obuf) < 0:
+            return -1
         for o in range(o_out):
             b = bias[o]
             for y in range(ho):
                 src = o * q_len + y * wp
                 for xx in range(wo):
-                    out[n, o, y, xx] = wrap_bits(np.int64(obuf[src + xx]) + b, acc_bits)
+                    v = obuf[src + xx] + b
+                    t = wrap_bits(v, acc_bits)
+                    count += np.int64(t != v)
+                    out[n, o, y, xx] = t
+    return count
 
 
 @njit(cache=True, nogil=True)
-def corr_tile_requant(x, n0, n1, w32, offs, p, wp, plane, q_len, bias, acc_bits,
-                      s, mode, ovf, w, key, xbuf, obuf, vbuf, out):
-    """:func:`corr_tile` followed by requantize(acc, s, mode, ovf, w, key) per element, the
-    stochastic index being the element's row-major index in ``out`` [N, O, Ho, Wo];
-    writes ``out`` (the format's storage dtype), returns the number of overflowed elements.
+def corr_tile_exact_requant(x, n0, n1, w32, wabs, offs, p, wp, plane, q_len, bias, acc_bits,
+                            s, mode, ovf, w, key, xbuf, mx, run, cuts, obuf, vbuf, out):
+    """:func:`corr_tile_exact` followed by requantize(acc, s, mode, ovf, w, key) per element,
+    the stochastic index being the element's row-major index in ``out`` [N, O, Ho, Wo];
+    writes ``out`` (the format's storage dtype). Returns (requantize overflows,
+    accumulator overflows), or (-1, -1) if an image cannot be certified.
     ``vbuf`` int64 of O * Ho * Wo: one image's wrapped accumulators, requantized by the
     same loops as :func:`fxtrain.numerics.requantize` (key advanced to the image's start)."""
     o_out, ho, wo = out.shape[1], out.shape[2], out.shape[3]
     size = o_out * ho * wo
     count = 0
+    n_acc = 0
     for n in range(n0, n1):
-        _accumulate(x, n, w32, offs, p, wp, plane, q_len, xbuf, obuf)
+        if _accumulate(x, n, w32, wabs, offs, p, wp, plane, q_len, xbuf, mx, run, cuts, obuf) < 0:
+            return -1, -1
         for o in range(o_out):
             b = bias[o]
             for y in range(ho):
                 src = o * q_len + y * wp
                 dst = (o * ho + y) * wo
-                if b == 0 and acc_bits == 32:  # int32 sums are already wrapped to 32 bits
-                    vbuf[dst:dst + wo] = obuf[src:src + wo]
+                if acc_bits >= 64:  # exact: |sum| < 2**63 for 16-bit operands
+                    for xx in range(wo):
+                        vbuf[dst + xx] = obuf[src + xx] + b
                 else:
                     for xx in range(wo):
-                        vbuf[dst + xx] = wrap_bits(np.int64(obuf[src + xx]) + b, acc_bits)
+                        v = obuf[src + xx] + b
+                        t = wrap_bits(v, acc_bits)
+                        n_acc += np.int64(t != v)
+                        vbuf[dst + xx] = t
         k = (key + n * size) & 0xFFFFFFFF
         count += requant_flat(vbuf, out[n].reshape(-1), s, mode, ovf, w, k)
-    return count
+    return count, n_acc
+
+
+@njit(cache=True, nogil=True, inline="always")
+def _plane_stats(src, mx, l1, i):
+    m = np.int64(0)
+    t = np.int64(0)
+    for y in range(src.shape[0]):
+        for xx in range(src.shape[1]):
+            v = abs(np.int64(src[y, xx]))
+            m = max(m, v)
+            t += v
+    mx[i] = m
+    l1[i] = t
 
 
 @njit(cache=True, nogil=True)
-def wu_tile(e, a, n0, n1, offs, p, wp, plane, q_len, ebuf, abuf, g):
-    """g[o, r] += sum over images n0..n1-1 of e[n, o] . a[n, column r] (mod 2**32).
+def wu_tile_exact(e, a, n0, n1, offs, p, wp, plane, q_len, ebuf, abuf, g32, g64,
+                  emx, el1, amx, al1, bad):
+    """g64[o, r] += exact sum over images n0..n1-1 of e[n, o] . a[n, column r].
 
-    ``g`` int32 [O_pad, len(offs)]; ``ebuf`` int16 of (n1-n0) * O_pad * q_len,
-    ``abuf`` int16 of (n1-n0) * C * plane.
+    ``g32`` int32 and ``g64`` int64 [O_pad, len(offs)]; ``ebuf`` int16 of
+    (n1-n0) * O_pad * q_len, ``abuf`` int16 of (n1-n0) * C * plane; ``emx``/``el1`` int64
+    [(n1-n0) * O], ``amx``/``al1`` [(n1-n0) * C] scratch. Images whose sums cannot be
+    certified are skipped and written to ``bad``; returns how many.
     """
     o_out, ho, wo = e.shape[1], e.shape[2], e.shape[3]
     c_in, h, w = a.shape[1], a.shape[2], a.shape[3]
-    o_pad, ncol = g.shape
+    o_pad, ncol = g32.shape
     nimg = n1 - n0
     zero = np.int16(0)
     for t in range(nimg):
@@ -196,6 +312,7 @@ def wu_tile(e, a, n0, n1, offs, p, wp, plane, q_len, ebuf, abuf, g):
                     d[xx] = s[xx]
                 row[y * wp + wo:(y + 1) * wp] = zero
             row[ho * wp:] = zero
+            _plane_stats(e[n0 + t, o], emx, el1, t * o_out + o)
         for c in range(c_in):
             pl = abuf[(t * c_in + c) * plane:(t * c_in + c + 1) * plane]
             pl[:p * wp + p] = zero
@@ -206,11 +323,47 @@ def wu_tile(e, a, n0, n1, offs, p, wp, plane, q_len, ebuf, abuf, g):
                     d[j] = s[j]
                 pl[(i + p) * wp + p + w:(i + p + 1) * wp + p] = zero
             pl[(h + p) * wp + p:] = zero
-    gflat = g.reshape(-1)
+            _plane_stats(a[n0 + t, c], amx, al1, t * c_in + c)
+    # per-image bound: every partial sum of g[o, c, .] is at most min(sum|e| max|a|, max|e| sum|a|)
+    bound = np.zeros(nimg, dtype=np.int64)
+    for t in range(nimg):
+        b = np.int64(0)
+        for o in range(o_out):
+            em, e1 = emx[t * o_out + o], el1[t * o_out + o]
+            for c in range(c_in):
+                b = max(b, min(e1 * amx[t * c_in + c], em * al1[t * c_in + c]))
+        bound[t] = b
+    gflat = g32.reshape(-1)
+    total = np.int64(0)
+    for t in range(nimg):
+        total += bound[t]
+    nbad = 0
+    if total <= LIMIT:
+        _wu_pass(ebuf, abuf, offs, q_len, o_pad * q_len, c_in * plane, 0, 0, nimg, g32, gflat, g64)
+        return 0
+    for t in range(nimg):
+        if bound[t] > LIMIT:
+            bad[nbad] = n0 + t
+            nbad += 1
+        else:
+            _wu_pass(ebuf, abuf, offs, q_len, o_pad * q_len, c_in * plane,
+                     t * o_pad * q_len, t * c_in * plane, 1, g32, gflat, g64)
+    return nbad
+
+
+@njit(cache=True, nogil=True, inline="always")
+def _wu_pass(ebuf, abuf, offs, q_len, eimg, aimg, e0, a0, nimg, g32, gflat, g64):
+    """One int32 pass of madd_dot over ``nimg`` buffered images from (e0, a0), certified
+    exact, added into g64."""
+    o_pad, ncol = g32.shape
+    gflat[:] = 0
     for i0 in range(0, o_pad, ROWS):
         for j in range(0, ncol, 2):
-            madd_dot(ebuf, i0 * q_len, q_len, o_pad * q_len, abuf, offs[j], offs[j + 1],
-                     c_in * plane, nimg, q_len // QBLK, gflat, i0 * ncol + j, ncol)
+            madd_dot(ebuf, e0 + i0 * q_len, q_len, eimg, abuf, a0 + offs[j], a0 + offs[j + 1],
+                     aimg, nimg, q_len // QBLK, gflat, i0 * ncol + j, ncol)
+    for i in range(o_pad):
+        for j in range(ncol):
+            g64[i, j] += g32[i, j]
 
 #: bytes of gradient rows one WU kernel call streams (4 rows x images x q_len int16):
 #: small enough to stay in L1 while every column of the tile passes by; and at most

@@ -53,47 +53,70 @@ def _load16(builder, base, off):
     return builder.load(builder.bitcast(builder.gep(base, [off]), _V16.as_pointer()), align=2)
 
 
-@intrinsic
-def madd_axpy(typingctx, w, wrow, wrow_stride, x, xbase, offs, nr, out, obase, orow_stride):
-    """For k < 4, h < 2: ``out[obase + k*orow_stride + 8h : +8] = sum_{r < nr}
+_V8X64 = ir.VectorType(_I64, 8)
+
+
+def _axpy_intrinsic(epilogue: str):
+    """madd_axpy's codegen with one of three epilogues: ``store`` the int32 sums into an
+    int32 ``out``; ``store64`` them sign-extended into an int64 ``out``; ``add64``: add
+    them, sign-extended, to an int64 ``out`` (exact sums of chunks certified to fit int32)."""
+
+    def typer(typingctx, w, wrow, wrow_stride, x, xbase, offs, nr, out, obase, orow_stride):
+        sig = types.void(w, types.intp, types.intp, x, types.intp, offs, types.intp, out,
+                         types.intp, types.intp)
+
+        def codegen(context, builder, sig, args):
+            wp = _ptr(context, builder, sig.args[0], args[0])
+            xp = _ptr(context, builder, sig.args[3], args[3])
+            op = _ptr(context, builder, sig.args[5], args[5])
+            outp = _ptr(context, builder, sig.args[7], args[7])
+            wrow, wst, xbase, nr, obase, ost = args[1], args[2], args[4], args[6], args[8], args[9]
+            acc = [[cgutils.alloca_once_value(builder, _ZERO8) for _ in range(2)] for _ in range(ROWS)]
+            wrows = [builder.gep(wp, [builder.add(wrow, builder.mul(wst, _c(k)))]) for k in range(ROWS)]
+            xb = builder.gep(xp, [xbase])
+            with cgutils.for_range(builder, nr) as loop:
+                r = loop.index
+                xr = builder.gep(xb, [builder.load(builder.gep(op, [r]))])
+                xv = [_load16(builder, xr, _c(16 * h)) for h in range(2)]
+                for k in range(ROWS):
+                    wv = builder.load(builder.gep(wrows[k], [r]), align=4)
+                    wv = builder.insert_element(ir.Constant(_V8, None), wv, ir.Constant(_I32, 0))
+                    wv = builder.bitcast(builder.shuffle_vector(wv, wv, _SPLAT), _V16)
+                    for h in range(2):
+                        builder.store(builder.add(builder.load(acc[k][h]), _madd(builder, xv[h], wv)),
+                                      acc[k][h])
+            for k in range(ROWS):
+                orow = builder.gep(outp, [builder.add(obase, builder.mul(ost, _c(k)))])
+                for h in range(2):
+                    v = builder.load(acc[k][h])
+                    if epilogue == "store":
+                        dst = builder.bitcast(builder.gep(orow, [_c(8 * h)]), _V8.as_pointer())
+                    else:
+                        dst = builder.bitcast(builder.gep(orow, [_c(8 * h)]), _V8X64.as_pointer())
+                        v = builder.sext(v, _V8X64)
+                        if epilogue == "add64":
+                            v = builder.add(builder.load(dst, align=8), v)
+                    builder.store(v, dst, align=4 if epilogue == "store" else 8)
+            return context.get_dummy_value()
+
+        return sig, codegen
+
+    return typer
+
+
+madd_axpy = intrinsic(_axpy_intrinsic("store"))
+madd_axpy.__doc__ = """For k < 4, h < 2: ``out[obase + k*orow_stride + 8h : +8] = sum_{r < nr}
     madd(x[xbase + offs[r] + 16h : +16], splat(w[wrow + k*wrow_stride + r]))``.
 
     ``w`` int32 holds weight pairs (low half = even input channel, high = odd); ``x``
     int16 holds pair-interleaved activations, so each madd adds two channels' products
     for 8 output positions. Arrays: w int32 1-D, x int16 1-D, offs int64 1-D, out int32
-    1-D; all offsets in elements.
+    1-D; all offsets in elements. The sums wrap mod 2**32.
     """
-    sig = types.void(w, types.intp, types.intp, x, types.intp, offs, types.intp, out,
-                     types.intp, types.intp)
-
-    def codegen(context, builder, sig, args):
-        wp = _ptr(context, builder, sig.args[0], args[0])
-        xp = _ptr(context, builder, sig.args[3], args[3])
-        op = _ptr(context, builder, sig.args[5], args[5])
-        outp = _ptr(context, builder, sig.args[7], args[7])
-        wrow, wst, xbase, nr, obase, ost = args[1], args[2], args[4], args[6], args[8], args[9]
-        acc = [[cgutils.alloca_once_value(builder, _ZERO8) for _ in range(2)] for _ in range(ROWS)]
-        wrows = [builder.gep(wp, [builder.add(wrow, builder.mul(wst, _c(k)))]) for k in range(ROWS)]
-        xb = builder.gep(xp, [xbase])
-        with cgutils.for_range(builder, nr) as loop:
-            r = loop.index
-            xr = builder.gep(xb, [builder.load(builder.gep(op, [r]))])
-            xv = [_load16(builder, xr, _c(16 * h)) for h in range(2)]
-            for k in range(ROWS):
-                wv = builder.load(builder.gep(wrows[k], [r]), align=4)
-                wv = builder.insert_element(ir.Constant(_V8, None), wv, ir.Constant(_I32, 0))
-                wv = builder.bitcast(builder.shuffle_vector(wv, wv, _SPLAT), _V16)
-                for h in range(2):
-                    builder.store(builder.add(builder.load(acc[k][h]), _madd(builder, xv[h], wv)),
-                                  acc[k][h])
-        for k in range(ROWS):
-            orow = builder.gep(outp, [builder.add(obase, builder.mul(ost, _c(k)))])
-            for h in range(2):
-                dst = builder.bitcast(builder.gep(orow, [_c(8 * h)]), _V8.as_pointer())
-                builder.store(builder.load(acc[k][h]), dst, align=4)
-        return context.get_dummy_value()
-
-    return sig, codegen
+#: :func:`madd_axpy` writing its int32 sums sign-extended into an int64 ``out``
+madd_axpy_store64 = intrinsic(_axpy_intrinsic("store64"))
+#: :func:`madd_axpy` adding its int32 sums, sign-extended, to an int64 ``out``
+madd_axpy_add64 = intrinsic(_axpy_intrinsic("add64"))
 
 
 @intrinsic

@@ -9,23 +9,24 @@ Correlation form, square kernel K, stride S, zero padding P (docs/ops.md):
   the last input rows/cols no window reaches get only what they receive (possibly 0).
 - WU  ``g[o,c,ky,kx] = sum_{n,y,x} e[n,o,y,x] * a[n,c,yS+ky-P, xS+kx-P]``.
 
-Out-of-range input positions read as 0. Products are exact; every result is the exact
-sum wrapped to ``acc_bits`` (two's complement, default 32), returned as int64. The
-caller requantizes (fxtrain.numerics.requantize). Wrap makes the summation order
-irrelevant (BP at stride 1 is the correlation with w transposed and flipped; other
-strides scatter with col2im), and there are three exact ways to compute the same bits,
-chosen per call:
+Out-of-range input positions read as 0. Products are exact and every sum is formed
+*exactly*, then wrapped to ``acc_bits`` (two's complement, 2..64; 64 keeps every sum of
+16-bit products exact), returned as int64; ``stats=True`` also returns how many
+elements' exact sums did not fit ``acc_bits`` (the accumulator overflow count, always
+available at the cost of one compare per element). The caller requantizes
+(fxtrain.numerics.requantize). Exact sums make the summation order irrelevant (BP at
+stride 1 is the correlation with w transposed and flipped; other strides scatter with
+col2im), and there are three exact ways to compute them, chosen per call:
 
-- 16-bit operands and acc_bits <= 32 (all of training): int16 im2col and int32 wrapping
-  SIMD kernels (:func:`._conv_kernels.gemm_i32`, ``dot_rows_i32``). Sums mod 2**32 are
-  exact for any accumulator of at most 32 bits, and measured 1.3-1.8x faster than
-  float64 BLAS on cnn1x's shapes.
-- Every partial sum provably below 2**53: float64 im2col + BLAS GEMM.
-- Wider operands: one untiled product through :func:`._gemm.exact_matmul` (chunked
+- stride 1, 16-bit operands (all of training): the direct kernels of :mod:`._direct`,
+  int16 multiply-adds in int32 lanes, cut into chunks that are certified not to leave
+  int32 and added into int64;
+- every partial sum provably below 2**53: float64 im2col + BLAS GEMM;
+- wider operands: one untiled product through :func:`._gemm.exact_matmul` (chunked
   float64 or int64).
 
-The first two cut the batch into tiles of whole images whose column matrix fits
-~1 MiB (still in cache when the GEMM reads it) and run the tiles on a few threads
+The float64 path cuts the batch into tiles of whole images whose column matrix fits
+~1 MiB (still in cache when the GEMM reads it); tiles and images run on a few threads
 (:mod:`._threads`).
 """
 from __future__ import annotations
@@ -101,37 +102,31 @@ def _grad_rows(e: np.ndarray, dtype) -> np.ndarray:
 
 
 def _correlate(x: np.ndarray, w2: np.ndarray, k: int, s: int, p: int, ho: int, wo: int,
-               bias: np.ndarray, acc_bits: int) -> np.ndarray:
-    """wrap(bias[o] + sum_r w2[o, r] * cols(x)[r, q]) as int64 [N, O, Ho, Wo]; x contiguous."""
-    n, c = x.shape[:2]
+               bias: np.ndarray, acc_bits: int) -> tuple[np.ndarray, int]:
+    """(wrap(bias[o] + sum_r w2[o, r] * cols(x)[r, q], acc_bits) as int64 [N, O, Ho, Wo],
+    accumulator overflow count), the sums exact before the wrap; x contiguous."""
+    n = x.shape[0]
+    o = w2.shape[0]
+    out = np.empty((n, o, ho, wo), dtype=np.int64)
+    if direct_ok(x, w2, s):
+        count = correlate_direct(x, w2, k, p, bias, acc_bits, out)
+        if count >= 0:
+            return out, count
+    _correlate_exact(x, w2, k, s, p, ho, wo, bias, out)
+    return out, int(CK.wrap_count(out.reshape(-1), acc_bits))
+
+
+def _correlate_exact(x, w2, k, s, p, ho, wo, bias, out) -> None:
+    """out = bias[o] + sum_r w2[o, r] * cols(x)[r, q], exact int64 (float64 or int64 GEMM)."""
+    n = x.shape[0]
     o, kdim = w2.shape
     npix = ho * wo
-    out = np.empty((n, o, ho, wo), dtype=np.int64)
-    if direct_ok(x, w2, s, acc_bits):
-        correlate_direct(x, w2, k, p, bias, acc_bits, out)
-        return out
     xmax, wmax = max_abs(x), max_abs(w2)
     if xmax * wmax * kdim >= F64_EXACT:  # wide operands: one exact product, untiled
         dt = operand_dtype(wmax, xmax)
         r = exact_matmul(w2.astype(dt), _columns(x, k, s, p, ho, wo, dt), wmax, xmax)
-        CK.rows_to_nchw(r, bias, acc_bits, out)
-        return out
-    if acc_bits <= 32 and fits_int16(x) and fits_int16(w2):
-        w16 = np.ascontiguousarray(w2, dtype=np.int16)
-
-        def job16(tiles) -> None:
-            scratch = _Scratch()
-            for n0, n1 in tiles:
-                m = (n1 - n0) * npix
-                cols = scratch.get("cols", kdim, m, np.int16)
-                _im2col_into(x[n0:n1], k, s, p, ho, wo, cols)
-                # rows padded by 64 bytes: rows 4 KiB apart alias in L1 (measured 2x slower)
-                r = scratch.get("r", o, m + 16, np.int32)
-                CK.gemm_i32(w16, cols, r)
-                CK.rows_to_nchw(r[:, :m], bias, acc_bits, out[n0:n1])
-
-        RUNNER.run(job16, _tiles(n, kdim * npix // 4), uses_blas=False)
-        return out
+        CK.rows_to_nchw(r, bias, 64, out)
+        return
     wf = w2.astype(np.float64)
 
     def job(tiles) -> None:
@@ -141,47 +136,64 @@ def _correlate(x: np.ndarray, w2: np.ndarray, k: int, s: int, p: int, ho: int, w
             cols = scratch.get("cols", kdim, m)
             _im2col_into(x[n0:n1], k, s, p, ho, wo, cols)
             r = np.matmul(wf, cols, out=scratch.get("r", o, m))
-            CK.rows_to_nchw(r, bias, acc_bits, out[n0:n1])
+            CK.rows_to_nchw(r, bias, 64, out[n0:n1])
 
     RUNNER.run(job, _tiles(n, kdim * npix))
-    return out
 
 
-def direct_ok(x: np.ndarray, w2: np.ndarray, s: int, acc_bits: int) -> bool:
-    """Whether :func:`correlate_direct` applies: stride 1, acc_bits <= 32, 16-bit values."""
-    return acc_bits <= 32 and s == 1 and fits_int16(x) and fits_int16(w2)
+def direct_ok(x: np.ndarray, w2: np.ndarray, s: int) -> bool:
+    """Whether :func:`correlate_direct` applies: stride 1 and 16-bit values."""
+    return s == 1 and fits_int16(x) and fits_int16(w2)
 
 
-def correlate_direct(x, w2, k, p, bias, acc_bits, out, rq=None) -> int:
-    """Stride 1, 16-bit operands, acc_bits <= 32: :func:`._direct.corr_tile`, one image
-    at a time, images dealt to the workers. Fills ``out``: int64 accumulators, or with
-    ``rq = (s, mode, ovf, w, key)`` the requantized words (:func:`._direct.corr_tile_requant`);
-    returns the number of overflowed elements (0 without ``rq``)."""
+def correlate_direct(x, w2, k, p, bias, acc_bits, out, rq=None):
+    """Stride 1, 16-bit operands: :func:`._direct.corr_tile_exact`, one image at a time,
+    images dealt to the workers. Fills ``out``: int64 accumulators wrapped to acc_bits
+    (returns the accumulator overflow count), or with ``rq = (s, mode, ovf, w, key)`` the
+    requantized words (:func:`._direct.corr_tile_exact_requant`; returns (requantize
+    overflows, accumulator overflows)). Returns -1 (or (-1, -1)) when some sum cannot be
+    certified: the caller then takes the exact float64 path."""
     n, c, h, wd = x.shape
     g, offs = D.geometry(h, wd, k, p, c, True)
     w32 = D.pack_weights(w2, c, k)
+    wabs = D.weight_bounds(w2, c, k)
 
-    def job(images) -> int:
+    def job(images):
         xbuf = np.empty((c + 1) // 2 * g.plane * 2, dtype=np.int16)
-        obuf = np.empty(w32.shape[0] * g.q_len, dtype=np.int32)
+        mx = np.empty(wabs.shape[1], dtype=np.int64)
+        run = np.empty(wabs.shape[0], dtype=np.int64)
+        cuts = np.empty(w32.shape[1] + 2, dtype=np.int64)
+        obuf = np.empty(w32.shape[0] * g.q_len, dtype=np.int64)
         vbuf = np.empty(0 if rq is None else out[0].size, dtype=np.int64)
-        count = 0
+        count, n_acc = 0, 0
         for i in images:
             if rq is None:
-                D.corr_tile(x, i, i + 1, w32, offs, p, g.wp, g.plane, g.q_len, bias, acc_bits,
-                            xbuf, obuf, out)
+                r = D.corr_tile_exact(x, i, i + 1, w32, wabs, offs, p, g.wp, g.plane, g.q_len,
+                                      bias, acc_bits, xbuf, mx, run, cuts, obuf, out)
+                if r < 0:
+                    return -1, -1
+                n_acc += r
             else:
-                count += D.corr_tile_requant(x, i, i + 1, w32, offs, p, g.wp, g.plane, g.q_len,
-                                             bias, acc_bits, *rq, xbuf, obuf, vbuf, out)
-        return count
+                r, ra = D.corr_tile_exact_requant(x, i, i + 1, w32, wabs, offs, p, g.wp, g.plane,
+                                                  g.q_len, bias, acc_bits, *rq, xbuf, mx, run,
+                                                  cuts, obuf, vbuf, out)
+                if r < 0:
+                    return -1, -1
+                count, n_acc = count + r, n_acc + ra
+        return count, n_acc
 
-    return sum(RUNNER.run(job, list(range(n)), uses_blas=False))
+    parts = RUNNER.run(job, list(range(n)), uses_blas=False)
+    if any(r[0] < 0 for r in parts):
+        return (-1, -1) if rq is not None else -1
+    count, n_acc = sum(r[0] for r in parts), sum(r[1] for r in parts)
+    return (count, n_acc) if rq is not None else n_acc
 
 
-def _wu_direct(e, a, k, p, acc_bits) -> np.ndarray:
-    """WU at stride 1 for 16-bit operands and acc_bits <= 32: :func:`._direct.wu_tile`
-    over tiles of images (a tile's gradient rows stay in L1), int32 partial sums per
-    worker, added in int64 and wrapped once."""
+def _wu_direct(e, a, k, p) -> np.ndarray:
+    """Exact WU sums at stride 1 for 16-bit operands, int64 [O, C*K*K]:
+    :func:`._direct.wu_tile_exact` over tiles of images (a tile's gradient rows stay in
+    L1), each certified tile or image one int32 pass added into int64; images that cannot
+    be certified are summed in float64 (exact) and added."""
     n, o = e.shape[:2]
     c, h, wd = a.shape[1:]
     g, offs = D.geometry(h, wd, k, p, c, False)
@@ -191,58 +203,76 @@ def _wu_direct(e, a, k, p, acc_bits) -> np.ndarray:
     per = -(-n // count)
     tiles = [(n0, min(n, n0 + per)) for n0 in range(0, n, per)]
 
-    def job(part) -> np.ndarray:
-        acc = np.zeros((o_pad, offs.size), dtype=np.int32)
+    def job(part):
+        g32 = np.empty((o_pad, offs.size), dtype=np.int32)
+        g64 = np.zeros((o_pad, offs.size), dtype=np.int64)
         ebuf = np.empty(per * o_pad * g.q_len, dtype=np.int16)
         abuf = np.empty(per * c * g.plane, dtype=np.int16)
+        emx, el1 = np.empty(per * o, np.int64), np.empty(per * o, np.int64)
+        amx, al1 = np.empty(per * c, np.int64), np.empty(per * c, np.int64)
+        bad = np.empty(per, dtype=np.int64)
+        bads = []
         for n0, n1 in part:
             m = n1 - n0
-            D.wu_tile(e, a, n0, n1, offs, p, g.wp, g.plane, g.q_len,
-                      ebuf[:m * o_pad * g.q_len], abuf[:m * c * g.plane], acc)
-        return acc
+            nb = D.wu_tile_exact(e, a, n0, n1, offs, p, g.wp, g.plane, g.q_len,
+                                 ebuf[:m * o_pad * g.q_len], abuf[:m * c * g.plane], g32, g64,
+                                 emx, el1, amx, al1, bad)
+            bads.extend(int(i) for i in bad[:nb])
+        return g64, bads
 
-    total = sum(part.astype(np.int64) for part in RUNNER.run(job, tiles, uses_blas=False))
-    out = np.empty((o, c * k * k), dtype=np.int64)
-    CK.wrap_matrix(total[:o, :c * k * k], acc_bits, out)
-    return out
+    parts = RUNNER.run(job, tiles, uses_blas=False)
+    total = sum(part[0] for part in parts)[:o, :c * k * k]
+    bads = sorted(i for part in parts for i in part[1])
+    if bads:
+        idx = np.array(bads)
+        total = total + _wu_exact(e[idx], a[idx], k, 1, p, g.ho, g.wo)
+    return np.ascontiguousarray(total)
 
 
-def _wu_int32(e, a, k, s, p, ho, wo, acc_bits) -> np.ndarray:
-    """WU for 16-bit operands and acc_bits <= 32: int16 columns, int32 wrapping dot
-    products (exact mod 2**32), tile sums added mod 2**32 in int64, then one wrap."""
+def _wu_exact(e, a, k, s, p, ho, wo) -> np.ndarray:
+    """Exact WU sums int64 [O, C*K*K] by float64 GEMM (or exact_matmul for wide operands)."""
     n, o = e.shape[:2]
     kdim, npix = a.shape[1] * k * k, ho * wo
+    emax, amax = max_abs(e), max_abs(a)
+    if emax * amax * n * npix >= F64_EXACT:
+        dt = operand_dtype(emax, amax)
+        r = exact_matmul(_grad_rows(e, dt), _columns(a, k, s, p, ho, wo, dt).T, emax, amax)
+        out = np.empty((o, kdim), dtype=np.int64)
+        CK.wrap_matrix(r, 64, out)
+        return out
 
     def job(tiles) -> np.ndarray:
-        g = np.zeros((o, kdim), dtype=np.int64)
-        part = np.empty((o, kdim), dtype=np.int32)
+        g = np.zeros((o, kdim), dtype=np.float64)  # every partial sum < 2**53: exact
         scratch = _Scratch()
         for n0, n1 in tiles:
             m = (n1 - n0) * npix
-            rows = scratch.get("rows", o, m, np.int16)
+            rows = scratch.get("rows", o, m)
             CK.nchw_to_rows(e[n0:n1], rows)
-            cols = scratch.get("cols", kdim, m, np.int16)
+            cols = scratch.get("cols", kdim, m)
             _im2col_into(a[n0:n1], k, s, p, ho, wo, cols)
-            CK.dot_rows_i32(rows, cols, part)
-            g += part
+            g += rows @ cols.T
         return g
 
     out = np.empty((o, kdim), dtype=np.int64)
-    parts = RUNNER.run(job, _tiles(n, kdim * npix // 4), uses_blas=False)
-    CK.wrap_matrix(sum(parts), acc_bits, out)
+    CK.wrap_matrix(sum(RUNNER.run(job, _tiles(n, kdim * npix))), 64, out)
     return out
 
 
+def _result(acc: np.ndarray, n_acc: int, stats: bool):
+    return (acc, int(n_acc)) if stats else acc
+
+
 def conv2d_fp(a, w, stride: int = 1, pad: int = 0, acc_bits: int = 32, bias=None,
-              bias_shift: int = 0) -> np.ndarray:
-    """Forward accumulators, int64 [N, O, Ho, Wo], wrapped to ``acc_bits``.
+              bias_shift: int = 0, stats: bool = False):
+    """Forward accumulators, int64 [N, O, Ho, Wo], wrapped to ``acc_bits``
+    (``stats=True``: ``(acc, n)``, n the elements whose exact sum did not fit).
 
     ``a`` [N, C, H, W] and ``w`` [O, C, K, K] are integer arrays (any int dtype up to
     int64). ``bias`` [O] (optional) enters as ``bias << bias_shift``, bias_shift >= 0,
     i.e. aligned to the product fraction f_a + f_w. Example: a = 1s of shape
     [1,1,3,3], w = 1s of [1,1,3,3], pad=1 -> acc[0,0] = [[4,6,4],[6,9,6],[4,6,4]].
     """
-    return _correlate(*fp_args(a, w, stride, pad, acc_bits, bias, bias_shift))
+    return _result(*_correlate(*fp_args(a, w, stride, pad, acc_bits, bias, bias_shift)), stats)
 
 
 def fp_args(a, w, stride, pad, acc_bits, bias=None, bias_shift=0) -> tuple:
@@ -260,8 +290,10 @@ def fp_args(a, w, stride, pad, acc_bits, bias=None, bias_shift=0) -> tuple:
     return a, w.reshape(o, c * k * k), k, s, p, ho, wo, b, acc_bits
 
 
-def conv2d_bp(e, w, in_hw, stride: int = 1, pad: int = 0, acc_bits: int = 32) -> np.ndarray:
-    """Input-gradient accumulators, int64 [N, C, H, W], wrapped to ``acc_bits``.
+def conv2d_bp(e, w, in_hw, stride: int = 1, pad: int = 0, acc_bits: int = 32,
+              stats: bool = False):
+    """Input-gradient accumulators, int64 [N, C, H, W], wrapped to ``acc_bits``
+    (``stats`` as in :func:`conv2d_fp`).
 
     ``e`` [N, O, Ho, Wo] must have the FP output size of an input of size ``in_hw``
     = (H, W). Computed as the transposed GEMM ``w^T e`` then col2im (scatter-add),
@@ -272,15 +304,15 @@ def conv2d_bp(e, w, in_hw, stride: int = 1, pad: int = 0, acc_bits: int = 32) ->
     n, o, ho, wo = e.shape
     c = w.shape[1]
     if s == 1 and p <= k - 1:
-        return _correlate(*bp_as_correlation(e, w, h, wd, k, p, acc_bits))
+        return _result(*_correlate(*bp_as_correlation(e, w, h, wd, k, p, acc_bits)), stats)
     emax, wmax = max_abs(e), max_abs(w)
     kdim = c * k * k
     out = np.zeros((n, c, h, wd), dtype=np.int64)
     if emax * wmax * o >= F64_EXACT:
         dt = operand_dtype(wmax, emax)
         wt = np.ascontiguousarray(w.reshape(o, kdim).T).astype(dt)
-        CK.col2im(exact_matmul(wt, _grad_rows(e, dt), wmax, emax), k, s, p, ho, wo, acc_bits, out)
-        return out
+        CK.col2im(exact_matmul(wt, _grad_rows(e, dt), wmax, emax), k, s, p, ho, wo, 64, out)
+        return _result(out, CK.wrap_count(out.reshape(-1), acc_bits), stats)
     wt = np.ascontiguousarray(w.reshape(o, kdim).T, dtype=np.float64)
 
     def job(tiles) -> None:
@@ -290,10 +322,10 @@ def conv2d_bp(e, w, in_hw, stride: int = 1, pad: int = 0, acc_bits: int = 32) ->
             rows = scratch.get("rows", o, m)
             CK.nchw_to_rows(e[n0:n1], rows)
             d = np.matmul(wt, rows, out=scratch.get("d", kdim, m))
-            CK.col2im(d, k, s, p, ho, wo, acc_bits, out[n0:n1])
+            CK.col2im(d, k, s, p, ho, wo, 64, out[n0:n1])
 
     RUNNER.run(job, _tiles(n, kdim * ho * wo))
-    return out
+    return _result(out, CK.wrap_count(out.reshape(-1), acc_bits), stats)
 
 
 def bp_args(e, w, in_hw, stride, pad, acc_bits) -> tuple:
@@ -322,8 +354,10 @@ def bp_as_correlation(e, w, h, wd, k, p, acc_bits) -> tuple:
     return e, wf, k, 1, k - 1 - p, h, wd, np.zeros(c, dtype=np.int64), acc_bits
 
 
-def conv2d_wu(e, a, k: int, stride: int = 1, pad: int = 0, acc_bits: int = 32) -> np.ndarray:
-    """Weight-gradient accumulators, int64 [O, C, K, K], wrapped to ``acc_bits``.
+def conv2d_wu(e, a, k: int, stride: int = 1, pad: int = 0, acc_bits: int = 32,
+              stats: bool = False):
+    """Weight-gradient accumulators, int64 [O, C, K, K], wrapped to ``acc_bits``
+    (``stats`` as in :func:`conv2d_fp`).
 
     Sums over the whole batch of ``e`` [N, O, Ho, Wo] and ``a`` [N, C, H, W]; split the
     batch yourself for per-group gradients (each group's sum is wrapped on its own).
@@ -340,30 +374,9 @@ def conv2d_wu(e, a, k: int, stride: int = 1, pad: int = 0, acc_bits: int = 32) -
     if (ho, wo) != (ho_x, wo_x):
         raise ValueError(f"e is {ho}x{wo} but a {h}x{wd} with K={k}, stride={s}, pad={p} "
                          f"gives {ho_x}x{wo_x}")
-    if acc_bits <= 32 and s == 1 and fits_int16(e) and fits_int16(a):
-        return _wu_direct(e, a, k, p, acc_bits).reshape(o, c, k, k)
-    emax, amax = max_abs(e), max_abs(a)
-    kdim, npix = c * k * k, ho * wo
-    out = np.empty((o, kdim), dtype=np.int64)
-    if emax * amax * n * npix >= F64_EXACT:
-        dt = operand_dtype(emax, amax)
-        r = exact_matmul(_grad_rows(e, dt), _columns(a, k, s, p, ho, wo, dt).T, emax, amax)
-        CK.wrap_matrix(r, acc_bits, out)
-        return out.reshape(o, c, k, k)
-    if acc_bits <= 32 and fits_int16(e) and fits_int16(a):
-        return _wu_int32(e, a, k, s, p, ho, wo, acc_bits).reshape(o, c, k, k)
-
-    def job(tiles) -> np.ndarray:
-        g = np.zeros((o, kdim), dtype=np.float64)  # every partial sum < 2**53: exact
-        scratch = _Scratch()
-        for n0, n1 in tiles:
-            m = (n1 - n0) * npix
-            rows = scratch.get("rows", o, m)
-            CK.nchw_to_rows(e[n0:n1], rows)
-            cols = scratch.get("cols", kdim, m)
-            _im2col_into(a[n0:n1], k, s, p, ho, wo, cols)
-            g += rows @ cols.T
-        return g
-
-    CK.wrap_matrix(sum(RUNNER.run(job, _tiles(n, kdim * npix))), acc_bits, out)
-    return out.reshape(o, c, k, k)
+    if s == 1 and fits_int16(e) and fits_int16(a):
+        out = _wu_direct(e, a, k, p)
+    else:
+        out = _wu_exact(e, a, k, s, p, ho, wo)
+    n_acc = CK.wrap_count(out.reshape(-1), acc_bits)
+    return _result(out.reshape(o, c, k, k), n_acc, stats)

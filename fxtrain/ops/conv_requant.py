@@ -4,8 +4,8 @@
 ``requantize(conv2d_fp(a, w, stride, pad, acc_bits, bias, bias_shift), f_src, fmt,
 rounding, overflow, key=key, stats=True)`` -- the same words and the same overflow count --
 and ``conv2d_bp_requant`` likewise for :func:`~fxtrain.ops.conv.conv2d_bp`. On the
-stride-1 16-bit path (every training step of the model zoo) the int32 sums are wrapped to
-``acc_bits`` and requantized in the kernel's epilogue, element by element with the same
+stride-1 16-bit path (every training step of the model zoo) the exact sums are wrapped to
+``acc_bits`` (counting the elements that did not fit) and requantized in the kernel's epilogue, element by element with the same
 rule as :func:`fxtrain.numerics.requantize` (the stochastic index is the element's
 row-major index in the [N, O, Ho, Wo] result), so the int64 accumulator tensor -- 4x the
 size of the result -- is never written or read back. Other cases run the two steps.
@@ -25,41 +25,56 @@ from .conv import (bp_args, bp_as_correlation, conv2d_bp, conv2d_fp, correlate_d
 
 
 def _fused(x, w2, k, s, p, ho, wo, bias, acc_bits, f_src, fmt, rounding, overflow, key, out):
+    """(y, n, n_acc) from the direct kernel's epilogue, or None when some sum cannot be
+    certified for it (then the caller runs the two steps)."""
     sh, mode, ovf = requant_params(f_src, fmt, rounding, overflow, key)
     shape = (x.shape[0], w2.shape[0], ho, wo)
     out = np.empty(shape, dtype=fmt.dtype) if out is None else out_array(out, shape, fmt.dtype, "out")
     rq = (np.int64(sh), np.int64(mode), np.int64(ovf), np.int64(fmt.w), np.int64(key or 0))
-    n = correlate_direct(x, w2, k, p, bias, acc_bits, out, rq)
-    return out, int(n)
+    n, n_acc = correlate_direct(x, w2, k, p, bias, acc_bits, out, rq)
+    if n < 0:
+        return None
+    return out, int(n), int(n_acc)
+
+
+def _two_steps(acc_and_count, f_src, fmt, rounding, overflow, key, acc_stats):
+    acc, n_acc = acc_and_count
+    y, n = requantize(acc, f_src, fmt, rounding, overflow, key=key, stats=True)
+    return (y, n, n_acc) if acc_stats else (y, n)
 
 
 def conv2d_fp_requant(a, w, f_src: int, fmt: QFormat, rounding: str, overflow: str = "saturate",
                       key: int | None = None, stride: int = 1, pad: int = 0, acc_bits: int = 32,
-                      bias=None, bias_shift: int = 0, out: np.ndarray | None = None
-                      ) -> tuple[np.ndarray, int]:
+                      bias=None, bias_shift: int = 0, out: np.ndarray | None = None,
+                      acc_stats: bool = False) -> tuple:
     """``(y, n_overflowed)`` = requantize(conv2d_fp(...), f_src, fmt, rounding, overflow,
     key=key, stats=True): y in ``fmt.dtype`` [N, O, Ho, Wo]. Same argument checks and
     errors as the two calls. ``out``: optional preallocated C-contiguous result, used on
-    the fused path (elsewhere a new array is returned)."""
+    the fused path (elsewhere a new array is returned). ``acc_stats=True`` returns
+    ``(y, n_overflowed, n_acc)`` with conv2d_fp's accumulator overflow count."""
     args = fp_args(a, w, stride, pad, acc_bits, bias, bias_shift)
     x, w2, k, s = args[:4]
-    if direct_ok(x, w2, s, args[-1]):
-        return _fused(*args, f_src, fmt, rounding, overflow, key, out)
-    acc = conv2d_fp(a, w, stride, pad, acc_bits, bias, bias_shift)
-    return requantize(acc, f_src, fmt, rounding, overflow, key=key, stats=True)
+    if direct_ok(x, w2, s):
+        r = _fused(*args, f_src, fmt, rounding, overflow, key, out)
+        if r is not None:
+            return r if acc_stats else r[:2]
+    acc = conv2d_fp(a, w, stride, pad, acc_bits, bias, bias_shift, stats=True)
+    return _two_steps(acc, f_src, fmt, rounding, overflow, key, acc_stats)
 
 
 def conv2d_bp_requant(e, w, in_hw, f_src: int, fmt: QFormat, rounding: str,
                       overflow: str = "saturate", key: int | None = None, stride: int = 1,
-                      pad: int = 0, acc_bits: int = 32, out: np.ndarray | None = None
-                      ) -> tuple[np.ndarray, int]:
+                      pad: int = 0, acc_bits: int = 32, out: np.ndarray | None = None,
+                      acc_stats: bool = False) -> tuple:
     """``(e_in, n_overflowed)`` = requantize(conv2d_bp(...), f_src, fmt, rounding, overflow,
-    key=key, stats=True): e_in in ``fmt.dtype`` [N, C, H, W]; ``out`` as in
-    :func:`conv2d_fp_requant`."""
+    key=key, stats=True): e_in in ``fmt.dtype`` [N, C, H, W]; ``out`` and ``acc_stats``
+    as in :func:`conv2d_fp_requant`."""
     e_, w_, h, wd, k, s, p, bits = bp_args(e, w, in_hw, stride, pad, acc_bits)
     if s == 1 and p <= k - 1:
         args = bp_as_correlation(e_, w_, h, wd, k, p, bits)
-        if direct_ok(args[0], args[1], 1, bits):
-            return _fused(*args, f_src, fmt, rounding, overflow, key, out)
-    acc = conv2d_bp(e, w, in_hw, stride, pad, acc_bits)
-    return requantize(acc, f_src, fmt, rounding, overflow, key=key, stats=True)
+        if direct_ok(args[0], args[1], 1):
+            r = _fused(*args, f_src, fmt, rounding, overflow, key, out)
+            if r is not None:
+                return r if acc_stats else r[:2]
+    acc = conv2d_bp(e, w, in_hw, stride, pad, acc_bits, stats=True)
+    return _two_steps(acc, f_src, fmt, rounding, overflow, key, acc_stats)

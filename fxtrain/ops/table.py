@@ -38,6 +38,9 @@ _REGIMES = {
     "tiny": (np.int16, -3, 3),
     "w16": (np.int16, -(1 << 15), (1 << 15) - 1),
     "edge16": (np.int16, None, None),
+    # magnitudes 2**14..2**15: sums of three or more products cross 2**31 (accumulator
+    # overflow drawn on purpose, not left to chance)
+    "big16": (np.int16, 1 << 14, (1 << 15) - 1),
     "w32": (np.int32, -(1 << 31), (1 << 31) - 1),
     "wide": (np.int64, -(1 << 62), 1 << 62),
 }
@@ -45,18 +48,22 @@ _EDGE16 = np.array([-(1 << 15), -(1 << 15) + 1, -1, 0, 1, (1 << 15) - 1], dtype=
 
 
 @st.composite
-def int_tensor(draw, shape, regimes=("tiny", "w16", "edge16", "w32", "wide")):
+def int_tensor(draw, shape, regimes=("tiny", "w16", "edge16", "big16", "w32", "wide")):
     """An integer array of ``shape`` in one drawn value regime (seeded numpy fill)."""
     regime = draw(st.sampled_from(regimes))
     rng = np.random.default_rng(draw(st.integers(0, 2**32 - 1)))
     dtype, lo, hi = _REGIMES[regime]
     if lo is None:
         return rng.choice(_EDGE16, size=shape)
+    if regime == "big16":
+        mag = rng.integers(lo, hi, size=shape, endpoint=True, dtype=np.int64)
+        return (mag * rng.choice(np.array([-1, 1]), size=shape)).astype(dtype)
     return rng.integers(lo, hi, size=shape, endpoint=True, dtype=np.int64).astype(dtype)
 
 
-_NARROW = ("tiny", "w16", "edge16")
-_acc_bits = st.sampled_from([32, 32, 16, 24, 64])
+_NARROW = ("tiny", "w16", "edge16", "big16")
+# the usual hardware widths (32, a DSP48's 48, exact 64) and narrow/odd ones
+_acc_bits = st.sampled_from([32, 48, 64, 16, 24, 33])
 
 
 @st.composite
@@ -74,7 +81,7 @@ def _conv_geometry(draw):
 @st.composite
 def _conv_fp_args(draw):
     n, c, o, h, w, k, s, p, _, _ = draw(_conv_geometry())
-    kw = {"stride": s, "pad": p, "acc_bits": draw(_acc_bits)}
+    kw = {"stride": s, "pad": p, "acc_bits": draw(_acc_bits), "stats": draw(st.booleans())}
     if draw(st.booleans()):
         kw["bias"] = draw(int_tensor((o,)))
         kw["bias_shift"] = draw(st.integers(0, 70))
@@ -85,20 +92,20 @@ def _conv_fp_args(draw):
 def _conv_bp_args(draw):
     n, c, o, h, w, k, s, p, ho, wo = draw(_conv_geometry())
     return ((draw(int_tensor((n, o, ho, wo))), draw(int_tensor((o, c, k, k))), (h, w)),
-            {"stride": s, "pad": p, "acc_bits": draw(_acc_bits)})
+            {"stride": s, "pad": p, "acc_bits": draw(_acc_bits), "stats": draw(st.booleans())})
 
 
 @st.composite
 def _conv_wu_args(draw):
     n, c, o, h, w, k, s, p, ho, wo = draw(_conv_geometry())
     return ((draw(int_tensor((n, o, ho, wo))), draw(int_tensor((n, c, h, w))), k),
-            {"stride": s, "pad": p, "acc_bits": draw(_acc_bits)})
+            {"stride": s, "pad": p, "acc_bits": draw(_acc_bits), "stats": draw(st.booleans())})
 
 
 @st.composite
 def _linear_args(draw, which):
     n, i, o = draw(st.integers(1, 3)), draw(st.integers(1, 9)), draw(st.integers(1, 4))
-    kw = {"acc_bits": draw(_acc_bits)}
+    kw = {"acc_bits": draw(_acc_bits), "stats": draw(st.booleans())}
     if which == "fp":
         if draw(st.booleans()):
             kw["bias"], kw["bias_shift"] = draw(int_tensor((o,))), draw(st.integers(0, 40))
@@ -225,6 +232,7 @@ def _requant_tail(draw):
 def _conv_requant_args(draw, which):
     (args, kw) = draw(_conv_fp_args() if which == "fp" else _conv_bp_args())
     f_src, fmt, rounding, overflow, key = draw(_requant_tail())
+    kw["acc_stats"] = kw.pop("stats")
     return (*args, f_src, fmt, rounding), {**kw, "overflow": overflow, "key": key}
 
 

@@ -27,8 +27,6 @@ def _add_run_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--limit-train", type=int, default=None, help="use the first N training images")
     p.add_argument("--limit-test", type=int, default=None, help="use the first N test images")
-    p.add_argument("--count-accumulator-overflow", action="store_true",
-                   help="also count accumulator wraps (slower: a second exact pass of every MAC op)")
 
 
 def _config(args):
@@ -38,8 +36,7 @@ def _config(args):
                        data_dir=args.data_dir, image_size=args.image_size, epochs=args.epochs,
                        batch=args.batch, groups=args.groups, lr=args.lr, momentum=args.momentum,
                        schedule=args.schedule, seed=args.seed, limit_train=args.limit_train,
-                       limit_test=args.limit_test,
-                       count_accumulator_overflow=args.count_accumulator_overflow)
+                       limit_test=args.limit_test)
 
 
 def _cmd_train(args) -> int:

@@ -44,7 +44,8 @@ class TrainConfig:
     seed: int = 0
     limit_train: int | None = None
     limit_test: int | None = None
-    #: also count 32-bit accumulator wraps per layer and phase (a second exact MAC pass)
+    #: kept so that checkpoints written before contract 1.1 still load; accumulator
+    #: overflows are now always counted (per layer and phase), so it has no effect
     count_accumulator_overflow: bool = False
 
     def __post_init__(self) -> None:
@@ -115,7 +116,6 @@ def build_network(cfg: TrainConfig, train: Dataset) -> Network:
     size = cfg.image_size or train.x.shape[-1]
     net = MODELS[cfg.model](in_channels=c, image_size=size, num_classes=train.num_classes,
                             recipe=recipe, seed=cfg.seed)
-    net.count_accumulator_overflow = cfg.count_accumulator_overflow
     return net
 
 

@@ -11,7 +11,7 @@ phase role                   tensor
 fp    input.image            the quantized input batch (plan's input format)
 fp    input.label            class ids (index words)
 fp    L.weight               weights W before the step (read by FP and BP)
-fp    L.acc                  conv/fc accumulator (acc_bits, fraction f_in + f_W)
+fp    L.acc                  conv/fc accumulator (the plan's FP width, fraction f_in + f_W)
 fp    L.pre_activation       its requantized output (the last layer's are the logits)
 fp    relu.mask, relu.activation     ReLU derivative bit and output
 fp    pool.argmax, pool.activation   window index ``ky*k + kx`` and pooled output
@@ -85,7 +85,7 @@ def capture_step(net, x: np.ndarray, labels: np.ndarray) -> tuple[list[Tensor], 
     if net.float64:
         raise ValueError("golden vectors need a fixed-point recipe, not a float64 network")
     s = net.step
-    plan, acc_bits = net.plan, net.plan.acc_bits
+    plan = net.plan
     keys = sr_keys(net, s)
     before = {k: v.copy() for k, v in net.params.items()}
     rec: dict = {}
@@ -106,7 +106,7 @@ def capture_step(net, x: np.ndarray, labels: np.ndarray) -> tuple[list[Tensor], 
             _check_same(f"fp {L.name}", _requant(r["acc"], f_acc, lp.activation, keys[L.name]["activation"]),
                         r["output"])
             out.add("fp", L.name, "weight", W, WordFormat.of_qformat(lp.weight.fmt))
-            out.add("fp", L.name, "acc", r["acc"], WordFormat.fixed(acc_bits, f_acc))
+            out.add("fp", L.name, "acc", r["acc"], WordFormat.fixed(plan.acc(L.name, "fp"), f_acc))
             cur = lp.activation.fmt
             out.add("fp", L.name, "pre_activation", r["output"], WordFormat.of_qformat(cur))
         elif isinstance(L, ReLU):
@@ -131,7 +131,7 @@ def _ordered(net, items: list[Tensor]) -> list[Tensor]:
 
 
 def _capture_backward(net, rec, before, keys, fmt_in, out: _Out) -> None:
-    plan, acc_bits = net.plan, net.plan.acc_bits
+    plan = net.plan
     groups, gs = net.recipe.groups, net.recipe.group_size
     fwd, back = rec["forward"], rec["backward"]
     last = len(net.layers) - 1
@@ -145,25 +145,26 @@ def _capture_backward(net, rec, before, keys, fmt_in, out: _Out) -> None:
         if isinstance(L, (Conv2d, Linear)):
             lp, conv = plan[L.name], isinstance(L, Conv2d)
             k = keys[L.name]
+            wu_bits, bp_bits = plan.acc(L.name, "wu"), plan.acc(L.name, "bp")
             f_g = efmt.f + fmt_in[li].f
             for g in range(groups):
                 sl = slice(g * gs, (g + 1) * gs)
-                acc = (ops.conv2d_wu(e[sl], a_in[sl], L.k, L.stride, L.pad, acc_bits) if conv
-                       else ops.linear_wu(e[sl], a_in[sl], acc_bits))
+                acc = (ops.conv2d_wu(e[sl], a_in[sl], L.k, L.stride, L.pad, wu_bits) if conv
+                       else ops.linear_wu(e[sl], a_in[sl], wu_bits))
                 G = rec["weight_gradients"][L.name][g]
                 _check_same(f"wu {L.name} group {g}", _requant(
                     acc, f_g, lp.weight_gradient, (k["weight_gradient"] + g * acc.size) & _M32), G)
-                out.add("wu", L.name, "acc", acc, WordFormat.fixed(acc_bits, f_g), group=g)
+                out.add("wu", L.name, "acc", acc, WordFormat.fixed(wu_bits, f_g), group=g)
                 out.add("wu", L.name, "weight_gradient", G, WordFormat.of_qformat(lp.weight_gradient.fmt),
                         group=g)
             if li > first_w:
                 W = before[f"{L.name}.weight"]
-                acc = (ops.conv2d_bp(e, W, a_in.shape[2:], L.stride, L.pad, acc_bits) if conv
-                       else ops.linear_bp(e, W, acc_bits))
+                acc = (ops.conv2d_bp(e, W, a_in.shape[2:], L.stride, L.pad, bp_bits) if conv
+                       else ops.linear_bp(e, W, bp_bits))
                 f_b = efmt.f + lp.weight.f
                 _check_same(f"bp {L.name}", _requant(acc, f_b, lp.local_gradient, k["local_gradient"]),
                             back[L.name])
-                out.add("bp", L.name, "acc", acc, WordFormat.fixed(acc_bits, f_b))
+                out.add("bp", L.name, "acc", acc, WordFormat.fixed(bp_bits, f_b))
                 efmt = lp.local_gradient.fmt
                 out.add("bp", L.name, "local_gradient", back[L.name], WordFormat.of_qformat(efmt))
         elif li > first_w and isinstance(L, (ReLU, MaxPool2d)):

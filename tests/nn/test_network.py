@@ -1,4 +1,6 @@
 """Network behaviour: state, determinism, groups, float64 baseline, training progress."""
+from dataclasses import replace
+
 import numpy as np
 import pytest
 
@@ -106,25 +108,23 @@ def test_training_reduces_loss(recipe):
     assert np.mean(losses[-5:]) < 0.3 * np.mean(losses[:2]), losses
 
 
-def test_accumulator_wraps_are_counted_when_asked():
-    """fpl19's conv0 sums Q.15 x Q.15 products at fraction 30 in 32 bits: sums of 2 or more
-    wrap. The count must equal the number of exact sums outside int32, computed here with
-    the float64 kernels on the same integers (exact: every partial sum < 2**53)."""
-    net = tiny(fpl19(batch=4))
+@pytest.mark.parametrize("bits", [32, 48])
+def test_accumulator_overflows_are_counted_always(bits):
+    """Q.15 x Q.15 products near 1 at fraction 30: sums of 3 or more leave int32. With every
+    conv width at ``bits``, the FP count must equal the number of exact sums outside the
+    signed ``bits``-bit range, computed here with the float64 kernels on the same integers
+    (exact: every partial sum < 2**53); on the fused path (no record) as on the recorded
+    one. At 48 bits nothing overflows, so no tag appears."""
+    net = tiny(replace(fpl19(batch=4), acc_bits={"conv": bits, "linear": 32}))
     W = net.params["conv0.weight"]
     net.params["conv0.weight"] = np.where(W >= 0, 29000, -29000).astype(np.int16)
     x = net.quantize_input(np.full((4, 1, 8, 8), 0.99))
-    net.count_accumulator_overflow = True
-    rec = []
-    net.overflows = {}
-    net.forward(x, rec)
     from fxtrain.nn import float_ops as F
 
     exact = F.conv2d_fp(x.astype(float), net.params["conv0.weight"].astype(float), 1, 1)
-    want = int(np.count_nonzero((exact > 2**31 - 1) | (exact < -2**31)))
-    assert want > 0
-    assert net.overflows["conv0.accumulator_fp"] == want
-    net.count_accumulator_overflow = False
-    net.overflows = {}
-    net.forward(x)
-    assert "conv0.accumulator_fp" not in net.overflows
+    want = int(np.count_nonzero((exact > 2**(bits - 1) - 1) | (exact < -2**(bits - 1))))
+    assert (want > 0) == (bits == 32)
+    for record in ([], None):
+        net.overflows = {}
+        net.forward(x, record) if record is not None else net._forward(x, None, keep_acc=False)
+        assert net.overflows.get("conv0.accumulator_fp", 0) == want

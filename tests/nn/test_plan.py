@@ -4,6 +4,9 @@ Expected values are worked out by hand from the rules in the issue/DESIGN.md: in
 weights 15,15,15,16,16,16,16; momentum 19,19,19,20,20,20,20; every output fraction is
 the sum of its operands' fractions minus 16.
 """
+import json
+from dataclasses import replace
+
 import numpy as np
 import pytest
 
@@ -48,7 +51,51 @@ def test_fpl19_modes(net):
     assert (lp.weight_gradient.rounding, lp.local_gradient.rounding) == ("half_up", "half_up")
     assert (lp.momentum.overflow, lp.update.overflow) == ("wrap", "wrap")
     assert (net.plan.input.rounding, net.plan.constants.rounding) == ("half_even", "half_even")
-    assert net.plan.relu_rule == "ge" and net.plan.loss == "squared_hinge" and net.plan.acc_bits == 32
+    assert net.plan.relu_rule == "ge" and net.plan.loss == "squared_hinge"
+
+
+def test_fpl19_accumulators_exact_conv_32_bit_fc(net):
+    """The golden model's widths (docs/numerics.md 6.3): every conv phase exact, FC 32."""
+    table = net.plan.acc_table()
+    assert list(table) == NAMES
+    for name in NAMES:
+        want = 32 if name == "fc" else 64
+        assert table[name] == {"fp": want, "bp": want, "wu": want}, name
+    assert net.describe()["plan"]["layers"]["conv0"]["acc_bits"] == {"fp": 64, "bp": 64, "wu": 64}
+
+
+def test_accumulator_rules_and_overrides():
+    r = replace(fpl19(), acc_bits={"conv": {"fp": 48, "bp": 40, "wu": 64}, "linear": 32},
+                acc_override={"conv3": 24, "fc": {"fp": 33, "bp": 48, "wu": 64}})
+    plan = cnn1x(recipe=float64(r)).plan
+    assert plan.acc("conv0", "fp") == 48 and plan.acc("conv0", "bp") == 40 and plan.acc("conv5", "wu") == 64
+    assert plan.acc_table()["conv3"] == {"fp": 24, "bp": 24, "wu": 24}
+    assert plan.acc_table()["fc"] == {"fp": 33, "bp": 48, "wu": 64}
+    back = Plan.from_json(json.loads(plan.dumps()))
+    assert back.acc_table() == plan.acc_table()
+
+
+def test_contract_1_0_plan_loads_with_its_one_width():
+    d = json.loads(cnn1x(recipe=float64(fpl19())).plan.dumps())
+    for lp in d["layers"].values():
+        del lp["acc_bits"]
+    d["acc_bits"] = 32
+    assert set(map(str, Plan.from_json(d).acc_table()["conv2"].values())) == {"32"}
+
+
+@pytest.mark.parametrize("bad,match", [
+    (15, "integer 16..64"), (65, "integer 16..64"), (True, "integer 16..64"), (32.0, "integer 16..64"),
+    ({"conv": 64}, "no rule for"), ({"fp": 32, "bp": 32}, "exactly the phases"),
+    ({"conv": 64, "dense": 32}, "layer kinds"),
+])
+def test_bad_accumulator_widths_are_refused(bad, match):
+    with pytest.raises(ValueError, match=match):
+        replace(fpl19(), acc_bits=bad)
+
+
+def test_override_of_an_unknown_layer_is_refused():
+    with pytest.raises(ValueError, match="conv9"):
+        cnn1x(recipe=float64(replace(fpl19(), acc_override={"conv9": 48})))
 
 
 def test_fpl19_constants(net):

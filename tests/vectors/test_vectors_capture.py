@@ -139,7 +139,6 @@ def test_recorded_tensors_equal_a_fresh_engine_run(case):
 
 def test_accumulators_and_momenta_equal_the_oracle(case):
     b, net = case["bundle"], case["net"]
-    acc_bits = net.plan.acc_bits
     for s, run in enumerate(case["runs"]):
         desc, before = run["desc"], run["before"]
         ref = oracle.train_step(desc, before, run["x"], run["y"])
@@ -149,20 +148,22 @@ def test_accumulators_and_momenta_equal_the_oracle(case):
             if not L.weighted:
                 continue
             n, conv = L.name, isinstance(L, Conv2d)
+            widths = desc["plan"]["layers"][n]["acc_bits"]  # the plan's, as the bundle records
             a_in = ref["forward"][li]["input"]
             e = ref["loss_grad"] if li == len(layers_) - 1 else ref["backward"][layers_[li + 1].name]
             eq(b.get(s, "fp", n, "acc"), ref["forward"][li]["acc"], f"{s} {n} fp acc vs oracle")
             if li > first_w:
-                acc = (rops.conv2d_bp(e, before[f"{n}.weight"], a_in.shape[2:], L.stride, L.pad, acc_bits)
-                       if conv else rops.linear_bp(e, before[f"{n}.weight"], acc_bits))
+                acc = (rops.conv2d_bp(e, before[f"{n}.weight"], a_in.shape[2:], L.stride, L.pad,
+                                      widths["bp"])
+                       if conv else rops.linear_bp(e, before[f"{n}.weight"], widths["bp"]))
                 eq(b.get(s, "bp", n, "acc"), acc, f"{s} {n} bp acc vs oracle")
             else:
                 assert not b.find(step=s, phase="bp", layer=n)
             gs = BATCH // GROUPS
             for g in range(GROUPS):
                 sl = slice(g * gs, (g + 1) * gs)
-                acc = (rops.conv2d_wu(e[sl], a_in[sl], L.k, L.stride, L.pad, acc_bits) if conv
-                       else rops.linear_wu(e[sl], a_in[sl], acc_bits))
+                acc = (rops.conv2d_wu(e[sl], a_in[sl], L.k, L.stride, L.pad, widths["wu"]) if conv
+                       else rops.linear_wu(e[sl], a_in[sl], widths["wu"]))
                 eq(b.get(s, "wu", n, "acc", g), acc, f"{s} {n} wu acc g{g} vs oracle")
                 eq(b.get(s, "wu", n, "weight_gradient", g), ref["weight_gradients"][n][g], f"{s} {n} G{g}")
             # momentum after each group, from the oracle's documented formula
@@ -211,7 +212,11 @@ def test_manifest_records_the_run(case):
     e = case["bundle"].entries
     assert e["step0/fp/conv1.pre_activation"]["format"] == str(plan["conv1"].activation.fmt)
     f_acc = plan["conv0"].activation.f + plan["conv1"].weight.f
-    assert e["step0/fp/conv1.acc"]["format"] == f"Q32.{f_acc}"
+    assert e["step0/fp/conv1.acc"]["format"] == f"Q{plan.acc('conv1', 'fp')}.{f_acc}"
+    # the widths the words were made with: fpl19 exact conv sums, 32-bit FC; sr16 all 32
+    want = {"fpl19": (64, 32)}.get(plan.recipe, (32, 32))
+    assert (plan.acc("conv1", "fp"), plan.acc("fc", "wu")) == want
+    assert e["step0/wu/fc.acc.g0"]["format"].startswith(f"Q{want[1]}.")
     assert e["step0/wu/fc.weight_gradient.g1"]["format"] == str(plan["fc"].weight_gradient.fmt)
     assert e["step0/wu/fc.lr_q"]["format"] == f"Q16.{plan['fc'].lr_frac}"
     assert e["step0/fp/relu0.mask"]["format"] == "mask" and e["step0/fp/relu0.mask"]["bits"] == 1
