@@ -152,39 +152,34 @@ def correlate_direct(x, w2, k, p, bias, acc_bits, out, rq=None):
     (returns the accumulator overflow count), or with ``rq = (s, mode, ovf, w, key)`` the
     requantized words (:func:`._direct.corr_tile_exact_requant`; returns (requantize
     overflows, accumulator overflows)). Returns -1 (or (-1, -1)) when some sum cannot be
-    certified: the caller then takes the exact float64 path."""
+    certified (:func:`._direct.plan_chunks`): the caller then takes the float64 path."""
     n, c, h, wd = x.shape
+    cuts = D.plan_chunks(x, w2, c, k)
+    if cuts is None:
+        return (-1, -1) if rq is not None else -1
+    one_pass = bool((cuts[:, 0] == 1).all())
     g, offs = D.geometry(h, wd, k, p, c, True)
     w32 = D.pack_weights(w2, c, k)
-    wabs = D.weight_bounds(w2, c, k)
 
     def job(images):
         xbuf = np.empty((c + 1) // 2 * g.plane * 2, dtype=np.int16)
-        mx = np.empty(wabs.shape[1], dtype=np.int64)
-        run = np.empty(wabs.shape[0], dtype=np.int64)
-        cuts = np.empty(w32.shape[1] + 2, dtype=np.int64)
-        obuf = np.empty(w32.shape[0] * g.q_len, dtype=np.int64)
+        size = w32.shape[0] * g.q_len
+        obuf32 = np.empty(size if one_pass else 0, dtype=np.int32)
+        obuf = np.empty(0 if one_pass else size, dtype=np.int64)
         vbuf = np.empty(0 if rq is None else out[0].size, dtype=np.int64)
         count, n_acc = 0, 0
         for i in images:
             if rq is None:
-                r = D.corr_tile_exact(x, i, i + 1, w32, wabs, offs, p, g.wp, g.plane, g.q_len,
-                                      bias, acc_bits, xbuf, mx, run, cuts, obuf, out)
-                if r < 0:
-                    return -1, -1
-                n_acc += r
+                n_acc += D.corr_tile_exact(x, i, i + 1, w32, offs, p, g.wp, g.plane, g.q_len,
+                                           bias, acc_bits, xbuf, cuts, one_pass, obuf32, obuf, out)
             else:
-                r, ra = D.corr_tile_exact_requant(x, i, i + 1, w32, wabs, offs, p, g.wp, g.plane,
-                                                  g.q_len, bias, acc_bits, *rq, xbuf, mx, run,
-                                                  cuts, obuf, vbuf, out)
-                if r < 0:
-                    return -1, -1
+                r, ra = D.corr_tile_exact_requant(x, i, i + 1, w32, offs, p, g.wp, g.plane,
+                                                  g.q_len, bias, acc_bits, *rq, xbuf, cuts,
+                                                  one_pass, obuf32, obuf, vbuf, out)
                 count, n_acc = count + r, n_acc + ra
         return count, n_acc
 
     parts = RUNNER.run(job, list(range(n)), uses_blas=False)
-    if any(r[0] < 0 for r in parts):
-        return (-1, -1) if rq is not None else -1
     count, n_acc = sum(r[0] for r in parts), sum(r[1] for r in parts)
     return (count, n_acc) if rq is not None else n_acc
 
@@ -208,15 +203,14 @@ def _wu_direct(e, a, k, p) -> np.ndarray:
         g64 = np.zeros((o_pad, offs.size), dtype=np.int64)
         ebuf = np.empty(per * o_pad * g.q_len, dtype=np.int16)
         abuf = np.empty(per * c * g.plane, dtype=np.int16)
-        emx, el1 = np.empty(per * o, np.int64), np.empty(per * o, np.int64)
-        amx, al1 = np.empty(per * c, np.int64), np.empty(per * c, np.int64)
+        el1, amx = np.empty(per * o, np.int64), np.empty(per * c, np.int64)
         bad = np.empty(per, dtype=np.int64)
         bads = []
         for n0, n1 in part:
             m = n1 - n0
             nb = D.wu_tile_exact(e, a, n0, n1, offs, p, g.wp, g.plane, g.q_len,
                                  ebuf[:m * o_pad * g.q_len], abuf[:m * c * g.plane], g32, g64,
-                                 emx, el1, amx, al1, bad)
+                                 el1, amx, bad)
             bads.extend(int(i) for i in bad[:nb])
         return g64, bads
 

@@ -1,13 +1,16 @@
 """The stride-1 int16 convolution path (fxtrain/ops/_direct.py + _simd.py) against the
-oracle and against the exact int64/float64 path: geometry edges of its flat padded grid
-(odd channel counts, output channels not a multiple of 4, kernel sizes 1..4, padding
-beyond K - 1, outputs narrower than one 16-position block), 32-bit wrap of the pair
-sums, and WU tiles spanning several images."""
+oracle and against float64 sums (exact below 2**53, independent code): geometry edges of
+its flat padded grid (odd channel counts, output channels not a multiple of 4, kernel
+sizes 1..4, padding beyond K - 1, outputs narrower than one 16-position block), exact
+sums past 2**31 (certified int32 chunks added in int64, per block of output channels),
+the pairs no chunk can certify (float64 fallback), WU images that cannot be certified,
+and WU tiles spanning several images."""
 import numpy as np
 import pytest
 
 import fxtrain.ops as O
-from fxtrain.numerics import wrap
+from fxtrain.nn import float_ops as F
+from fxtrain.numerics import QFormat, wrap
 from fxtrain.ops import _direct as D
 from ops_check import check_op
 
@@ -49,18 +52,88 @@ def test_pair_sums_wrap_like_int32():
     check_op("conv2d_wu", np.full((1, 4, 3, 3), -(1 << 15), np.int16), a, 3, 1, 1)
 
 
-def test_direct_equals_exact_path_on_training_shapes():
-    # cnn1x-like shapes, several images per WU tile and per worker; the exact reference
-    # is the same op at acc_bits=64 (float64/int64 path), wrapped to 32 bits
+def _f64_fp(a, w):
+    return F.conv2d_fp(a.astype(float), w.astype(float), 1, 1).astype(np.int64)
+
+
+def _f64_wu(e, a):
+    return F.conv2d_wu(e.astype(float), a.astype(float), 3, 1, 1).astype(np.int64)
+
+
+def _f64_bp(e, w, hw):
+    return F.conv2d_bp(e.astype(float), w.astype(float), hw, 1, 1).astype(np.int64)
+
+
+@pytest.mark.parametrize("bits", [32, 48, 64])
+def test_direct_equals_float64_sums_on_training_shapes(bits):
+    # cnn1x-like shapes, several images per WU tile and per worker, values over the whole
+    # 16-bit range (FP and BP sums far past 2**31); the exact sums come from float64
+    # (every partial sum < 2**53), wrapped and counted here
     for (n, c, o, h) in [(6, 3, 16, 32), (9, 16, 32, 16), (41, 32, 8, 8)]:
         a, wt = r16(n, c, h, h), r16(o, c, 3, 3)
-        e = r16(n, o, h, h)
-        np.testing.assert_array_equal(O.conv2d_fp(a, wt, 1, 1),
-                                      wrap(O.conv2d_fp(a.astype(np.int64), wt, 1, 1, acc_bits=64), 32))
-        np.testing.assert_array_equal(O.conv2d_bp(e, wt, (h, h), 1, 1),
-                                      wrap(O.conv2d_bp(e, wt, (h, h), 1, 1, acc_bits=64), 32))
-        np.testing.assert_array_equal(O.conv2d_wu(e, a, 3, 1, 1),
-                                      wrap(O.conv2d_wu(e, a, 3, 1, 1, acc_bits=64), 32))
+        e = r16(n, o, h, h, lo=-300, hi=300)
+        for got, exact in ((O.conv2d_fp(a, wt, 1, 1, bits, stats=True), _f64_fp(a, wt)),
+                           (O.conv2d_bp(e, wt, (h, h), 1, 1, bits, stats=True), _f64_bp(e, wt, (h, h))),
+                           (O.conv2d_wu(e, a, 3, 1, 1, bits, stats=True), _f64_wu(e, a))):
+            np.testing.assert_array_equal(got[0], wrap(exact, bits))
+            assert got[1] == int(np.count_nonzero(wrap(exact, bits) != exact))
+        # 16-bit operands: 32-bit sums overflow here, 48-bit ones never do
+        assert (O.conv2d_fp(a, wt, 1, 1, bits, stats=True)[1] > 0) == (bits == 32)
+
+
+def test_chunk_plans_follow_the_operand_ranges():
+    """Small operands: one chunk per block (the plain int32 pass); ReLU-like inputs near
+    2**15 with 16-bit weights: several chunks, longer where a block's weights are small;
+    every plan's chunks are certified (checked by recomputing their bounds)."""
+    a = r16(4, 16, 8, 8, lo=0, hi=1 << 15)
+    wt = r16(8, 16, 3, 3)
+    wt[4:] //= 64  # the second block of 4 rows: much smaller weights
+    cuts = D.plan_chunks(a, wt.reshape(8, -1), 16, 3)
+    assert cuts[0, 0] > cuts[1, 0] >= 1, cuts[:, 0]
+    lo, hi = a.min(axis=(0, 2, 3)).astype(np.int64), a.max(axis=(0, 2, 3)).astype(np.int64)
+    lo, hi = np.minimum(lo, 0), np.maximum(hi, 0)
+    w3 = wt.reshape(8, 8, 2, 9).astype(np.int64)  # [o, c2, pair half, t]
+    for b in range(2):
+        bounds = cuts[b, 1:cuts[b, 0] + 2]
+        for r0, r1 in zip(bounds[:-1], bounds[1:]):
+            for o in range(4 * b, 4 * b + 4):
+                up = dn = 0
+                for r in range(r0, r1):
+                    c2, t = divmod(int(r), 9)
+                    for j in range(2):
+                        c = 2 * c2 + j
+                        p = (int(w3[o, c2, j, t]) * int(lo[c]), int(w3[o, c2, j, t]) * int(hi[c]))
+                        up, dn = up + max(p), dn + min(p)
+                assert up <= 2**31 - 1 and dn >= -(2**31 - 1)
+    small = D.plan_chunks(a // 256, wt.reshape(8, -1), 16, 3)
+    assert (small[:, 0] == 1).all()
+    np.testing.assert_array_equal(O.conv2d_fp(a, wt, 1, 1, 64), _f64_fp(a, wt))
+
+
+def test_uncertifiable_pairs_take_the_float64_path():
+    # (-2**15)**2 twice in one channel pair is 2**31: no chunk can hold it in int32
+    a = np.full((1, 2, 3, 3), -(1 << 15), np.int16)
+    wt = np.full((4, 2, 3, 3), -(1 << 15), np.int16)
+    assert D.plan_chunks(a, wt.reshape(4, -1), 2, 3) is None
+    got, n = O.conv2d_fp(a, wt, 1, 1, 64, stats=True)
+    assert got[0, 0, 1, 1] == 18 << 30 and n == 0
+    y, _, n_acc = O.conv2d_fp_requant(a, wt, 30, QFormat(16, 0), "half_up", pad=1, acc_bits=32,
+                                      acc_stats=True)
+    assert n_acc == int(np.count_nonzero(_f64_fp(a, wt) >= 2**31)) > 0
+
+
+def test_wu_images_that_cannot_be_certified_are_summed_exactly():
+    # images 1 and 3 carry full-range gradients (sum|e| * max|a| far past 2**31): they
+    # leave the int32 pass and are summed in float64; the others stay on it
+    n, c, o, h = 5, 3, 4, 16
+    a = r16(n, c, h, h)
+    e = r16(n, o, h, h, lo=-4, hi=4)
+    e[[1, 3]] = r16(2, o, h, h)
+    for bits in (32, 64):
+        got, cnt = O.conv2d_wu(e, a, 3, 1, 1, bits, stats=True)
+        exact = _f64_wu(e, a)
+        np.testing.assert_array_equal(got, wrap(exact, bits))
+        assert cnt == int(np.count_nonzero(wrap(exact, bits) != exact))
 
 
 def test_int64_arrays_with_int16_values_take_the_same_path():
@@ -77,9 +150,9 @@ def test_grid_reads_stay_inside_the_plane():
         assert (g.q_len - 1) + (k - 1) * g.wp + (k - 1) < g.plane
 
 
-def test_linear_int32_path_equals_exact_path():
-    # 16-bit operands with acc_bits <= 32 take int32 wrapping kernels; compare with the
-    # exact int64/float64 path (acc_bits=64) wrapped, including the 32-bit wrap itself
+def test_linear_int64_path_equals_exact_path():
+    # 16-bit operands take the int64 numba kernels; int64-typed operands with wider values
+    # take acc_matmul (float64 chunks): compare wrapped, including the 32-bit wrap itself
     for n, i, o in [(1, 1, 1), (3, 7, 5), (40, 1024, 10)]:
         a, w, e = r16(n, i), r16(o, i), r16(n, o)
         bias = rng.integers(-(1 << 40), 1 << 40, size=o)
