@@ -43,7 +43,7 @@ from numba import njit
 
 from ..numerics._fast import requant_flat
 from ._conv_kernels import wrap_bits
-from ._simd import QBLK, ROWS, madd_axpy, madd_axpy_chunked, madd_axpy_store64, madd_dot
+from ._simd import QBLK, ROWS, madd_axpy, madd_axpy_add64, madd_axpy_store64, madd_dot
 
 #: largest magnitude an int32 partial sum may reach
 LIMIT = (1 << 31) - 1
@@ -262,16 +262,56 @@ def _accumulate(x, n, w32, offs, p, wp, plane, q_len, xbuf, cuts, one_pass, obuf
                 madd_axpy(wflat, i0 * nr, nr, xbuf, 2 * q0, offs, nr, obuf32, i0 * q_len + q0,
                           q_len)
         return
-    for q0 in range(0, q_len, QBLK):
-        for b in range(o_pad // ROWS):
-            i0 = b * ROWS
-            nchunk = cuts[b, 0]
-            if nchunk == 1:
-                madd_axpy_store64(wflat, i0 * nr, nr, xbuf, 2 * q0, offs, nr, obuf,
-                                  i0 * q_len + q0, q_len)
+    # chunk loop outside the position loop: each chunk's trip count repeats for every
+    # position block (predictable branches), and the block's 4 rows of int64 sums stay in
+    # L1 between chunks (measured on cnn1x conv1, 5 chunks: 1.15x one int32 pass, against
+    # 1.36x for the chunk loop inside the microkernel)
+    for b in range(o_pad // ROWS):
+        i0 = b * ROWS
+        nchunk = cuts[b, 0]
+        for j in range(nchunk):
+            r0, r1 = cuts[b, 1 + j], cuts[b, 2 + j]
+            for q0 in range(0, q_len, QBLK):
+                if j == 0:
+                    madd_axpy_store64(wflat, i0 * nr + r0, nr, xbuf, 2 * q0, offs[r0:r1], r1 - r0,
+                                      obuf, i0 * q_len + q0, q_len)
+                else:
+                    madd_axpy_add64(wflat, i0 * nr + r0, nr, xbuf, 2 * q0, offs[r0:r1], r1 - r0,
+                                    obuf, i0 * q_len + q0, q_len)
+
+
+@njit(cache=True, nogil=True, inline="always")
+def _gather(buf, bias, q_len, wp, ho, wo, acc_bits, vbuf):
+    """vbuf[(o * Ho + y) * Wo + x] = wrap(buf[o * q_len + y * wp + x] + bias[o], acc_bits)
+    (the computed grid positions with x < Wo); returns how many did not fit. ``buf`` is
+    the int32 or the int64 sum buffer: one compiled loop each, no per-element branch."""
+    n_acc = 0
+    for o in range(bias.size):
+        b = bias[o]
+        for y in range(ho):
+            src = o * q_len + y * wp
+            dst = (o * ho + y) * wo
+            if acc_bits >= 64:  # exact: |sum| < 2**63 for 16-bit operands
+                for xx in range(wo):
+                    vbuf[dst + xx] = np.int64(buf[src + xx]) + b
             else:
-                madd_axpy_chunked(wflat, i0 * nr, nr, xbuf, 2 * q0, offs, cuts[b, 1:nchunk + 2],
-                                  obuf, i0 * q_len + q0, q_len)
+                for xx in range(wo):
+                    v = np.int64(buf[src + xx]) + b
+                    t = wrap_bits(v, acc_bits)
+                    n_acc += np.int64(t != v)
+                    vbuf[dst + xx] = t
+    return n_acc
+
+
+@njit(cache=True, nogil=True, inline="always")
+def _image_sums(x, n, w32, offs, p, wp, plane, q_len, bias, acc_bits, xbuf, cuts, one_pass,
+                obuf32, obuf, ho, wo, vbuf):
+    """Image n's wrapped exact sums into vbuf (row-major [O, Ho, Wo]); returns the
+    accumulator overflow count."""
+    _accumulate(x, n, w32, offs, p, wp, plane, q_len, xbuf, cuts, one_pass, obuf32, obuf)
+    if one_pass:
+        return _gather(obuf32, bias, q_len, wp, ho, wo, acc_bits, vbuf)
+    return _gather(obuf, bias, q_len, wp, ho, wo, acc_bits, vbuf)
 
 
 @njit(cache=True, nogil=True)
@@ -284,19 +324,11 @@ def corr_tile_exact(x, n0, n1, w32, offs, p, wp, plane, q_len, bias, acc_bits,
     ``xbuf`` int16 of (C+1)//2 * plane * 2, ``obuf`` int64 and ``obuf32`` int32 of
     O_pad * q_len (only the one :func:`_accumulate` fills needs its size).
     """
-    o_out, ho, wo = out.shape[1], out.shape[2], out.shape[3]
+    ho, wo = out.shape[2], out.shape[3]
     count = 0
     for n in range(n0, n1):
-        _accumulate(x, n, w32, offs, p, wp, plane, q_len, xbuf, cuts, one_pass, obuf32, obuf)
-        for o in range(o_out):
-            b = bias[o]
-            for y in range(ho):
-                src = o * q_len + y * wp
-                for xx in range(wo):
-                    v = (np.int64(obuf32[src + xx]) if one_pass else obuf[src + xx]) + b
-                    t = wrap_bits(v, acc_bits)
-                    count += np.int64(t != v)
-                    out[n, o, y, xx] = t
+        count += _image_sums(x, n, w32, offs, p, wp, plane, q_len, bias, acc_bits, xbuf, cuts,
+                             one_pass, obuf32, obuf, ho, wo, out[n].reshape(-1))
     return count
 
 
@@ -314,21 +346,8 @@ def corr_tile_exact_requant(x, n0, n1, w32, offs, p, wp, plane, q_len, bias, acc
     count = 0
     n_acc = 0
     for n in range(n0, n1):
-        _accumulate(x, n, w32, offs, p, wp, plane, q_len, xbuf, cuts, one_pass, obuf32, obuf)
-        for o in range(o_out):
-            b = bias[o]
-            for y in range(ho):
-                src = o * q_len + y * wp
-                dst = (o * ho + y) * wo
-                if acc_bits >= 64:  # exact: |sum| < 2**63 for 16-bit operands
-                    for xx in range(wo):
-                        vbuf[dst + xx] = (np.int64(obuf32[src + xx]) if one_pass else obuf[src + xx]) + b
-                else:
-                    for xx in range(wo):
-                        v = (np.int64(obuf32[src + xx]) if one_pass else obuf[src + xx]) + b
-                        t = wrap_bits(v, acc_bits)
-                        n_acc += np.int64(t != v)
-                        vbuf[dst + xx] = t
+        n_acc += _image_sums(x, n, w32, offs, p, wp, plane, q_len, bias, acc_bits, xbuf, cuts,
+                             one_pass, obuf32, obuf, ho, wo, vbuf)
         k = (key + n * size) & 0xFFFFFFFF
         count += requant_flat(vbuf, out[n].reshape(-1), s, mode, ovf, w, k)
     return count, n_acc

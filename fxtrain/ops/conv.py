@@ -31,6 +31,8 @@ The float64 path cuts the batch into tiles of whole images whose column matrix f
 """
 from __future__ import annotations
 
+import threading
+
 import numpy as np
 
 from . import _conv_kernels as CK
@@ -58,6 +60,21 @@ def _weights(w) -> np.ndarray:
     if w.shape[2] != w.shape[3] or w.shape[2] < 1:
         raise ValueError(f"w must be [O, C, K, K] with a square kernel, got shape {w.shape}")
     return w
+
+
+_LOCAL = threading.local()
+
+
+def _buffer(name: str, size: int, dtype) -> np.ndarray:
+    """A flat scratch array of at least ``size`` elements kept per thread across calls:
+    buffers of 128 KiB and more come from mmap, and fresh pages cost a fault each on first
+    touch; two workers faulting at once serialize on the kernel's memory map lock
+    (measured: the direct kernels' int64 buffers halved their 2-thread speed-up)."""
+    bufs = _LOCAL.__dict__.setdefault("bufs", {})
+    buf = bufs.get(name)
+    if buf is None or buf.size < size or buf.dtype != dtype:
+        buf = bufs[name] = np.empty(max(size, 1), dtype=dtype)
+    return buf[:size]
 
 
 def _tiles(n: int, per_image: int):
@@ -162,11 +179,11 @@ def correlate_direct(x, w2, k, p, bias, acc_bits, out, rq=None):
     w32 = D.pack_weights(w2, c, k)
 
     def job(images):
-        xbuf = np.empty((c + 1) // 2 * g.plane * 2, dtype=np.int16)
+        xbuf = _buffer("fp.x", (c + 1) // 2 * g.plane * 2, np.int16)
         size = w32.shape[0] * g.q_len
-        obuf32 = np.empty(size if one_pass else 0, dtype=np.int32)
-        obuf = np.empty(0 if one_pass else size, dtype=np.int64)
-        vbuf = np.empty(0 if rq is None else out[0].size, dtype=np.int64)
+        obuf32 = _buffer("fp.o32", size if one_pass else 0, np.int32)
+        obuf = _buffer("fp.o64", 0 if one_pass else size, np.int64)
+        vbuf = _buffer("fp.v", 0 if rq is None else out[0].size, np.int64)
         count, n_acc = 0, 0
         for i in images:
             if rq is None:
@@ -199,11 +216,11 @@ def _wu_direct(e, a, k, p) -> np.ndarray:
     tiles = [(n0, min(n, n0 + per)) for n0 in range(0, n, per)]
 
     def job(part):
-        g32 = np.empty((o_pad, offs.size), dtype=np.int32)
-        g64 = np.zeros((o_pad, offs.size), dtype=np.int64)
-        ebuf = np.empty(per * o_pad * g.q_len, dtype=np.int16)
-        abuf = np.empty(per * c * g.plane, dtype=np.int16)
-        el1, amx = np.empty(per * o, np.int64), np.empty(per * c, np.int64)
+        g32 = _buffer("wu.g32", o_pad * offs.size, np.int32).reshape(o_pad, offs.size)
+        g64 = np.zeros((o_pad, offs.size), dtype=np.int64)  # returned: not scratch
+        ebuf = _buffer("wu.e", per * o_pad * g.q_len, np.int16)
+        abuf = _buffer("wu.a", per * c * g.plane, np.int16)
+        el1, amx = _buffer("wu.el1", per * o, np.int64), _buffer("wu.amx", per * c, np.int64)
         bad = np.empty(per, dtype=np.int64)
         bads = []
         for n0, n1 in part:
