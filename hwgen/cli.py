@@ -8,6 +8,9 @@
     hwgen perf (--describe F | --model M) [--pox 4 --poy 4 --pof 16 --batch B --json OUT]
                                         analytical cycles/DRAM/latency/energy per layer and
                                         phase (hwgen.perf); reductions for several phases
+    hwgen widths (--describe F | --model M) [--recipe R --batch B --groups G --json OUT]
+                                        per layer and phase: terms per sum, the accumulator
+                                        width that makes it exact, the plan's width
 
 ``-P NAME=VALUE`` (repeatable) sets a top-level Verilog parameter. Exit status: 0 on
 success, 1 when a check fails, 2 on usage errors or missing tools.
@@ -24,7 +27,7 @@ import tempfile
 from pathlib import Path
 from typing import Sequence
 
-from hwgen import bundle_banks, checks, perf, sim
+from hwgen import bundle_banks, checks, perf, sim, widths
 
 
 def _param(text: str) -> tuple[str, int]:
@@ -58,7 +61,45 @@ def _parser() -> argparse.ArgumentParser:
     y.add_argument("--family", default="xc7", help="synth_xilinx -family (default xc7)")
     bundle_banks.register(sub)
     _perf_parser(sub)
+    wd = sub.add_parser("widths", help="exact accumulator width per layer and phase",
+                        description=widths.__doc__.split("\n\n")[0])
+    src = wd.add_mutually_exclusive_group(required=True)
+    src.add_argument("--describe", metavar="JSON", help="a Network.describe() dict")
+    src.add_argument("--model", metavar="NAME", help="a zoo network: cnn1x, cnn2x, cnn4x, lenet")
+    wd.add_argument("--recipe", default="fpl19", help="preset for --model (default fpl19)")
+    wd.add_argument("--in-channels", type=int, help="input channels for --model (model default)")
+    wd.add_argument("--batch", type=int, help="images per step (default: the description's)")
+    wd.add_argument("--groups", type=int, help="on-chip groups (default: the description's)")
+    wd.add_argument("--json", metavar="OUT", help="also write the rows as JSON (atomically)")
     return p
+
+
+def _widths(args: argparse.Namespace) -> int:
+    if args.model:
+        from fxtrain.models import MODELS
+        from fxtrain.presets import PRESETS, float64
+
+        if args.model not in MODELS:
+            raise ValueError(f"unknown model {args.model!r}; expected one of {sorted(MODELS)}")
+        if args.recipe not in PRESETS or args.recipe == "sr16":
+            raise ValueError(f"--recipe must be one of {sorted(set(PRESETS) - {'sr16'})} for --model "
+                             "(sr16 needs calibration data: pass --describe)")
+        kw = {} if args.in_channels is None else {"in_channels": args.in_channels}
+        hyper = {k: v for k, v in (("batch", args.batch), ("groups", args.groups)) if v}
+        desc = MODELS[args.model](recipe=float64(PRESETS[args.recipe](**hyper)), **kw).describe()
+    else:
+        try:
+            desc = json.loads(Path(args.describe).read_text())
+        except (OSError, json.JSONDecodeError) as exc:
+            raise ValueError(f"cannot read {args.describe}: {exc}") from None
+        if not isinstance(desc, dict) or "layers" not in desc:
+            raise ValueError(f"{args.describe} is not a Network.describe() dict (no 'layers')")
+    rows = widths.exact_widths(desc, args.batch, args.groups)
+    print(widths.format_widths(rows))
+    if args.json:
+        _write_json(args.json, {"rows": rows})
+        print(f"wrote {args.json}")
+    return 0
 
 
 def _perf_parser(sub) -> None:
@@ -192,6 +233,8 @@ def main(argv: Sequence[str] | None = None) -> int:
             return bundle_banks.run(args)
         if args.cmd == "perf":
             return _perf(args)
+        if args.cmd == "widths":
+            return _widths(args)
         report = checks.synth(args.module, params, args.family)
         print(report.table())
         return 1 if report.latches else 0

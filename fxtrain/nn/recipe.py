@@ -150,6 +150,12 @@ class Plan:
         """{layer: {"fp": b, "bp": b, "wu": b}} for every weighted layer, in order."""
         return {k: dict(v.acc_bits) for k, v in self.layers.items() if v.acc_bits is not None}
 
+    def acc_summary(self) -> str:
+        """One line: every weighted layer's accumulator widths, e.g.
+        ``accumulator bits fp/bp/wu: conv0 64/64/64, ..., fc 32/32/32``."""
+        rows = ", ".join(f"{k} {v['fp']}/{v['bp']}/{v['wu']}" for k, v in self.acc_table().items())
+        return f"accumulator bits fp/bp/wu: {rows}"
+
     def to_json(self) -> dict:
         return {
             "recipe": self.recipe, "float64": self.float64, "input": self.input.to_json(),

@@ -156,6 +156,17 @@ def train_epoch(net: Network, x: np.ndarray, y: np.ndarray, order: np.ndarray, b
             "images_per_s": nb * batch / secs, "overflows": overflows}
 
 
+def _acc_note(overflows: dict) -> str:
+    """`` (accumulators: fp N, wu M)``: sums that did not fit their accumulator, per phase."""
+    per = {}
+    for tag, n in overflows.items():
+        _, _, role = tag.partition(".")
+        if role.startswith("accumulator_"):
+            ph = role[len("accumulator_"):]
+            per[ph] = per.get(ph, 0) + n
+    return f" (accumulators: {', '.join(f'{k} {v}' for k, v in sorted(per.items()))})" if per else ""
+
+
 @dataclass
 class Run:
     cfg: TrainConfig
@@ -197,6 +208,8 @@ def fit(cfg: TrainConfig, out: str | Path | None = None, resume: bool = False,
     if nb == 0:
         raise ValueError(f"{len(xtr)} training images are fewer than one batch of {cfg.batch}")
     last = cfg.epochs if stop_after is None else min(cfg.epochs, stop_after)
+    if log and not net.float64:
+        log(net.plan.acc_summary())
     while run.epoch < last:
         e = run.epoch
         net.recipe = replace(net.recipe, lr=lr_at(cfg, e))
@@ -210,7 +223,7 @@ def fit(cfg: TrainConfig, out: str | Path | None = None, resume: bool = False,
         if log:
             log(f"epoch {e + 1}: train acc {rec['train_accuracy']:.4f} loss {rec['train_loss']:.4f} | "
                 f"test acc {rec['test_accuracy']:.4f} | {rec['images_per_s']:.0f} img/s | "
-                f"overflowed elements {sum(rec['overflows'].values())}")
+                f"overflowed elements {sum(rec['overflows'].values())}{_acc_note(rec['overflows'])}")
         if ckpt is not None:
             save_checkpoint(ckpt, net.state_dict(), _meta(run))
     if out:

@@ -252,3 +252,34 @@ async def reset_drops_sums_in_flight(dut):
     await reset(dut)
     seen = await drive(dut, cfg, beats, rst)
     check(dut, cfg, beats, rst, expect, seen)
+
+
+#: cnn1x's longest accumulation under fpl19 (batch 40 in 2 groups): the WU sum of conv0 /
+#: conv1 over 20 images x 32 x 32 positions
+LONGEST_CNN1X_SUM = 20 * 32 * 32
+
+
+@cocotb.test()
+async def longest_cnn1x_sum_is_exact(dut):
+    """One WU-length dot product (K = 20480 beats) of the largest products, (-2**15)**2
+    = 2**30 each, and one of random words: with ACC_BITS at least the exact width
+    (32 + floor(log2 K) = 46 bits, docs/numerics.md section 6) the sums are the exact
+    integers (K * 2**30 = 20 * 2**40 here), equal to the engine's; narrower accumulators
+    are not exact for this K, so the test only runs on wide builds."""
+    cfg = Config(dut)
+    k = LONGEST_CNN1X_SUM
+    exact_bits = 32 + (k.bit_length() - 1)
+    if cfg.acc_bits < exact_bits or cfg.a_w != 16 or cfg.w_w != 16:
+        dut._log.info("skipped: needs 16-bit operands and ACC_BITS >= %d, got %d", exact_bits,
+                      cfg.acc_bits)
+        return
+    rng = _rng()
+    big = (np.full(k, -(1 << 15), np.int64), np.full((k, cfg.lanes), -(1 << 15), np.int64))
+    sums = [big, (_signed(rng, 16, k), _signed(rng, 16, (k, cfg.lanes)))]
+    beats = layout_beats(sums, rng, 0.0)
+    expect = engine_sums(cfg, sums)
+    assert (expect[0] == k << 30).all()  # the engine's sum is the exact integer
+    rst = np.zeros(len(beats[4]), np.int8)
+    await reset(dut)
+    seen = await drive(dut, cfg, beats, rst)
+    check(dut, cfg, beats, rst, expect, seen)
