@@ -399,6 +399,22 @@ def conv2d_bp_requant(e, w, in_hw, f_src, fmt, rounding, overflow="saturate", ke
     return (y.astype(_storage(fmt.w)), n) + ((n_acc,) if acc_stats else ())
 
 
+def conv2d_fp_requant_relu(a, w, f_src, fmt, rounding, overflow="saturate", key=None, stride=1,
+                           pad=0, acc_bits=32, rule="ge", acc_stats=False):
+    """(y, mask, n_overflow[, n_acc]): conv2d_fp_requant, then relu_fp on its words."""
+    pre, *counts = conv2d_fp_requant(a, w, f_src, fmt, rounding, overflow, key, stride, pad,
+                                     acc_bits, acc_stats=acc_stats)
+    return relu_fp(pre, rule) + tuple(counts)
+
+
+def conv2d_bp_requant_mask(e, w, in_hw, mask, f_src, fmt, rounding, overflow="saturate", key=None,
+                           stride=1, pad=0, acc_bits=32, acc_stats=False):
+    """(relu_bp(e_in, mask), n_overflow[, n_acc]) with e_in from conv2d_bp_requant."""
+    e_in, *counts = conv2d_bp_requant(e, w, in_hw, f_src, fmt, rounding, overflow, key, stride,
+                                      pad, acc_bits, acc_stats=acc_stats)
+    return (relu_bp(e_in, mask),) + tuple(counts)
+
+
 def fpl19_step(W, V, grads, lr_q, s_q, m_q, f_G, f_lr, f_V, f_s, f_W, momentum, update,
                key_momentum=0, key_update=0):
     """The whole update of one batch: fpl19_accumulate per group g (key key_momentum +

@@ -188,16 +188,17 @@ class Network:
         return self._forward(x, record, keep_acc=True)
 
     def _conv_requant(self, op, L, phase: str, acc_args, f_src, spec: TensorSpec, li: int,
-                      role: str, tag: str, out=None):
-        """``op`` (ops.conv2d_fp_requant / conv2d_bp_requant): the same words and overflow
-        counts as ``_requant(_acc(...))``, without the int64 accumulators."""
+                      role: str, tag: str, out=None, **kw):
+        """``op`` (ops.conv2d_fp_requant, conv2d_bp_requant or their ReLU-fused forms): the
+        same words and overflow counts as ``_requant(_acc(...))`` (then the ReLU), without
+        the int64 accumulators. Returns the op's arrays (one, or (y, mask))."""
         key = (self._key(li, role) if spec.rounding == "stochastic" else None)
-        y, n, n_acc = op(*acc_args, f_src, spec.fmt, spec.rounding, spec.overflow, key=key,
-                         stride=L.stride, pad=L.pad, acc_bits=self.plan.acc(L.name, phase), out=out,
-                         acc_stats=True)
+        *arrays, n, n_acc = op(*acc_args, f_src, spec.fmt, spec.rounding, spec.overflow, key=key,
+                               stride=L.stride, pad=L.pad, acc_bits=self.plan.acc(L.name, phase),
+                               out=out, acc_stats=True, **kw)
         self._count(f"{L.name}.accumulator_{phase}", n_acc)
         self._count(tag, n)
-        return y
+        return arrays[0] if len(arrays) == 1 else tuple(arrays)
 
     def _buf(self, reuse: bool, key: tuple, shape: tuple, dtype):
         """A step-local result buffer kept across training steps (``reuse``: the step keeps
@@ -215,6 +216,7 @@ class Network:
         a = self._check_input(x)
         reuse = not keep_acc
         f = self.plan.input.f
+        relu_done = None  # (y, mask) of a ReLU applied in the conv before it
         for li, L in enumerate(self.layers):
             rec = {"layer": L.name, "input": a, "f_in": f}
             if isinstance(L, (Conv2d, Linear)):
@@ -223,11 +225,21 @@ class Network:
                     a = F.conv2d_fp(a, W, L.stride, L.pad) if isinstance(L, Conv2d) else a @ W.T
                 elif isinstance(L, Conv2d) and not keep_acc:
                     lp = self.plan[L.name]
-                    out = self._buf(reuse, (L.name, "fp"), (a.shape[0],) + self.shapes[li + 1],
-                                    lp.activation.fmt.dtype)
-                    a = self._conv_requant(ops.conv2d_fp_requant, L, "fp", (a, W), f + lp.weight.f,
-                                           lp.activation, li, "activation", f"{L.name}.activation",
-                                           out)
+                    shape = (a.shape[0],) + self.shapes[li + 1]
+                    out = self._buf(reuse, (L.name, "fp"), shape, lp.activation.fmt.dtype)
+                    nxt = self.layers[li + 1] if li + 1 < len(self.layers) else None
+                    if isinstance(nxt, ReLU):  # the ReLU in the conv's epilogue
+                        out = out if out is None else (out, self._buf(reuse, (nxt.name, "mask"), shape,
+                                                                      np.uint8))
+                        relu_done = self._conv_requant(
+                            ops.conv2d_fp_requant_relu, L, "fp", (a, W), f + lp.weight.f,
+                            lp.activation, li, "activation", f"{L.name}.activation", out,
+                            rule=self.plan.relu_rule)
+                        a = relu_done[0]
+                    else:
+                        a = self._conv_requant(ops.conv2d_fp_requant, L, "fp", (a, W), f + lp.weight.f,
+                                               lp.activation, li, "activation",
+                                               f"{L.name}.activation", out)
                     f = lp.activation.f
                 else:
                     acc = (self._acc(ops.conv2d_fp, L, "fp", a, W, L.stride, L.pad)
@@ -238,7 +250,10 @@ class Network:
                                       f"{L.name}.activation")
                     f = lp.activation.f
             elif isinstance(L, ReLU):
-                if self.float64:
+                if relu_done is not None:
+                    a, rec["mask"] = relu_done
+                    relu_done = None
+                elif self.float64:
                     mask = (a >= 0) if self.plan.relu_rule == "ge" else (a > 0)
                     rec["mask"], a = mask, a * mask
                 else:
@@ -312,6 +327,7 @@ class Network:
         fe = None if self.float64 else self.logits_f
         grads: dict[str, list] = {}
         back: dict[str, np.ndarray] = {}
+        mask_done = None  # a ReLU whose BP the conv after it applied
         for li in range(len(self.layers) - 1, -1, -1):
             L, rec = self.layers[li], fwd[li]
             a_in = rec["input"]
@@ -338,9 +354,13 @@ class Network:
                     elif conv:
                         lp = self.plan[L.name]
                         out = self._buf(reuse, (L.name, "bp"), a_in.shape, lp.local_gradient.fmt.dtype)
-                        e = self._conv_requant(ops.conv2d_bp_requant, L, "bp", (e, W, a_in.shape[2:]),
-                                               fe + lp.weight.f, lp.local_gradient, li,
-                                               "local_gradient", f"{L.name}.local_gradient", out)
+                        prev = self.layers[li - 1]
+                        args, op = (e, W, a_in.shape[2:]), ops.conv2d_bp_requant
+                        if isinstance(prev, ReLU) and reuse:  # no record: the ReLU's BP in the epilogue
+                            args, op = args + (fwd[li - 1]["mask"],), ops.conv2d_bp_requant_mask
+                            mask_done = prev.name
+                        e = self._conv_requant(op, L, "bp", args, fe + lp.weight.f, lp.local_gradient,
+                                               li, "local_gradient", f"{L.name}.local_gradient", out)
                         fe = lp.local_gradient.f
                     else:
                         lp = self.plan[L.name]
@@ -351,7 +371,9 @@ class Network:
                         fe = lp.local_gradient.f
                     back[L.name] = e
             elif li > first_w:
-                if isinstance(L, ReLU):
+                if isinstance(L, ReLU) and mask_done == L.name:
+                    mask_done = None  # applied by the conv after it
+                elif isinstance(L, ReLU):
                     e = (e * rec["mask"] if self.float64 else
                          ops.relu_bp(e, rec["mask"], out=self._buf(reuse, (L.name, "bp"), e.shape, e.dtype)))
                 elif isinstance(L, MaxPool2d):

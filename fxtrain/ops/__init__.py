@@ -8,7 +8,8 @@ Flatten is ``a.reshape(N, -1)``: row-major (C, H, W) order, no op needed.
 """
 from .activation import RELU_RULES, relu_bp, relu_fp
 from .conv import conv2d_bp, conv2d_fp, conv2d_wu
-from .conv_requant import conv2d_bp_requant, conv2d_fp_requant
+from .conv_requant import (conv2d_bp_requant, conv2d_bp_requant_mask, conv2d_fp_requant,
+                           conv2d_fp_requant_relu)
 from .linear import linear_bp, linear_fp, linear_wu
 from .losses import (mse_grad, mse_loss, softmax_xent_loss, squared_hinge_grad,
                      squared_hinge_loss)
@@ -18,7 +19,8 @@ from .update import fpl19_accumulate, fpl19_apply, fpl19_decay, fpl19_step, sgd_
 
 __all__ = [
     "EXP2_LUT", "RELU_RULES",
-    "conv2d_bp", "conv2d_bp_requant", "conv2d_fp", "conv2d_fp_requant", "conv2d_wu",
+    "conv2d_bp", "conv2d_bp_requant", "conv2d_bp_requant_mask", "conv2d_fp", "conv2d_fp_requant",
+    "conv2d_fp_requant_relu", "conv2d_wu",
     "fpl19_accumulate", "fpl19_apply", "fpl19_decay", "fpl19_step",
     "linear_bp", "linear_fp", "linear_wu",
     "maxpool_bp", "maxpool_fp",

@@ -332,13 +332,35 @@ def corr_tile_exact(x, n0, n1, w32, offs, p, wp, plane, q_len, bias, acc_bits,
     return count
 
 
+#: what :func:`corr_tile_exact_requant` does after requantizing: nothing, ReLU "ge" or
+#: "gt" (writing the mask), or multiply by a stored mask (a ReLU's BP)
+POST_NONE, POST_RELU_GE, POST_RELU_GT, POST_MASK = 0, 1, 2, 3
+
+
+@njit(cache=True, nogil=True, inline="always")
+def _post(y, m, post):
+    if post == POST_MASK:
+        for i in range(y.size):
+            y[i] = y[i] * (m[i] != 0)
+    elif post != POST_NONE:
+        strict = post == POST_RELU_GT
+        for i in range(y.size):
+            v = y[i]
+            keep = v > 0 if strict else v >= 0
+            m[i] = 1 if keep else 0
+            y[i] = v if keep else 0
+
+
 @njit(cache=True, nogil=True)
 def corr_tile_exact_requant(x, n0, n1, w32, offs, p, wp, plane, q_len, bias, acc_bits,
-                            s, mode, ovf, w, key, xbuf, cuts, one_pass, obuf32, obuf, vbuf, out):
+                            s, mode, ovf, w, key, post, xbuf, cuts, one_pass, obuf32, obuf, vbuf,
+                            out, mask):
     """:func:`corr_tile_exact` followed by requantize(acc, s, mode, ovf, w, key) per element,
     the stochastic index being the element's row-major index in ``out`` [N, O, Ho, Wo];
-    writes ``out`` (the format's storage dtype). Returns (requantize overflows,
-    accumulator overflows).
+    writes ``out`` (the format's storage dtype), then applies ``post`` with ``mask``
+    (uint8 of out's shape; unused for POST_NONE): the ReLU of fxtrain.ops.relu_fp
+    (writing the mask) or relu_bp's mask multiply, while the image is in cache. Returns
+    (requantize overflows, accumulator overflows), counted before ``post``.
     ``vbuf`` int64 of O * Ho * Wo: one image's wrapped accumulators, requantized by the
     same loops as :func:`fxtrain.numerics.requantize` (key advanced to the image's start)."""
     o_out, ho, wo = out.shape[1], out.shape[2], out.shape[3]
@@ -349,7 +371,10 @@ def corr_tile_exact_requant(x, n0, n1, w32, offs, p, wp, plane, q_len, bias, acc
         n_acc += _image_sums(x, n, w32, offs, p, wp, plane, q_len, bias, acc_bits, xbuf, cuts,
                              one_pass, obuf32, obuf, ho, wo, vbuf)
         k = (key + n * size) & 0xFFFFFFFF
-        count += requant_flat(vbuf, out[n].reshape(-1), s, mode, ovf, w, k)
+        y = out[n].reshape(-1)
+        count += requant_flat(vbuf, y, s, mode, ovf, w, k)
+        if post != POST_NONE:
+            _post(y, mask[n].reshape(-1), post)
     return count, n_acc
 
 

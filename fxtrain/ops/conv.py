@@ -63,6 +63,7 @@ def _weights(w) -> np.ndarray:
 
 
 _LOCAL = threading.local()
+_NO_MASK = np.zeros((1, 1, 1, 1), dtype=np.uint8)
 
 
 def _buffer(name: str, size: int, dtype) -> np.ndarray:
@@ -163,13 +164,14 @@ def direct_ok(x: np.ndarray, w2: np.ndarray, s: int) -> bool:
     return s == 1 and fits_int16(x) and fits_int16(w2)
 
 
-def correlate_direct(x, w2, k, p, bias, acc_bits, out, rq=None):
+def correlate_direct(x, w2, k, p, bias, acc_bits, out, rq=None, post=(0, None)):
     """Stride 1, 16-bit operands: :func:`._direct.corr_tile_exact`, one image at a time,
     images dealt to the workers. Fills ``out``: int64 accumulators wrapped to acc_bits
     (returns the accumulator overflow count), or with ``rq = (s, mode, ovf, w, key)`` the
     requantized words (:func:`._direct.corr_tile_exact_requant`; returns (requantize
-    overflows, accumulator overflows)). Returns -1 (or (-1, -1)) when some sum cannot be
-    certified (:func:`._direct.plan_chunks`): the caller then takes the float64 path."""
+    overflows, accumulator overflows)), then ``post = (mode, mask)`` of
+    :func:`._direct.corr_tile_exact_requant`. Returns -1 (or (-1, -1)) when some sum cannot
+    be certified (:func:`._direct.plan_chunks`): the caller then takes the float64 path."""
     n, c, h, wd = x.shape
     cuts = D.plan_chunks(x, w2, c, k)
     if cuts is None:
@@ -184,6 +186,7 @@ def correlate_direct(x, w2, k, p, bias, acc_bits, out, rq=None):
         obuf32 = _buffer("fp.o32", size if one_pass else 0, np.int32)
         obuf = _buffer("fp.o64", 0 if one_pass else size, np.int64)
         vbuf = _buffer("fp.v", 0 if rq is None else out[0].size, np.int64)
+        mask = post[1] if post[1] is not None else _NO_MASK
         count, n_acc = 0, 0
         for i in images:
             if rq is None:
@@ -191,8 +194,8 @@ def correlate_direct(x, w2, k, p, bias, acc_bits, out, rq=None):
                                            bias, acc_bits, xbuf, cuts, one_pass, obuf32, obuf, out)
             else:
                 r, ra = D.corr_tile_exact_requant(x, i, i + 1, w32, offs, p, g.wp, g.plane,
-                                                  g.q_len, bias, acc_bits, *rq, xbuf, cuts,
-                                                  one_pass, obuf32, obuf, vbuf, out)
+                                                  g.q_len, bias, acc_bits, *rq, post[0], xbuf,
+                                                  cuts, one_pass, obuf32, obuf, vbuf, out, mask)
                 count, n_acc = count + r, n_acc + ra
         return count, n_acc
 

@@ -19,19 +19,22 @@ import numpy as np
 
 from ..numerics import QFormat, requantize
 from ..numerics.requant import requant_params
-from ._validate import out_array
+from . import _direct as D
+from .activation import RELU_RULES, relu_bp, relu_fp
+from ._validate import out_array, same_shape
 from .conv import (bp_args, bp_as_correlation, conv2d_bp, conv2d_fp, correlate_direct,
                    direct_ok, fp_args)
 
 
-def _fused(x, w2, k, s, p, ho, wo, bias, acc_bits, f_src, fmt, rounding, overflow, key, out):
-    """(y, n, n_acc) from the direct kernel's epilogue, or None when some sum cannot be
-    certified for it (then the caller runs the two steps)."""
+def _fused(x, w2, k, s, p, ho, wo, bias, acc_bits, f_src, fmt, rounding, overflow, key, out,
+           post=(D.POST_NONE, None)):
+    """(y, n, n_acc) from the direct kernel's epilogue (then ``post`` = (mode, mask)), or
+    None when some sum cannot be certified for it (then the caller runs the steps)."""
     sh, mode, ovf = requant_params(f_src, fmt, rounding, overflow, key)
     shape = (x.shape[0], w2.shape[0], ho, wo)
     out = np.empty(shape, dtype=fmt.dtype) if out is None else out_array(out, shape, fmt.dtype, "out")
     rq = (np.int64(sh), np.int64(mode), np.int64(ovf), np.int64(fmt.w), np.int64(key or 0))
-    n, n_acc = correlate_direct(x, w2, k, p, bias, acc_bits, out, rq)
+    n, n_acc = correlate_direct(x, w2, k, p, bias, acc_bits, out, rq, (np.int64(post[0]), post[1]))
     if n < 0:
         return None
     return out, int(n), int(n_acc)
@@ -78,3 +81,54 @@ def conv2d_bp_requant(e, w, in_hw, f_src: int, fmt: QFormat, rounding: str,
                 return r if acc_stats else r[:2]
     acc = conv2d_bp(e, w, in_hw, stride, pad, acc_bits, stats=True)
     return _two_steps(acc, f_src, fmt, rounding, overflow, key, acc_stats)
+
+
+def conv2d_fp_requant_relu(a, w, f_src: int, fmt: QFormat, rounding: str, overflow: str = "saturate",
+                           key: int | None = None, stride: int = 1, pad: int = 0, acc_bits: int = 32,
+                           rule: str = "ge", acc_stats: bool = False, out: tuple | None = None
+                           ) -> tuple:
+    """A convolution layer's forward pass and its ReLU: ``(y, mask, n_overflowed[, n_acc])``
+    where ``(pre, n_overflowed[, n_acc]) = conv2d_fp_requant(a, w, ...)`` and
+    ``(y, mask) = relu_fp(pre, rule)``; the same words, mask and counts, the ReLU applied
+    in the kernel's epilogue on the fused path. ``out`` = (y, mask) preallocated as in
+    :func:`fxtrain.ops.relu_fp`."""
+    if rule not in RELU_RULES:
+        raise ValueError(f"unknown ReLU rule {rule!r}; expected one of {RELU_RULES}")
+    args = fp_args(a, w, stride, pad, acc_bits)
+    x, w2, k, s = args[:4]
+    shape = (x.shape[0], w2.shape[0], args[5], args[6])
+    if direct_ok(x, w2, s):
+        y = None if out is None else out_array(out[0], shape, fmt.dtype, "out[0]")
+        m = (np.empty(shape, np.uint8) if out is None else out_array(out[1], shape, np.uint8, "out[1]"))
+        post = D.POST_RELU_GT if rule == "gt" else D.POST_RELU_GE
+        r = _fused(*args, f_src, fmt, rounding, overflow, key, y, (post, m))
+        if r is not None:
+            return (r[0], m) + (r[1:] if acc_stats else r[1:2])
+    pre, *counts = conv2d_fp_requant(a, w, f_src, fmt, rounding, overflow, key, stride, pad,
+                                     acc_bits, acc_stats=acc_stats)
+    return relu_fp(pre, rule, out=out) + tuple(counts)
+
+
+def conv2d_bp_requant_mask(e, w, in_hw, mask, f_src: int, fmt: QFormat, rounding: str,
+                           overflow: str = "saturate", key: int | None = None, stride: int = 1,
+                           pad: int = 0, acc_bits: int = 32, acc_stats: bool = False,
+                           out: np.ndarray | None = None) -> tuple:
+    """A convolution's backward pass through the ReLU before it:
+    ``(relu_bp(e_in, mask), n_overflowed[, n_acc])`` with ``(e_in, n_overflowed[, n_acc])
+    = conv2d_bp_requant(e, w, in_hw, ...)``; counts as conv2d_bp_requant's (taken before
+    the mask). ``mask``: the ReLU's uint8 mask, shaped like e_in."""
+    e_, w_, h, wd, k, s, p, bits = bp_args(e, w, in_hw, stride, pad, acc_bits)
+    m = np.asarray(mask)
+    if m.dtype != np.uint8:
+        raise TypeError(f"mask must be uint8 (from relu_fp), got dtype {m.dtype}")
+    same_shape(m, np.empty((e_.shape[0], w_.shape[1], h, wd), np.uint8), "mask", "e_in")
+    if s == 1 and p <= k - 1:
+        args = bp_as_correlation(e_, w_, h, wd, k, p, bits)
+        if direct_ok(args[0], args[1], 1):
+            r = _fused(*args, f_src, fmt, rounding, overflow, key, out,
+                       (D.POST_MASK, np.ascontiguousarray(m)))
+            if r is not None:
+                return r if acc_stats else r[:2]
+    e_in, *counts = conv2d_bp_requant(e, w, in_hw, f_src, fmt, rounding, overflow, key, stride,
+                                      pad, acc_bits, acc_stats=acc_stats)
+    return (relu_bp(e_in, m, out=out),) + tuple(counts)

@@ -15,7 +15,8 @@ import numpy as np
 from hypothesis import strategies as st
 
 from ..numerics import OVERFLOW_MODES, ROUNDING_MODES, QFormat
-from . import (conv2d_bp, conv2d_bp_requant, conv2d_fp, conv2d_fp_requant, conv2d_wu, fpl19_accumulate,
+from . import (conv2d_bp, conv2d_bp_requant, conv2d_bp_requant_mask, conv2d_fp, conv2d_fp_requant,
+               conv2d_fp_requant_relu, conv2d_wu, fpl19_accumulate,
                fpl19_apply, fpl19_decay, fpl19_step, linear_bp, linear_fp, linear_wu, maxpool_bp,
                maxpool_fp, mse_grad, relu_bp, relu_fp, sgd_momentum, softmax_q, softmax_xent_grad,
                squared_hinge_grad)
@@ -237,6 +238,22 @@ def _conv_requant_args(draw, which):
 
 
 @st.composite
+def _conv_relu_args(draw):
+    (args, kw) = draw(_conv_requant_args("fp"))
+    kw.pop("bias", None), kw.pop("bias_shift", None)
+    return args, {**kw, "rule": draw(st.sampled_from(["ge", "gt"]))}
+
+
+@st.composite
+def _conv_mask_args(draw):
+    (args, kw) = draw(_conv_requant_args("bp"))
+    e, w, (h, wd) = args[:3]
+    rng = np.random.default_rng(draw(st.integers(0, 2**32 - 1)))
+    mask = rng.integers(0, 2, size=(e.shape[0], w.shape[1], h, wd)).astype(np.uint8)
+    return (e, w, (h, wd), mask) + tuple(args[3:]), kw
+
+
+@st.composite
 def _fpl19_step_args(draw):
     shape = draw(_small_shape)
     # 16-bit words: the network's dtypes (each other width is one more compilation)
@@ -270,6 +287,10 @@ TABLE: tuple[OpSpec, ...] = (
     # fused chains of the ops above (the engine's fast paths); twins are the chains
     OpSpec("conv2d_fp_requant", conv2d_fp_requant, "conv2d_fp_requant", _conv_requant_args("fp"), 60),
     OpSpec("conv2d_bp_requant", conv2d_bp_requant, "conv2d_bp_requant", _conv_requant_args("bp"), 60),
+    OpSpec("conv2d_fp_requant_relu", conv2d_fp_requant_relu, "conv2d_fp_requant_relu",
+           _conv_relu_args(), 60),
+    OpSpec("conv2d_bp_requant_mask", conv2d_bp_requant_mask, "conv2d_bp_requant_mask",
+           _conv_mask_args(), 60),
     OpSpec("fpl19_step", fpl19_step, "fpl19_step", _fpl19_step_args()),
 )
 
