@@ -1,11 +1,14 @@
 """Training throughput of cnn1x (batch 40, 3x32x32), side by side in one run.
 
-    python benchmarks/bench_train.py [--steps 5] [--rounds 3] [--threads N] [--oracle-images 1] [--json out.json]
+    python benchmarks/bench_train.py [--steps 5] [--rounds 3] [--threads N] [--oracle-images 1]
+                                     [--widths 32,48,64] [--json out.json]
 
-Rows: fxtrain fpl19 and sr16 (bit-exact 16-bit fixed point), fxtrain float64 (same
-network unquantized), PyTorch fp32 (same architecture, squared hinge, SGD with momentum;
-only when torch is importable) and the plain-Python oracle (reference/, on a few
-images, checked bit for bit against the engine on the same step).
+Rows: fxtrain fpl19 (its plan: exact convolution sums, 32-bit FC) and sr16 (bit-exact
+16-bit fixed point), fxtrain fpl19 with every accumulator at one width (``--widths``,
+each row "fpl19 acc N": the cost of the width alone), fxtrain float64 (same network
+unquantized), PyTorch fp32 (same architecture, squared hinge, SGD with momentum; only
+when torch is importable) and the plain-Python oracle (reference/, on a few images,
+checked bit for bit against the engine on the same step).
 
 Each round times every row (best of ``--steps`` steps after a warm-up step); the rows
 are interleaved round by round so that a change in machine load hits all of them. The
@@ -44,6 +47,8 @@ sys.path.insert(0, str(ROOT / "benchmarks"))
 
 from common import machine_note  # noqa: E402
 from fxtrain.models import cnn1x  # noqa: E402
+from dataclasses import replace  # noqa: E402
+
 from fxtrain.presets import float64, fpl19, sr16  # noqa: E402
 
 
@@ -140,6 +145,8 @@ def main(argv=None) -> int:
     ap.add_argument("--threads", type=int, default=os.cpu_count() or 1,
                     help="fxtrain workers and PyTorch threads (default: every core)")
     ap.add_argument("--oracle-images", type=int, default=1, help="0 skips the oracle")
+    ap.add_argument("--widths", default="32,48,64",
+                    help="comma-separated accumulator widths for 'fpl19 acc N' rows ('' for none)")
     ap.add_argument("--json", default=None)
     a = ap.parse_args(argv)
     if a.threads < 1:
@@ -157,8 +164,11 @@ def main(argv=None) -> int:
     except ImportError:
         print("torch not importable: no PyTorch row", file=sys.stderr)
     makers.update({"fxtrain fpl19": fxtrain_maker(fpl19(batch=a.batch), a.batch),
-                   "fxtrain sr16": fxtrain_maker(sr16(batch=a.batch, calib=(x, y)), a.batch),
-                   "fxtrain float64": fxtrain_maker(float64(fpl19(batch=a.batch)), a.batch)})
+                   "fxtrain sr16": fxtrain_maker(sr16(batch=a.batch, calib=(x, y)), a.batch)})
+    for bits in (int(b) for b in a.widths.split(",") if b.strip()):
+        makers[f"fxtrain fpl19 acc {bits}"] = fxtrain_maker(replace(fpl19(batch=a.batch), acc_bits=bits),
+                                                            a.batch)
+    makers["fxtrain float64"] = fxtrain_maker(float64(fpl19(batch=a.batch)), a.batch)
     steps, peaks = {}, {}
     for name, make in makers.items():
         steps[name] = make()
@@ -185,10 +195,15 @@ def main(argv=None) -> int:
     print(f"\ncnn1x training, batch {a.batch}, 3x32x32, {os.cpu_count()} cores, {a.threads} "
           f"thread(s) each; median of {a.rounds} rounds, each the best of {a.steps} steps")
     print(f"before: {note_before}\nafter:  {machine_note()}\n")
-    print("| implementation | images/s | x PyTorch fp32 | x oracle | peak traced MiB |")
-    print("| --- | ---: | ---: | ---: | ---: |")
+    base = "fxtrain fpl19 acc 32"  # the width rows against the 32-bit one, same round
+    vs32 = {n: statistics.median(i / b for i, b in zip(ips[n], ips[base])) if base in ips else None
+            for n in ips if n.startswith("fxtrain fpl19")}
+    print("| implementation | images/s | x PyTorch fp32 | x fpl19 acc 32 | x oracle | peak traced MiB |")
+    print("| --- | ---: | ---: | ---: | ---: | ---: |")
     for name, (v, rt, mem) in rows.items():
-        print(f"| {name} | {v:.1f} | {rt:.2f} | {v / oracle_ips:.0f} | {mem:.0f} |")
+        w = vs32.get(name)
+        print(f"| {name} | {v:.1f} | {rt:.2f} | {'' if w is None else f'{w:.2f}'} | "
+              f"{v / oracle_ips:.0f} | {mem:.0f} |")
     if a.json:
         Path(a.json).write_text(json.dumps(
             {k: {"images_per_s": v[0], "x_pytorch": v[1], "peak_mib": v[2],

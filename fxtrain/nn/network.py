@@ -217,6 +217,9 @@ class Network:
         reuse = not keep_acc
         f = self.plan.input.f
         relu_done = None  # (y, mask) of a ReLU applied in the conv before it
+        # per-channel ranges of ``a`` from the kernel that produced it (kept through ReLU
+        # and pooling, which stay inside them): the next conv skips its pass over ``a``
+        bounds = None
         for li, L in enumerate(self.layers):
             rec = {"layer": L.name, "input": a, "f_in": f}
             if isinstance(L, (Conv2d, Linear)):
@@ -228,20 +231,23 @@ class Network:
                     shape = (a.shape[0],) + self.shapes[li + 1]
                     out = self._buf(reuse, (L.name, "fp"), shape, lp.activation.fmt.dtype)
                     nxt = self.layers[li + 1] if li + 1 < len(self.layers) else None
+                    bounds = {} if bounds is None else {"in": bounds}
                     if isinstance(nxt, ReLU):  # the ReLU in the conv's epilogue
                         out = out if out is None else (out, self._buf(reuse, (nxt.name, "mask"), shape,
                                                                       np.uint8))
                         relu_done = self._conv_requant(
                             ops.conv2d_fp_requant_relu, L, "fp", (a, W), f + lp.weight.f,
                             lp.activation, li, "activation", f"{L.name}.activation", out,
-                            rule=self.plan.relu_rule)
+                            rule=self.plan.relu_rule, _bounds=bounds)
                         a = relu_done[0]
                     else:
                         a = self._conv_requant(ops.conv2d_fp_requant, L, "fp", (a, W), f + lp.weight.f,
                                                lp.activation, li, "activation",
-                                               f"{L.name}.activation", out)
+                                               f"{L.name}.activation", out, _bounds=bounds)
+                    bounds = bounds.get("out")
                     f = lp.activation.f
                 else:
+                    bounds = None
                     acc = (self._acc(ops.conv2d_fp, L, "fp", a, W, L.stride, L.pad)
                            if isinstance(L, Conv2d) else self._acc(ops.linear_fp, L, "fp", a, W))
                     lp = self.plan[L.name]
@@ -270,6 +276,7 @@ class Network:
                     a, rec["argmax"] = ops.maxpool_fp(a, L.k, out=out)
             elif isinstance(L, Flatten):
                 a = a.reshape(a.shape[0], -1)
+                bounds = None
             else:  # pragma: no cover - layer list is validated by out_shape
                 raise TypeError(f"unknown layer {L!r}")
             rec["output"], rec["f_out"] = a, f
@@ -328,6 +335,7 @@ class Network:
         grads: dict[str, list] = {}
         back: dict[str, np.ndarray] = {}
         mask_done = None  # a ReLU whose BP the conv after it applied
+        bounds = None  # per-channel ranges of ``e`` from the conv BP kernel that made it
         for li in range(len(self.layers) - 1, -1, -1):
             L, rec = self.layers[li], fwd[li]
             a_in = rec["input"]
@@ -359,10 +367,14 @@ class Network:
                         if isinstance(prev, ReLU) and reuse:  # no record: the ReLU's BP in the epilogue
                             args, op = args + (fwd[li - 1]["mask"],), ops.conv2d_bp_requant_mask
                             mask_done = prev.name
+                        bounds = {} if bounds is None or not reuse else {"in": bounds}
                         e = self._conv_requant(op, L, "bp", args, fe + lp.weight.f, lp.local_gradient,
-                                               li, "local_gradient", f"{L.name}.local_gradient", out)
+                                               li, "local_gradient", f"{L.name}.local_gradient", out,
+                                               _bounds=bounds)
+                        bounds = bounds.get("out")
                         fe = lp.local_gradient.f
                     else:
+                        bounds = None
                         lp = self.plan[L.name]
                         acc = (self._acc(ops.conv2d_bp, L, "bp", e, W, a_in.shape[2:], L.stride, L.pad)
                                if conv else self._acc(ops.linear_bp, L, "bp", e, W))
@@ -384,6 +396,7 @@ class Network:
                         e = ops.maxpool_bp(e, rec["argmax"], a_in.shape[2:], L.k, out=out)
                 elif isinstance(L, Flatten):
                     e = e.reshape(a_in.shape)
+                    bounds = None
                 back[L.name] = e
         return grads, back
 

@@ -164,16 +164,19 @@ def direct_ok(x: np.ndarray, w2: np.ndarray, s: int) -> bool:
     return s == 1 and fits_int16(x) and fits_int16(w2)
 
 
-def correlate_direct(x, w2, k, p, bias, acc_bits, out, rq=None, post=(0, None)):
+def correlate_direct(x, w2, k, p, bias, acc_bits, out, rq=None, post=(0, None), bounds=None):
     """Stride 1, 16-bit operands: :func:`._direct.corr_tile_exact`, one image at a time,
     images dealt to the workers. Fills ``out``: int64 accumulators wrapped to acc_bits
     (returns the accumulator overflow count), or with ``rq = (s, mode, ovf, w, key)`` the
     requantized words (:func:`._direct.corr_tile_exact_requant`; returns (requantize
     overflows, accumulator overflows)), then ``post = (mode, mask)`` of
     :func:`._direct.corr_tile_exact_requant`. Returns -1 (or (-1, -1)) when some sum cannot
-    be certified (:func:`._direct.plan_chunks`): the caller then takes the float64 path."""
+    be certified (:func:`._direct.plan_chunks`): the caller then takes the float64 path.
+    ``bounds`` (with ``rq``; a dict or None): ``bounds["in"]`` = per-channel (lo, hi) known
+    to contain x, used instead of a pass over x; ``bounds["out"]`` receives the result's
+    per-channel (lo, hi) (the next layer's ``bounds["in"]``)."""
     n, c, h, wd = x.shape
-    cuts = D.plan_chunks(x, w2, c, k)
+    cuts = D.plan_chunks(x, w2, c, k, None if bounds is None else bounds.get("in"))
     if cuts is None:
         return (-1, -1) if rq is not None else -1
     one_pass = bool((cuts[:, 0] == 1).all())
@@ -187,6 +190,8 @@ def correlate_direct(x, w2, k, p, bias, acc_bits, out, rq=None, post=(0, None)):
         obuf = _buffer("fp.o64", 0 if one_pass else size, np.int64)
         vbuf = _buffer("fp.v", 0 if rq is None else out[0].size, np.int64)
         mask = post[1] if post[1] is not None else _NO_MASK
+        orange = np.empty((0 if bounds is None else out.shape[1], 2), dtype=np.int64)
+        orange[:, 0], orange[:, 1] = np.iinfo(np.int64).max, np.iinfo(np.int64).min
         count, n_acc = 0, 0
         for i in images:
             if rq is None:
@@ -195,12 +200,16 @@ def correlate_direct(x, w2, k, p, bias, acc_bits, out, rq=None, post=(0, None)):
             else:
                 r, ra = D.corr_tile_exact_requant(x, i, i + 1, w32, offs, p, g.wp, g.plane,
                                                   g.q_len, bias, acc_bits, *rq, post[0], xbuf,
-                                                  cuts, one_pass, obuf32, obuf, vbuf, out, mask)
+                                                  cuts, one_pass, obuf32, obuf, vbuf, out, mask,
+                                                  orange)
                 count, n_acc = count + r, n_acc + ra
-        return count, n_acc
+        return count, n_acc, orange
 
     parts = RUNNER.run(job, list(range(n)), uses_blas=False)
     count, n_acc = sum(r[0] for r in parts), sum(r[1] for r in parts)
+    if bounds is not None and rq is not None:
+        ranges = np.stack([r[2] for r in parts])
+        bounds["out"] = (ranges[:, :, 0].min(axis=0), ranges[:, :, 1].max(axis=0))
     return (count, n_acc) if rq is not None else n_acc
 
 

@@ -27,14 +27,15 @@ from .conv import (bp_args, bp_as_correlation, conv2d_bp, conv2d_fp, correlate_d
 
 
 def _fused(x, w2, k, s, p, ho, wo, bias, acc_bits, f_src, fmt, rounding, overflow, key, out,
-           post=(D.POST_NONE, None)):
+           post=(D.POST_NONE, None), bounds=None):
     """(y, n, n_acc) from the direct kernel's epilogue (then ``post`` = (mode, mask)), or
     None when some sum cannot be certified for it (then the caller runs the steps)."""
     sh, mode, ovf = requant_params(f_src, fmt, rounding, overflow, key)
     shape = (x.shape[0], w2.shape[0], ho, wo)
     out = np.empty(shape, dtype=fmt.dtype) if out is None else out_array(out, shape, fmt.dtype, "out")
     rq = (np.int64(sh), np.int64(mode), np.int64(ovf), np.int64(fmt.w), np.int64(key or 0))
-    n, n_acc = correlate_direct(x, w2, k, p, bias, acc_bits, out, rq, (np.int64(post[0]), post[1]))
+    n, n_acc = correlate_direct(x, w2, k, p, bias, acc_bits, out, rq, (np.int64(post[0]), post[1]),
+                                bounds)
     if n < 0:
         return None
     return out, int(n), int(n_acc)
@@ -49,16 +50,17 @@ def _two_steps(acc_and_count, f_src, fmt, rounding, overflow, key, acc_stats):
 def conv2d_fp_requant(a, w, f_src: int, fmt: QFormat, rounding: str, overflow: str = "saturate",
                       key: int | None = None, stride: int = 1, pad: int = 0, acc_bits: int = 32,
                       bias=None, bias_shift: int = 0, out: np.ndarray | None = None,
-                      acc_stats: bool = False) -> tuple:
+                      acc_stats: bool = False, _bounds: dict | None = None) -> tuple:
     """``(y, n_overflowed)`` = requantize(conv2d_fp(...), f_src, fmt, rounding, overflow,
     key=key, stats=True): y in ``fmt.dtype`` [N, O, Ho, Wo]. Same argument checks and
     errors as the two calls. ``out``: optional preallocated C-contiguous result, used on
     the fused path (elsewhere a new array is returned). ``acc_stats=True`` returns
-    ``(y, n_overflowed, n_acc)`` with conv2d_fp's accumulator overflow count."""
+    ``(y, n_overflowed, n_acc)`` with conv2d_fp's accumulator overflow count. ``_bounds``:
+    see :func:`conv2d_fp_requant_relu`."""
     args = fp_args(a, w, stride, pad, acc_bits, bias, bias_shift)
     x, w2, k, s = args[:4]
     if direct_ok(x, w2, s):
-        r = _fused(*args, f_src, fmt, rounding, overflow, key, out)
+        r = _fused(*args, f_src, fmt, rounding, overflow, key, out, bounds=_bounds)
         if r is not None:
             return r if acc_stats else r[:2]
     acc = conv2d_fp(a, w, stride, pad, acc_bits, bias, bias_shift, stats=True)
@@ -68,7 +70,7 @@ def conv2d_fp_requant(a, w, f_src: int, fmt: QFormat, rounding: str, overflow: s
 def conv2d_bp_requant(e, w, in_hw, f_src: int, fmt: QFormat, rounding: str,
                       overflow: str = "saturate", key: int | None = None, stride: int = 1,
                       pad: int = 0, acc_bits: int = 32, out: np.ndarray | None = None,
-                      acc_stats: bool = False) -> tuple:
+                      acc_stats: bool = False, _bounds: dict | None = None) -> tuple:
     """``(e_in, n_overflowed)`` = requantize(conv2d_bp(...), f_src, fmt, rounding, overflow,
     key=key, stats=True): e_in in ``fmt.dtype`` [N, C, H, W]; ``out`` and ``acc_stats``
     as in :func:`conv2d_fp_requant`."""
@@ -76,7 +78,7 @@ def conv2d_bp_requant(e, w, in_hw, f_src: int, fmt: QFormat, rounding: str,
     if s == 1 and p <= k - 1:
         args = bp_as_correlation(e_, w_, h, wd, k, p, bits)
         if direct_ok(args[0], args[1], 1):
-            r = _fused(*args, f_src, fmt, rounding, overflow, key, out)
+            r = _fused(*args, f_src, fmt, rounding, overflow, key, out, bounds=_bounds)
             if r is not None:
                 return r if acc_stats else r[:2]
     acc = conv2d_bp(e, w, in_hw, stride, pad, acc_bits, stats=True)
@@ -85,13 +87,16 @@ def conv2d_bp_requant(e, w, in_hw, f_src: int, fmt: QFormat, rounding: str,
 
 def conv2d_fp_requant_relu(a, w, f_src: int, fmt: QFormat, rounding: str, overflow: str = "saturate",
                            key: int | None = None, stride: int = 1, pad: int = 0, acc_bits: int = 32,
-                           rule: str = "ge", acc_stats: bool = False, out: tuple | None = None
-                           ) -> tuple:
+                           rule: str = "ge", acc_stats: bool = False, out: tuple | None = None,
+                           _bounds: dict | None = None) -> tuple:
     """A convolution layer's forward pass and its ReLU: ``(y, mask, n_overflowed[, n_acc])``
     where ``(pre, n_overflowed[, n_acc]) = conv2d_fp_requant(a, w, ...)`` and
     ``(y, mask) = relu_fp(pre, rule)``; the same words, mask and counts, the ReLU applied
     in the kernel's epilogue on the fused path. ``out`` = (y, mask) preallocated as in
-    :func:`fxtrain.ops.relu_fp`."""
+    :func:`fxtrain.ops.relu_fp`. ``_bounds`` (the network's, internal): a dict whose
+    ``"in"`` holds per-channel (lo, hi) known to contain ``a``; ``"out"`` receives y's
+    (unset off the fused path). A wrong ``"in"`` gives wrong sums: only pass what a
+    previous call wrote to ``"out"``, through ReLU, pooling or their BP."""
     if rule not in RELU_RULES:
         raise ValueError(f"unknown ReLU rule {rule!r}; expected one of {RELU_RULES}")
     args = fp_args(a, w, stride, pad, acc_bits)
@@ -101,7 +106,7 @@ def conv2d_fp_requant_relu(a, w, f_src: int, fmt: QFormat, rounding: str, overfl
         y = None if out is None else out_array(out[0], shape, fmt.dtype, "out[0]")
         m = (np.empty(shape, np.uint8) if out is None else out_array(out[1], shape, np.uint8, "out[1]"))
         post = D.POST_RELU_GT if rule == "gt" else D.POST_RELU_GE
-        r = _fused(*args, f_src, fmt, rounding, overflow, key, y, (post, m))
+        r = _fused(*args, f_src, fmt, rounding, overflow, key, y, (post, m), _bounds)
         if r is not None:
             return (r[0], m) + (r[1:] if acc_stats else r[1:2])
     pre, *counts = conv2d_fp_requant(a, w, f_src, fmt, rounding, overflow, key, stride, pad,
@@ -112,11 +117,12 @@ def conv2d_fp_requant_relu(a, w, f_src: int, fmt: QFormat, rounding: str, overfl
 def conv2d_bp_requant_mask(e, w, in_hw, mask, f_src: int, fmt: QFormat, rounding: str,
                            overflow: str = "saturate", key: int | None = None, stride: int = 1,
                            pad: int = 0, acc_bits: int = 32, acc_stats: bool = False,
-                           out: np.ndarray | None = None) -> tuple:
+                           out: np.ndarray | None = None, _bounds: dict | None = None) -> tuple:
     """A convolution's backward pass through the ReLU before it:
     ``(relu_bp(e_in, mask), n_overflowed[, n_acc])`` with ``(e_in, n_overflowed[, n_acc])
     = conv2d_bp_requant(e, w, in_hw, ...)``; counts as conv2d_bp_requant's (taken before
-    the mask). ``mask``: the ReLU's uint8 mask, shaped like e_in."""
+    the mask). ``mask``: the ReLU's uint8 mask, shaped like e_in; ``_bounds`` as in
+    :func:`conv2d_fp_requant_relu` (for ``e`` and the result)."""
     e_, w_, h, wd, k, s, p, bits = bp_args(e, w, in_hw, stride, pad, acc_bits)
     m = np.asarray(mask)
     if m.dtype != np.uint8:
@@ -126,7 +132,7 @@ def conv2d_bp_requant_mask(e, w, in_hw, mask, f_src: int, fmt: QFormat, rounding
         args = bp_as_correlation(e_, w_, h, wd, k, p, bits)
         if direct_ok(args[0], args[1], 1):
             r = _fused(*args, f_src, fmt, rounding, overflow, key, out,
-                       (D.POST_MASK, np.ascontiguousarray(m)))
+                       (D.POST_MASK, np.ascontiguousarray(m)), _bounds)
             if r is not None:
                 return r if acc_stats else r[:2]
     e_in, *counts = conv2d_bp_requant(e, w, in_hw, f_src, fmt, rounding, overflow, key, stride,
