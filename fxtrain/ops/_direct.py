@@ -226,21 +226,44 @@ def plan_chunks(x: np.ndarray, w2: np.ndarray, c: int, k: int, x_range=None) -> 
     producer kernel's output range, instead of a pass over x."""
     o = w2.shape[0]
     c_even = 2 * ((c + 1) // 2)
-    kk = k * k
     o_pad = _round_up(o, ROWS)
-    lo, hi = np.zeros(c_even, np.int64), np.zeros(c_even, np.int64)
-    if x_range is None:
-        channel_ranges(x, lo, hi)
+    cuts = np.zeros((o_pad // ROWS, c_even // 2 * k * k + 3), dtype=np.int64)
+    lo, hi = (_NO_RANGE, _NO_RANGE) if x_range is None else x_range
+    ok = _plan(x, w2, c, k * k, x_range is not None, lo, hi, cuts)
+    return cuts if ok else None
+
+
+_NO_RANGE = np.zeros(1, dtype=np.int64)
+
+
+@njit(cache=True, nogil=True)
+def _plan(x, w2, c, kk, have_range, rlo, rhi, cuts):
+    """:func:`plan_chunks` in one compiled call (it runs for every FP and BP call)."""
+    o = w2.shape[0]
+    c_even = 2 * ((c + 1) // 2)
+    lo = np.zeros(c_even, np.int64)
+    hi = np.zeros(c_even, np.int64)
+    if have_range:
+        for i in range(c):
+            lo[i] = min(rlo[i], 0)
+            hi[i] = max(rhi[i], 0)
     else:
-        lo[:c] = np.minimum(x_range[0][:c], 0)
-        hi[:c] = np.maximum(x_range[1][:c], 0)
-    cuts = np.zeros((o_pad // ROWS, c_even // 2 * kk + 3), dtype=np.int64)
-    if max(int(hi.max()), -int(lo.min())) * _max_row_l1(w2) <= LIMIT:
-        cuts[:, 0], cuts[:, 2] = 1, c_even // 2 * kk
-        return cuts
-    w3 = np.zeros((o_pad, c_even, kk), dtype=np.int64)
-    w3[:o, :c] = w2.reshape(o, c, kk)
-    return cuts if chunk_cuts(w3, lo, hi, cuts) else None
+        channel_ranges(x, lo, hi)
+    m = np.int64(0)
+    for i in range(c_even):
+        m = max(m, hi[i], -lo[i])
+    nr = c_even // 2 * kk
+    if m * _max_row_l1(w2) <= LIMIT:
+        for b in range(cuts.shape[0]):
+            cuts[b, 0] = 1
+            cuts[b, 2] = nr
+        return True
+    w3 = np.zeros((cuts.shape[0] * ROWS, c_even, kk), dtype=np.int64)
+    for oo in range(o):
+        for cc in range(c):
+            for t in range(kk):
+                w3[oo, cc, t] = w2[oo, cc * kk + t]
+    return chunk_cuts(w3, lo, hi, cuts)
 
 
 @njit(cache=True, nogil=True)
@@ -324,10 +347,10 @@ def _image_sums(x, n, w32, offs, p, wp, plane, q_len, bias, acc_bits, xbuf, cuts
 
 
 @njit(cache=True, nogil=True)
-def corr_tile_exact(x, n0, n1, w32, offs, p, wp, plane, q_len, bias, acc_bits,
+def corr_tile_exact(x, images, w32, offs, p, wp, plane, q_len, bias, acc_bits,
                     xbuf, cuts, one_pass, obuf32, obuf, out):
-    """out[n, o, y, x] = wrap(bias[o] + sum_r w[o, r] * window, acc_bits) for images
-    n0..n1-1, the sum exact (``cuts`` from :func:`plan_chunks`); returns the number of
+    """out[n, o, y, x] = wrap(bias[o] + sum_r w[o, r] * window, acc_bits) for the images n
+    listed in ``images`` (int64; one call per worker), the sum exact (``cuts`` from :func:`plan_chunks`); returns the number of
     elements whose exact value did not fit acc_bits.
 
     ``xbuf`` int16 of (C+1)//2 * plane * 2, ``obuf`` int64 and ``obuf32`` int32 of
@@ -335,7 +358,7 @@ def corr_tile_exact(x, n0, n1, w32, offs, p, wp, plane, q_len, bias, acc_bits,
     """
     ho, wo = out.shape[2], out.shape[3]
     count = 0
-    for n in range(n0, n1):
+    for n in images:
         count += _image_sums(x, n, w32, offs, p, wp, plane, q_len, bias, acc_bits, xbuf, cuts,
                              one_pass, obuf32, obuf, ho, wo, out[n].reshape(-1))
     return count
@@ -361,7 +384,7 @@ def _post(y, m, post):
 
 
 @njit(cache=True, nogil=True)
-def corr_tile_exact_requant(x, n0, n1, w32, offs, p, wp, plane, q_len, bias, acc_bits,
+def corr_tile_exact_requant(x, images, w32, offs, p, wp, plane, q_len, bias, acc_bits,
                             s, mode, ovf, w, key, post, xbuf, cuts, one_pass, obuf32, obuf, vbuf,
                             out, mask, orange):
     """:func:`corr_tile_exact` followed by requantize(acc, s, mode, ovf, w, key) per element,
@@ -378,7 +401,7 @@ def corr_tile_exact_requant(x, n0, n1, w32, offs, p, wp, plane, q_len, bias, acc
     size = o_out * ho * wo
     count = 0
     n_acc = 0
-    for n in range(n0, n1):
+    for n in images:
         n_acc += _image_sums(x, n, w32, offs, p, wp, plane, q_len, bias, acc_bits, xbuf, cuts,
                              one_pass, obuf32, obuf, ho, wo, vbuf)
         k = (key + n * size) & 0xFFFFFFFF

@@ -184,6 +184,7 @@ def correlate_direct(x, w2, k, p, bias, acc_bits, out, rq=None, post=(0, None), 
     w32 = D.pack_weights(w2, c, k)
 
     def job(images):
+        images = np.asarray(images, dtype=np.int64)
         xbuf = _buffer("fp.x", (c + 1) // 2 * g.plane * 2, np.int16)
         size = w32.shape[0] * g.q_len
         obuf32 = _buffer("fp.o32", size if one_pass else 0, np.int32)
@@ -192,24 +193,23 @@ def correlate_direct(x, w2, k, p, bias, acc_bits, out, rq=None, post=(0, None), 
         mask = post[1] if post[1] is not None else _NO_MASK
         orange = np.empty((0 if bounds is None else out.shape[1], 2), dtype=np.int64)
         orange[:, 0], orange[:, 1] = np.iinfo(np.int64).max, np.iinfo(np.int64).min
-        count, n_acc = 0, 0
-        for i in images:
-            if rq is None:
-                n_acc += D.corr_tile_exact(x, i, i + 1, w32, offs, p, g.wp, g.plane, g.q_len,
-                                           bias, acc_bits, xbuf, cuts, one_pass, obuf32, obuf, out)
-            else:
-                r, ra = D.corr_tile_exact_requant(x, i, i + 1, w32, offs, p, g.wp, g.plane,
-                                                  g.q_len, bias, acc_bits, *rq, post[0], xbuf,
-                                                  cuts, one_pass, obuf32, obuf, vbuf, out, mask,
-                                                  orange)
-                count, n_acc = count + r, n_acc + ra
+        if rq is None:
+            n_acc = D.corr_tile_exact(x, images, w32, offs, p, g.wp, g.plane, g.q_len, bias,
+                                      acc_bits, xbuf, cuts, one_pass, obuf32, obuf, out)
+            return 0, n_acc, orange
+        count, n_acc = D.corr_tile_exact_requant(x, images, w32, offs, p, g.wp, g.plane, g.q_len,
+                                                 bias, acc_bits, *rq, post[0], xbuf, cuts, one_pass,
+                                                 obuf32, obuf, vbuf, out, mask, orange)
         return count, n_acc, orange
 
     parts = RUNNER.run(job, list(range(n)), uses_blas=False)
     count, n_acc = sum(r[0] for r in parts), sum(r[1] for r in parts)
     if bounds is not None and rq is not None:
-        ranges = np.stack([r[2] for r in parts])
-        bounds["out"] = (ranges[:, :, 0].min(axis=0), ranges[:, :, 1].max(axis=0))
+        lo, hi = parts[0][2][:, 0].copy(), parts[0][2][:, 1].copy()
+        for r in parts[1:]:
+            np.minimum(lo, r[2][:, 0], out=lo)
+            np.maximum(hi, r[2][:, 1], out=hi)
+        bounds["out"] = (lo, hi)
     return (count, n_acc) if rq is not None else n_acc
 
 
