@@ -148,6 +148,19 @@ def _plane_range(v):
 
 
 @njit(cache=True, nogil=True)
+def _abs_sum(v):
+    """sum |v| of a 1-D array as int64: int32 partial sums over runs of 2**16 elements
+    (each below 2**31 for 16-bit values), a reduction LLVM vectorizes."""
+    total = np.int64(0)
+    for r0 in range(0, v.size, 1 << 16):
+        part = np.int32(0)
+        for i in range(r0, min(v.size, r0 + (1 << 16))):
+            part += abs(np.int32(v[i]))
+        total += part
+    return total
+
+
+@njit(cache=True, nogil=True)
 def channel_ranges(x, lo, hi):
     """lo[c] = min(0, min x[:, c]), hi[c] = max(0, max x[:, c]) over the whole batch
     (int64; lo/hi have C rounded up to even entries, the missing odd channel 0)."""
@@ -419,14 +432,17 @@ def corr_tile_exact_requant(x, images, w32, offs, p, wp, plane, q_len, bias, acc
 
 
 @njit(cache=True, nogil=True)
-def wu_tile_exact(e, a, n0, n1, offs, p, wp, plane, q_len, ebuf, abuf, g32, g64,
+def wu_tile_exact(e, a, n0, n1, offs, p, wp, plane, q_len, ebuf, abuf, g32, g64, pending,
                   el1, amx, bad):
-    """g64[o, r] += exact sum over images n0..n1-1 of e[n, o] . a[n, column r].
+    """g32 + g64 [o, r] += exact sum over images n0..n1-1 of e[n, o] . a[n, column r].
 
-    ``g32`` int32 and ``g64`` int64 [O_pad, len(offs)]; ``ebuf`` int16 of
+    ``g32`` int32 (zero at the start of a run of tiles) and ``g64`` int64
+    [O_pad, len(offs)], ``pending`` int64 [1] (0 at the start): the certified int32 sums
+    gather in g32 until :func:`wu_flush` (called here when needed, and by the caller after
+    the last tile) moves them to g64. ``ebuf`` int16 of
     (n1-n0) * O_pad * q_len, ``abuf`` int16 of (n1-n0) * C * plane; ``el1`` int64
     [(n1-n0) * O] and ``amx`` [(n1-n0) * C] scratch (sum of |e| and max |a| per plane,
-    gathered while the planes are copied). Images whose sums cannot be certified are
+    each a vectorized pass over the plane just copied, still in cache). Images whose sums cannot be certified are
     skipped and written to ``bad``; returns how many.
     """
     o_out, ho, wo = e.shape[1], e.shape[2], e.shape[3]
@@ -440,33 +456,26 @@ def wu_tile_exact(e, a, n0, n1, offs, p, wp, plane, q_len, ebuf, abuf, g32, g64,
             if o >= o_out:
                 row[:] = zero
                 continue
-            l1 = np.int64(0)
             for y in range(ho):
                 d = row[y * wp:y * wp + wo]
                 src = e[n0 + t, o, y]
-                s1 = np.int32(0)
                 for xx in range(wo):
-                    v = src[xx]
-                    d[xx] = v
-                    s1 += abs(np.int32(v))
-                l1 += s1
+                    d[xx] = src[xx]
                 row[y * wp + wo:(y + 1) * wp] = zero
             row[ho * wp:] = zero
-            el1[t * o_out + o] = l1
+            el1[t * o_out + o] = _abs_sum(e[n0 + t, o].reshape(-1))
         for c in range(c_in):
             pl = abuf[(t * c_in + c) * plane:(t * c_in + c + 1) * plane]
             pl[:p * wp + p] = zero
-            m = np.int32(0)
             for i in range(h):
                 d = pl[(i + p) * wp + p:(i + p) * wp + p + w]
                 src = a[n0 + t, c, i]
                 for j in range(w):
-                    v = src[j]
-                    d[j] = v
-                    m = max(m, abs(np.int32(v)))
+                    d[j] = src[j]
                 pl[(i + p) * wp + p + w:(i + p + 1) * wp + p] = zero
             pl[(h + p) * wp + p:] = zero
-            amx[t * c_in + c] = m
+            mn, mx = _plane_range(a[n0 + t, c].reshape(-1))
+            amx[t * c_in + c] = max(-np.int64(mn), np.int64(mx))
     # per-image bound: every partial sum of g[o, c, .] is at most sum|e_o| * max|a_c|
     # <= max_o sum|e_o| * max_c max|a_c| (local gradients are small and sparse, so the L1
     # side of e is the tight one); O + C work per image
@@ -478,13 +487,13 @@ def wu_tile_exact(e, a, n0, n1, offs, p, wp, plane, q_len, ebuf, abuf, g32, g64,
         for c in range(c_in):
             am = max(am, amx[t * c_in + c])
         bound[t] = e1 * am
-    gflat = g32.reshape(-1)
     total = np.int64(0)
     for t in range(nimg):
         total += bound[t]
     nbad = 0
     if total <= LIMIT:
-        _wu_pass(ebuf, abuf, offs, q_len, o_pad * q_len, c_in * plane, 0, 0, nimg, g32, gflat, g64)
+        _wu_pass(ebuf, abuf, offs, q_len, o_pad * q_len, c_in * plane, 0, 0, nimg, total, g32,
+                 g64, pending)
         return 0
     for t in range(nimg):
         if bound[t] > LIMIT:
@@ -492,23 +501,37 @@ def wu_tile_exact(e, a, n0, n1, offs, p, wp, plane, q_len, ebuf, abuf, g32, g64,
             nbad += 1
         else:
             _wu_pass(ebuf, abuf, offs, q_len, o_pad * q_len, c_in * plane,
-                     t * o_pad * q_len, t * c_in * plane, 1, g32, gflat, g64)
+                     t * o_pad * q_len, t * c_in * plane, 1, bound[t], g32, g64, pending)
     return nbad
 
 
-@njit(cache=True, nogil=True, inline="always")
-def _wu_pass(ebuf, abuf, offs, q_len, eimg, aimg, e0, a0, nimg, g32, gflat, g64):
-    """One int32 pass of madd_dot over ``nimg`` buffered images from (e0, a0), certified
-    exact, added into g64."""
+@njit(cache=True, nogil=True)
+def wu_flush(g32, g64, pending):
+    """g64 += g32, g32 = 0: the int32 sums gathered since the last flush (their bounds
+    ``pending[0]`` add up to at most LIMIT, so each is exact) move to int64."""
     o_pad, ncol = g32.shape
-    gflat[:] = 0
+    for i in range(o_pad):
+        for j in range(ncol):
+            g64[i, j] += g32[i, j]
+            g32[i, j] = 0
+    pending[0] = 0
+
+
+@njit(cache=True, nogil=True, inline="always")
+def _wu_pass(ebuf, abuf, offs, q_len, eimg, aimg, e0, a0, nimg, bound, g32, g64, pending):
+    """One int32 pass of madd_dot over ``nimg`` buffered images from (e0, a0), whose sums
+    are bounded by ``bound``, added to g32; g32 is first flushed into g64 when the bounds
+    gathered in it would pass LIMIT (``pending[0]`` their running sum), so a flush comes
+    every several tiles, not after each."""
+    o_pad, ncol = g32.shape
+    if pending[0] + bound > LIMIT:
+        wu_flush(g32, g64, pending)
+    pending[0] += bound
+    gflat = g32.reshape(-1)
     for i0 in range(0, o_pad, ROWS):
         for j in range(0, ncol, 2):
             madd_dot(ebuf, e0 + i0 * q_len, q_len, eimg, abuf, a0 + offs[j], a0 + offs[j + 1],
                      aimg, nimg, q_len // QBLK, gflat, i0 * ncol + j, ncol)
-    for i in range(o_pad):
-        for j in range(ncol):
-            g64[i, j] += g32[i, j]
 
 #: bytes of gradient rows one WU kernel call streams (4 rows x images x q_len int16):
 #: small enough to stay in L1 while every column of the tile passes by; and at most

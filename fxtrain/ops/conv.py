@@ -229,7 +229,9 @@ def _wu_direct(e, a, k, p) -> np.ndarray:
 
     def job(part):
         g32 = _buffer("wu.g32", o_pad * offs.size, np.int32).reshape(o_pad, offs.size)
+        g32[:] = 0
         g64 = np.zeros((o_pad, offs.size), dtype=np.int64)  # returned: not scratch
+        pending = np.zeros(1, dtype=np.int64)
         ebuf = _buffer("wu.e", per * o_pad * g.q_len, np.int16)
         abuf = _buffer("wu.a", per * c * g.plane, np.int16)
         el1, amx = _buffer("wu.el1", per * o, np.int64), _buffer("wu.amx", per * c, np.int64)
@@ -239,8 +241,9 @@ def _wu_direct(e, a, k, p) -> np.ndarray:
             m = n1 - n0
             nb = D.wu_tile_exact(e, a, n0, n1, offs, p, g.wp, g.plane, g.q_len,
                                  ebuf[:m * o_pad * g.q_len], abuf[:m * c * g.plane], g32, g64,
-                                 el1, amx, bad)
+                                 pending, el1, amx, bad)
             bads.extend(int(i) for i in bad[:nb])
+        D.wu_flush(g32, g64, pending)
         return g64, bads
 
     parts = RUNNER.run(job, tiles, uses_blas=False)
