@@ -60,9 +60,17 @@ ALL_STOCHASTIC = {"activation": "stochastic", "local_gradient": "stochastic",
                   "input": "half_even", "constant": "half_even"}
 
 
+#: a mixed plan: a rule per layer kind with different phases, and per-layer overrides,
+#: narrow enough that sums wrap (16, 20, 24 bits) next to exact ones
+MIXED_ACC = {"acc_bits": {"conv": {"fp": 20, "bp": 48, "wu": 24}, "linear": {"fp": 33, "bp": 16, "wu": 64}},
+             "acc_override": {"conv1": {"fp": 64, "bp": 17, "wu": 32}}}
+
+
 def _recipe(kind, batch, groups, lr, loss, relu, calib, momentum=0.5):
-    if kind == "fpl19":
+    if kind in ("fpl19", "fpl19-mixed"):
         r = fpl19(lr=lr, momentum=momentum, batch=batch, groups=groups)
+        if kind == "fpl19-mixed":
+            r = replace(r, acc_bits=MIXED_ACC["acc_bits"], acc_override=dict(MIXED_ACC["acc_override"]))
     else:
         r = sr16(lr=lr, momentum=momentum, batch=batch, groups=groups, calib=calib)
         if kind == "sr16-all":
@@ -151,13 +159,28 @@ GRID = [
     ("small", "sr16-all", 4, 2, "squared_hinge", "gt"),
     ("strided", "sr16-all", 2, 1, "softmax_xent", "ge"),
     ("deep", "sr16-all", 4, 2, "mse", "ge"),
+    ("strided", "fpl19-mixed", 4, 2, "squared_hinge", "ge"),
+    ("deep", "fpl19-mixed", 4, 2, "softmax_xent", "gt"),
 ]
 
 
 @pytest.mark.parametrize("net_kind,recipe,batch,groups,loss,relu", GRID)
 def test_train_steps_match_oracle(net_kind, recipe, batch, groups, loss, relu):
     net, rng = build(net_kind, recipe, batch, groups, loss=loss, relu=relu, seed=7)
-    run(net, rng, lr_change=0.5)
+    refs = run(net, rng, lr_change=0.5)
+    if recipe == "fpl19-mixed":  # the narrow widths wrapped, and the counts agreed
+        tags = {k for r in refs for k in r["overflows"]}
+        assert any(".accumulator_" in k for k in tags), tags
+
+
+def test_mixed_plan_widths_reach_the_oracle():
+    """The widths the oracle applies are the plan's per layer and phase (not one global
+    width): conv1's override, the kind rules elsewhere."""
+    net, _ = build("deep", "fpl19-mixed", 4, 2)
+    layers = net.describe()["plan"]["layers"]
+    assert oracle.acc_width(net.describe()["plan"], "conv1", "fp") == 64
+    assert layers["conv0"]["acc_bits"] == {"fp": 20, "bp": 48, "wu": 24}
+    assert layers["fc0"]["acc_bits"] == {"fp": 33, "bp": 16, "wu": 64}
 
 
 @pytest.mark.parametrize("recipe", ["fpl19", "sr16"])

@@ -137,7 +137,11 @@ def test_sr_key_matches_uint32_chain():
 
 
 def test_roles_and_version():
-    assert R.CONTRACT_VERSION == "1.0"
+    # 1.1: accumulator widths per layer and phase, fpl19 conv sums exact (docs/numerics.md)
+    assert R.CONTRACT_VERSION == "1.1"
+    from fxtrain.numerics import CONTRACT_VERSION
+
+    assert CONTRACT_VERSION == R.CONTRACT_VERSION
     assert R.ROLES == ("activation", "weight", "bias", "local_gradient", "weight_gradient",
                        "momentum", "update", "constant")
 
