@@ -9,10 +9,12 @@ is target-independent; other targets get equivalent generic vector code.
 
 Exactness: every product of two int16 fits int32 ((-2**15)**2 = 2**30), and every add is
 a plain (wrapping) i32 add, so each accumulator holds its exact sum mod 2**32 whatever
-the order -- the same bits as the scalar int32 kernels in :mod:`._conv_kernels` (the
-only pair sum that exceeds int32, 2 * 2**30, wraps in vpmaddwd exactly as in i32).
+the order (the only pair sum that exceeds int32, 2 * 2**30, wraps in vpmaddwd exactly as
+in i32). :mod:`._direct` makes the sums exact outright by calling them only on chunks
+certified to stay inside int32, and ``madd_axpy_store64`` / ``madd_axpy_add64`` store or
+add their int32 sums sign-extended into int64.
 
-Both kernels take flat C-contiguous arrays and element offsets; the callers in
+The kernels take flat C-contiguous arrays and element offsets; the callers in
 :mod:`._direct` own the layouts and guarantee that every index is in bounds.
 """
 from __future__ import annotations
@@ -117,68 +119,6 @@ madd_axpy.__doc__ = """For k < 4, h < 2: ``out[obase + k*orow_stride + 8h : +8] 
 madd_axpy_store64 = intrinsic(_axpy_intrinsic("store64"))
 #: :func:`madd_axpy` adding its int32 sums, sign-extended, to an int64 ``out``
 madd_axpy_add64 = intrinsic(_axpy_intrinsic("add64"))
-
-
-@intrinsic
-def madd_axpy_chunked(typingctx, w, wrow, wrow_stride, x, xbase, offs, cuts, out, obase,
-                      orow_stride):
-    """Exact int64 sums over certified chunks: for k < 2, h < 2,
-    ``out[obase + k*orow_stride + 8h : +8] = sum over chunks j of
-    sext64(sum_{cuts[j] <= r < cuts[j+1]} madd(x[xbase + offs[r] + 16h : +16],
-    splat(w[wrow + k*wrow_stride + r])))``: each chunk is summed in int32 lanes (the caller
-    guarantees they cannot leave int32, :func:`._direct.chunk_cuts`) and added to int64
-    lanes, so a chunk boundary costs a sign extension and an add per lane and no call.
-    ``cuts`` int64 1-D (cuts[0] = 0), ``out`` int64 1-D; the other arguments as in
-    :func:`madd_axpy` (k < 4: the same four rows). Measured on cnn1x's conv1 (16 -> 16
-    channels, 32x32) with 5 chunks: 1.36x the time of one int32 pass; two rows per call
-    (every accumulator in a register) were not faster."""
-    sig = types.void(w, types.intp, types.intp, x, types.intp, offs, cuts, out, types.intp,
-                     types.intp)
-
-    def codegen(context, builder, sig, args):
-        wp = _ptr(context, builder, sig.args[0], args[0])
-        xp = _ptr(context, builder, sig.args[3], args[3])
-        op = _ptr(context, builder, sig.args[5], args[5])
-        cp = _ptr(context, builder, sig.args[6], args[6])
-        ncuts = context.make_array(sig.args[6])(context, builder, args[6]).nitems
-        outp = _ptr(context, builder, sig.args[7], args[7])
-        wrow, wst, xbase, obase, ost = args[1], args[2], args[4], args[8], args[9]
-        zero64 = ir.Constant(_V8X64, [0] * 8)
-        acc = [[cgutils.alloca_once_value(builder, _ZERO8) for _ in range(2)] for _ in range(ROWS)]
-        wide = [[cgutils.alloca_once_value(builder, zero64) for _ in range(2)] for _ in range(ROWS)]
-        wrows = [builder.gep(wp, [builder.add(wrow, builder.mul(wst, _c(k)))]) for k in range(ROWS)]
-        xb = builder.gep(xp, [xbase])
-        nchunk = builder.sub(ncuts, _c(1))
-        with cgutils.for_range(builder, nchunk) as chunk:
-            j = chunk.index
-            r0 = builder.load(builder.gep(cp, [j]))
-            r1 = builder.load(builder.gep(cp, [builder.add(j, _c(1))]))
-            for k in range(ROWS):
-                for h in range(2):
-                    builder.store(_ZERO8, acc[k][h])
-            with cgutils.for_range_slice(builder, r0, r1, _c(1), inc=True) as (r, _):
-                xr = builder.gep(xb, [builder.load(builder.gep(op, [r]))])
-                xv = [_load16(builder, xr, _c(16 * h)) for h in range(2)]
-                for k in range(ROWS):
-                    wv = builder.load(builder.gep(wrows[k], [r]), align=4)
-                    wv = builder.insert_element(ir.Constant(_V8, None), wv, ir.Constant(_I32, 0))
-                    wv = builder.bitcast(builder.shuffle_vector(wv, wv, _SPLAT), _V16)
-                    for h in range(2):
-                        builder.store(builder.add(builder.load(acc[k][h]), _madd(builder, xv[h], wv)),
-                                      acc[k][h])
-            for k in range(ROWS):
-                for h in range(2):
-                    builder.store(builder.add(builder.load(wide[k][h]),
-                                              builder.sext(builder.load(acc[k][h]), _V8X64)),
-                                  wide[k][h])
-        for k in range(ROWS):
-            orow = builder.gep(outp, [builder.add(obase, builder.mul(ost, _c(k)))])
-            for h in range(2):
-                dst = builder.bitcast(builder.gep(orow, [_c(8 * h)]), _V8X64.as_pointer())
-                builder.store(builder.load(wide[k][h]), dst, align=8)
-        return context.get_dummy_value()
-
-    return sig, codegen
 
 
 @intrinsic
