@@ -41,8 +41,15 @@ def test_stochastic_key_out_of_range_or_wrong_type(key):
 
 
 def test_largest_and_numpy_keys_are_accepted():
-    requantize(X, 16, Q16, "stochastic", key=2**32 - 1)
-    requantize(X, 16, Q16, "stochastic", key=np.uint32(5))
+    # accepted, and used: a numpy key is the same key as the int, and key 2**32 - 1 with
+    # indices i + 1 draws the words of key 0 with indices i (the sum is mod 2**32)
+    top = requantize(X, 16, Q16, "stochastic", key=2**32 - 1)
+    assert top.shape == X.shape and top.dtype == Q16.dtype
+    np.testing.assert_array_equal(requantize(X, 16, Q16, "stochastic", key=np.uint32(5)),
+                                  requantize(X, 16, Q16, "stochastic", key=5))
+    idx = np.arange(X.size).reshape(X.shape)
+    np.testing.assert_array_equal(requantize(X, 16, Q16, "stochastic", key=2**32 - 1, index=idx + 1),
+                                  requantize(X, 16, Q16, "stochastic", key=0, index=idx))
 
 
 @pytest.mark.parametrize("call, name", [

@@ -67,14 +67,19 @@ def test_sr_key_is_a_deterministic_uint32():
 
 
 def test_sr_key_follows_the_contract_derivation():
-    """k = h(h(h(h(seed ^ 0x9E3779B9) ^ step) ^ layer) ^ role_id), h = lowbias32."""
-    def h(v):
-        return int(lowbias32(np.uint32(v)))
+    """k = h(h(h(h(seed ^ 0x9E3779B9) ^ step) ^ layer) ^ role_id), h = lowbias32 -- the
+    oracle's (plain Python ints), so a mutant of the engine's hash cannot also move the
+    expectation; plus the contract's literal key words (docs/numerics.md 5.4)."""
+    from reference.numerics import lowbias32 as h
 
     for seed, step, layer, role in [(0, 0, 0, "activation"), (M32, M32, M32, "constant"),
                                     (12345, 7, 3, "momentum")]:
         k = h(h(h(h(seed ^ 0x9E3779B9) ^ step) ^ layer) ^ ROLES.index(role))
         assert sr_key(seed, step, layer, role) == k
+    assert sr_key(0x9E3779B9, 0, 0, "activation") == 0
+    assert sr_key(0x9E3779B9, 0, 0, "weight") == 0x688990C0
+    assert sr_key(0, 0, 0, "activation") == 0x41F39E5E
+    assert sr_key(0, 0, 0, "weight") == 0x2B4B55BB
 
 
 def test_sr_key_distinct_over_a_grid():

@@ -113,3 +113,53 @@ def test_fpl19_step_refuses_wide_dtypes():
     with pytest.raises(TypeError, match="at most 32 signed bits"):
         O.fpl19_step(z, z.astype(np.int16), [], 1, 1, 1, 0, 0, 0, 0, 0,
                      ("half_up", "wrap", 16), ("half_up", "wrap", 16))
+
+
+def _decay_ties(m_q: int, count: int) -> np.ndarray:
+    """int16 V whose product with m_q has low 16 bits exactly 0x8000 (a rounding tie at the
+    decay's shift of 16): m_q = 2**t * u (u odd) needs V * u = 2**(15-t) mod 2**(16-t)."""
+    t = (m_q & -m_q).bit_length() - 1
+    u = m_q >> t
+    base = (1 << (15 - t)) * pow(u, -1, 1 << (16 - t)) % (1 << (16 - t))
+    vals = [base + k * (1 << (16 - t)) for k in range(-count, count)]
+    vals = [((v + 32768) % 65536) - 32768 for v in vals]
+    return np.array(sorted(set(vals))[:count], dtype=np.int16)
+
+
+@pytest.mark.parametrize("m_q", [32767, 58982, 3 << 13, 1 << 15, 12346])  # 0.5 saturated, 0.9, ...
+def test_decay_rounds_ties_half_up(m_q):
+    """The momentum decay's rounding on purpose-drawn ties (about 1 in 65536 at random):
+    half_up takes every tie toward +inf, and half_even would differ on half of them, so a
+    mutant of the decay's rounding is caught here, not by chance."""
+    V = _decay_ties(m_q, 16)
+    prod = V.astype(np.int64) * m_q
+    assert ((prod & 0xFFFF) == 0x8000).all()
+    got, _ = check_op("fpl19_decay", V, m_q, 20)  # default rounding: half_up
+    np.testing.assert_array_equal(got, (prod >> 16) + 1)  # tie -> up, exactly
+    even, _ = O.fpl19_decay(V, m_q, 20, rounding="half_even")
+    assert (even != got).any()
+
+
+def test_update_op_defaults_are_pinned():
+    """Every update op's default rounding and overflow (half_up, 16-bit wrap: the FPL'19
+    scheme) pinned on inputs whose rounded term is +0.5, -0.5 and an overflowing value, so
+    each other mode gives other words and a changed default cannot pass."""
+    cases = {
+        # V + round(G / 2): ties +-0.5, then 32767 + 1
+        "fpl19_accumulate": ((np.array([0, 0, 32767], np.int16), np.array([1, -1, 2], np.int16),
+                              1, 0, 1, 0), [1, 0, -32768]),
+        # W - round(V / 2): ties +-0.5, then 32767 + 1
+        "fpl19_apply": ((np.array([0, 0, 32767], np.int16), np.array([1, -1, -2], np.int16),
+                         1, 0, 1, 0), [-1, 0, -32768]),
+        # round(V * 2**15 / 2**16): ties +-0.5 and 1.5; 32767 * 2 / 1 wraps
+        "fpl19_decay": ((np.array([1, -1, 3], np.int16), 1 << 15, 0), [1, 0, 2]),
+    }
+    for name, (args, want) in cases.items():
+        fn = getattr(O, name)
+        np.testing.assert_array_equal(fn(*args)[0], want, err_msg=name)
+        for r in ("half_even", "half_away", "floor", "trunc"):
+            assert (fn(*args, rounding=r)[0] != want).any(), (name, r)
+        if name != "fpl19_decay":
+            assert (fn(*args, overflow="saturate")[0] != want).any(), name
+    v = np.array([32767], np.int16)
+    assert O.fpl19_decay(v, 1 << 17, 0)[0].tolist() == [-2]  # default overflow: wrap
