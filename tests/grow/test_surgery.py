@@ -59,6 +59,19 @@ def test_growth_keeps_outputs_bit_identical(kind, init, layer):
     np.testing.assert_array_equal(W[:w0], before[f"{layer}.weight"])
     assert np.any(W[w0:] != 0), "new units need nonzero incoming weights to learn"
     assert not np.any(net.params[f"{layer}.momentum"][w0:])
+    np.testing.assert_array_equal(net.params[f"{layer}.momentum"][:w0], before[f"{layer}.momentum"])
+    # the consumer: the new units' outgoing weights AND momenta are zero (a nonzero
+    # momentum there would move the zero weights at the next update, changing outputs),
+    # the old slices untouched
+    ci, per = consumer(net, layer)
+    cname = net.layers[ci].name
+    for role in ("weight", "momentum"):
+        P, old = net.params[f"{cname}.{role}"], before[f"{cname}.{role}"]
+        assert P.shape[1] == old.shape[1] + 3 * per, (cname, role)
+        np.testing.assert_array_equal(P[:, :w0 * per], old[:, :w0 * per], err_msg=f"{cname}.{role}")
+        assert not np.any(P[:, w0 * per:(w0 + 3) * per]), f"{cname}.{role} of the new units"
+        np.testing.assert_array_equal(P[:, (w0 + 3) * per:], old[:, w0 * per:],
+                                      err_msg=f"{cname}.{role} after the new units")
     if init == "copy":  # highest score first: unit 0 has the largest score
         diff = W[w0].astype(np.int64) - before[f"{layer}.weight"][0]
         assert np.abs(diff).max() <= np.abs(W[w0]).max()
