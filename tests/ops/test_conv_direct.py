@@ -152,13 +152,20 @@ def test_grid_reads_stay_inside_the_plane():
 
 def test_linear_int64_path_equals_exact_path():
     # 16-bit operands take the int64 numba kernels; int64-typed operands with wider values
-    # take acc_matmul (float64 chunks): compare wrapped, including the 32-bit wrap itself
+    # take acc_matmul (float64 chunks): compare wrapped, including the 32-bit wrap itself,
+    # on sums that do lie between 2**31 and 2**32 (a 33-bit wrap would keep them, a 32-bit
+    # one must not) and at 33 bits
     for n, i, o in [(1, 1, 1), (3, 7, 5), (40, 1024, 10)]:
         a, w, e = r16(n, i), r16(o, i), r16(n, o)
         bias = rng.integers(-(1 << 40), 1 << 40, size=o)
-        for bits in (32, 19):
+        exact = (a.astype(float) @ w.T.astype(float)).astype(np.int64)  # exact: < 2**53
+        np.testing.assert_array_equal(O.linear_fp(a, w, 64), exact)
+        if i == 1024:
+            assert (np.abs(exact) >= 1 << 31).any() and (np.abs(exact) < 1 << 32).any()
+        for bits in (32, 33, 19):
             np.testing.assert_array_equal(
                 O.linear_fp(a, w, bits, bias=bias, bias_shift=2),
                 wrap(O.linear_fp(a.astype(np.int64), w, 64, bias=bias, bias_shift=2), bits))
+            np.testing.assert_array_equal(O.linear_fp(a, w, bits), wrap(exact, bits))
             np.testing.assert_array_equal(O.linear_bp(e, w, bits), wrap(O.linear_bp(e, w, 64), bits))
             np.testing.assert_array_equal(O.linear_wu(e, a, bits), wrap(O.linear_wu(e, a, 64), bits))
