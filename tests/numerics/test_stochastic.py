@@ -174,3 +174,25 @@ def test_parallel_kernel_matches_single_thread():
         numba.set_num_threads(before)
     np.testing.assert_array_equal(got[0], want[0])
     assert got[1] == want[1] > 0
+
+
+def test_known_answer_words_from_the_contract():
+    """docs/numerics.md 5.2, written out by hand: key 0 gives R(0) = 0, R(1) = 0x688990c0,
+    R(2) = 0xd1132181, so at s = 1 (u = the top bit of R) [0.5, 0.5, 0.5] rounds to
+    [0, 0, 1]; element 1 at s = 32 rounds up iff r >= 2**32 - 0x688990c0 = 0x97766f40, at
+    s = 40 iff r >= 0x97766f4000 (u zero-padded below). A shifted index, a different key
+    derivation or a misaligned u changes these words."""
+    from fxtrain.numerics import QFormat, requantize
+
+    q = QFormat(32, 0)
+    np.testing.assert_array_equal(requantize(np.array([1, 1, 1]), 1, QFormat(16, 0), "stochastic", key=0),
+                                  [0, 0, 1])
+    for s, edge in ((32, 0x97766F40), (40, 0x97766F4000)):
+        x = np.array([0, edge, edge - 1, (3 << s) + edge - 1, (3 << s) + edge])
+        got = requantize(x, s, QFormat(32, 0), "stochastic", key=0, index=np.array([0, 1, 1, 1, 1]))
+        np.testing.assert_array_equal(got, [0, 1, 0, 3, 4], err_msg=f"s={s}")
+    # key 5 at index 0 draws R = lowbias32(5); the same word as key 0 at index 5
+    x = np.full(6, 0x7FFFFFFF, dtype=np.int64)
+    a = requantize(x, 32, q, "stochastic", key=0)
+    b = requantize(x[:1], 32, q, "stochastic", key=5)
+    assert a[5] == b[0]
