@@ -415,6 +415,11 @@ def conv2d_bp_requant_mask(e, w, in_hw, mask, f_src, fmt, rounding, overflow="sa
     return (relu_bp(e_in, mask),) + tuple(counts)
 
 
+def maxpool_bp_mask(e, argmax, in_hw, k, mask):
+    """relu_bp(maxpool_bp(e, argmax, in_hw, k), mask)."""
+    return relu_bp(maxpool_bp(e, argmax, in_hw, k), mask)
+
+
 def fpl19_step(W, V, grads, lr_q, s_q, m_q, f_G, f_lr, f_V, f_s, f_W, momentum, update,
                key_momentum=0, key_update=0):
     """The whole update of one batch: fpl19_accumulate per group g (key key_momentum +

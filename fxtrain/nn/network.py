@@ -393,7 +393,14 @@ class Network:
                         e = F.maxpool_bp(e, rec["argmax"], a_in.shape[2:], L.k)
                     else:
                         out = self._buf(reuse, (L.name, "bp"), a_in.shape, e.dtype)
-                        e = ops.maxpool_bp(e, rec["argmax"], a_in.shape[2:], L.k, out=out)
+                        prev = self.layers[li - 1]
+                        if reuse and isinstance(prev, ReLU) and li - 1 > first_w:
+                            # no record: the BP of the ReLU before the pool in the same pass
+                            e = ops.maxpool_bp_mask(e, rec["argmax"], a_in.shape[2:], L.k,
+                                                    fwd[li - 1]["mask"], out=out)
+                            mask_done = prev.name
+                        else:
+                            e = ops.maxpool_bp(e, rec["argmax"], a_in.shape[2:], L.k, out=out)
                 elif isinstance(L, Flatten):
                     e = e.reshape(a_in.shape)
                     bounds = None

@@ -13,7 +13,7 @@ from .conv_requant import (conv2d_bp_requant, conv2d_bp_requant_mask, conv2d_fp_
 from .linear import linear_bp, linear_fp, linear_wu
 from .losses import (mse_grad, mse_loss, softmax_xent_loss, squared_hinge_grad,
                      squared_hinge_loss)
-from .pool import maxpool_bp, maxpool_fp
+from .pool import maxpool_bp, maxpool_bp_mask, maxpool_fp
 from .softmax import EXP2_LUT, softmax_q, softmax_xent_grad
 from .update import fpl19_accumulate, fpl19_apply, fpl19_decay, fpl19_step, sgd_momentum
 
@@ -23,7 +23,7 @@ __all__ = [
     "conv2d_fp_requant_relu", "conv2d_wu",
     "fpl19_accumulate", "fpl19_apply", "fpl19_decay", "fpl19_step",
     "linear_bp", "linear_fp", "linear_wu",
-    "maxpool_bp", "maxpool_fp",
+    "maxpool_bp", "maxpool_bp_mask", "maxpool_fp",
     "mse_grad", "mse_loss",
     "relu_bp", "relu_fp",
     "sgd_momentum",

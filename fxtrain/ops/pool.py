@@ -98,6 +98,28 @@ def _pool2_bp(e, arg, out):
                     o1[2 * ox + 1] = v * np.int64(i == 3)
 
 
+@njit(cache=True, nogil=True)
+def _pool2_bp_mask(e, arg, mask, out):
+    """:func:`_pool2_bp` times a ReLU mask of out's shape (the ReLU before the pool)."""
+    n_img, c, ho, wo = e.shape
+    for n in range(n_img):
+        for ch in range(c):
+            for oy in range(ho):
+                er = e[n, ch, oy]
+                ar = arg[n, ch, oy]
+                o0 = out[n, ch, 2 * oy]
+                o1 = out[n, ch, 2 * oy + 1]
+                m0 = mask[n, ch, 2 * oy]
+                m1 = mask[n, ch, 2 * oy + 1]
+                for ox in range(wo):
+                    v = np.int64(er[ox])
+                    i = ar[ox]
+                    o0[2 * ox] = v * np.int64((i == 0) & (m0[2 * ox] != 0))
+                    o0[2 * ox + 1] = v * np.int64((i == 1) & (m0[2 * ox + 1] != 0))
+                    o1[2 * ox] = v * np.int64((i == 2) & (m1[2 * ox] != 0))
+                    o1[2 * ox + 1] = v * np.int64((i == 3) & (m1[2 * ox + 1] != 0))
+
+
 def _k_arg(k) -> int:
     return int_arg(k, "k", 1, K_MAX)
 
@@ -148,3 +170,30 @@ def maxpool_bp(e, argmax, in_hw, k: int, out: np.ndarray | None = None) -> np.nd
         out[...] = 0
     _pool_bp(np.ascontiguousarray(e), np.ascontiguousarray(arg), k, out)
     return out
+
+
+def maxpool_bp_mask(e, argmax, in_hw, k: int, mask, out: np.ndarray | None = None) -> np.ndarray:
+    """``relu_bp(maxpool_bp(e, argmax, in_hw, k), mask)``: the pool's BP and the BP of the
+    ReLU before it in one pass (``mask`` uint8 [N, C, H, W] from relu_fp); the same words.
+    ``out`` as in :func:`maxpool_bp`."""
+    m = np.asarray(mask)
+    if m.dtype != np.uint8:
+        raise TypeError(f"mask must be uint8 (from relu_fp), got dtype {m.dtype}")
+    e = int_array(e, "e", 4)
+    h, w = hw_arg(in_hw)
+    if m.shape != (e.shape[0], e.shape[1], h, w):
+        raise ValueError(f"mask shape {m.shape} does not match the pooled input "
+                         f"{(e.shape[0], e.shape[1], h, w)}")
+    if _k_arg(k) == 2 and h % 2 == 0 and w % 2 == 0 and np.asarray(argmax).dtype == np.uint8 \
+            and np.asarray(argmax).shape == e.shape and e.shape[2:] == (h // 2, w // 2):
+        arg = np.asarray(argmax)
+        if arg.size and int(arg.max()) >= 4:
+            raise ValueError(f"argmax holds {int(arg.max())}, not a position in a 2x2 window")
+        out = (np.empty((*e.shape[:2], h, w), dtype=e.dtype) if out is None
+               else out_array(out, (*e.shape[:2], h, w), e.dtype, "out"))
+        _pool2_bp_mask(e, arg, np.ascontiguousarray(m), out)
+        return out
+    from .activation import relu_bp
+
+    y = maxpool_bp(e, argmax, in_hw, k, out=out)
+    return relu_bp(y, m, out=y)

@@ -18,7 +18,7 @@ from ..numerics import OVERFLOW_MODES, ROUNDING_MODES, QFormat
 from . import (conv2d_bp, conv2d_bp_requant, conv2d_bp_requant_mask, conv2d_fp, conv2d_fp_requant,
                conv2d_fp_requant_relu, conv2d_wu, fpl19_accumulate,
                fpl19_apply, fpl19_decay, fpl19_step, linear_bp, linear_fp, linear_wu, maxpool_bp,
-               maxpool_fp, mse_grad, relu_bp, relu_fp, sgd_momentum, softmax_q, softmax_xent_grad,
+               maxpool_bp_mask, maxpool_fp, mse_grad, relu_bp, relu_fp, sgd_momentum, softmax_q, softmax_xent_grad,
                squared_hinge_grad)
 
 
@@ -152,6 +152,13 @@ def _maxpool_bp_args(draw):
     rng = np.random.default_rng(draw(st.integers(0, 2**32 - 1)))
     arg = rng.integers(0, k * k, size=shape).astype(np.uint8)
     return (draw(int_tensor(shape)), arg, (h, w), k), {}
+
+
+@st.composite
+def _maxpool_bp_mask_args(draw):
+    (e, arg, (h, w), k), _ = draw(_maxpool_bp_args())
+    rng = np.random.default_rng(draw(st.integers(0, 2**32 - 1)))
+    return (e, arg, (h, w), k, rng.integers(0, 2, size=(e.shape[0], e.shape[1], h, w)).astype(np.uint8)), {}
 
 
 @st.composite
@@ -292,6 +299,7 @@ TABLE: tuple[OpSpec, ...] = (
     OpSpec("conv2d_bp_requant_mask", conv2d_bp_requant_mask, "conv2d_bp_requant_mask",
            _conv_mask_args(), 60),
     OpSpec("fpl19_step", fpl19_step, "fpl19_step", _fpl19_step_args()),
+    OpSpec("maxpool_bp_mask", maxpool_bp_mask, "maxpool_bp_mask", _maxpool_bp_mask_args()),
 )
 
 OPS: dict[str, OpSpec] = {spec.name: spec for spec in TABLE}
