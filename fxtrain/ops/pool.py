@@ -78,9 +78,10 @@ def _pool2_fp(a, y, arg):
 
 
 @njit(cache=True, nogil=True)
-def _pool2_bp(e, arg, out):
+def _pool2_bp(e, arg, out, mask, use_mask):
     """:func:`_pool_bp` for k = 2 and even H, W: writes every element of ``out`` (e at
-    the argmax, 0 elsewhere) with branch-free products, so ``out`` needs no zeroing."""
+    the argmax, 0 elsewhere) with branch-free products, so ``out`` needs no zeroing; with
+    ``use_mask`` also times a ReLU mask of out's shape (the ReLU before the pool)."""
     n_img, c, ho, wo = e.shape
     for n in range(n_img):
         for ch in range(c):
@@ -89,35 +90,25 @@ def _pool2_bp(e, arg, out):
                 ar = arg[n, ch, oy]
                 o0 = out[n, ch, 2 * oy]
                 o1 = out[n, ch, 2 * oy + 1]
-                for ox in range(wo):
-                    v = np.int64(er[ox])
-                    i = ar[ox]
-                    o0[2 * ox] = v * np.int64(i == 0)
-                    o0[2 * ox + 1] = v * np.int64(i == 1)
-                    o1[2 * ox] = v * np.int64(i == 2)
-                    o1[2 * ox + 1] = v * np.int64(i == 3)
+                if use_mask:
+                    m0, m1 = mask[n, ch, 2 * oy], mask[n, ch, 2 * oy + 1]
+                    for ox in range(wo):
+                        _scatter2(np.int64(er[ox]), ar[ox], o0, o1, ox, m0[2 * ox] != 0,
+                                  m0[2 * ox + 1] != 0, m1[2 * ox] != 0, m1[2 * ox + 1] != 0)
+                else:
+                    for ox in range(wo):
+                        _scatter2(np.int64(er[ox]), ar[ox], o0, o1, ox, True, True, True, True)
 
 
-@njit(cache=True, nogil=True)
-def _pool2_bp_mask(e, arg, mask, out):
-    """:func:`_pool2_bp` times a ReLU mask of out's shape (the ReLU before the pool)."""
-    n_img, c, ho, wo = e.shape
-    for n in range(n_img):
-        for ch in range(c):
-            for oy in range(ho):
-                er = e[n, ch, oy]
-                ar = arg[n, ch, oy]
-                o0 = out[n, ch, 2 * oy]
-                o1 = out[n, ch, 2 * oy + 1]
-                m0 = mask[n, ch, 2 * oy]
-                m1 = mask[n, ch, 2 * oy + 1]
-                for ox in range(wo):
-                    v = np.int64(er[ox])
-                    i = ar[ox]
-                    o0[2 * ox] = v * np.int64((i == 0) & (m0[2 * ox] != 0))
-                    o0[2 * ox + 1] = v * np.int64((i == 1) & (m0[2 * ox + 1] != 0))
-                    o1[2 * ox] = v * np.int64((i == 2) & (m1[2 * ox] != 0))
-                    o1[2 * ox + 1] = v * np.int64((i == 3) & (m1[2 * ox + 1] != 0))
+@njit(cache=True, nogil=True, inline="always")
+def _scatter2(v, i, o0, o1, ox, k0, k1, k2, k3):
+    o0[2 * ox] = v * np.int64((i == 0) & k0)
+    o0[2 * ox + 1] = v * np.int64((i == 1) & k1)
+    o1[2 * ox] = v * np.int64((i == 2) & k2)
+    o1[2 * ox + 1] = v * np.int64((i == 3) & k3)
+
+
+_NO_MASK = np.zeros((1, 1, 2, 2), dtype=np.uint8)
 
 
 def _k_arg(k) -> int:
@@ -162,7 +153,7 @@ def maxpool_bp(e, argmax, in_hw, k: int, out: np.ndarray | None = None) -> np.nd
         out = out_array(out, (n, c, h, w), e.dtype, "out")
     if k == 2 and h % 2 == 0 and w % 2 == 0:
         out = np.empty((n, c, h, w), dtype=e.dtype) if out is None else out
-        _pool2_bp(e, arg, out)
+        _pool2_bp(e, arg, out, _NO_MASK, False)
         return out
     if out is None:
         out = np.zeros((n, c, h, w), dtype=e.dtype)
@@ -191,7 +182,7 @@ def maxpool_bp_mask(e, argmax, in_hw, k: int, mask, out: np.ndarray | None = Non
             raise ValueError(f"argmax holds {int(arg.max())}, not a position in a 2x2 window")
         out = (np.empty((*e.shape[:2], h, w), dtype=e.dtype) if out is None
                else out_array(out, (*e.shape[:2], h, w), e.dtype, "out"))
-        _pool2_bp_mask(e, arg, np.ascontiguousarray(m), out)
+        _pool2_bp(e, arg, out, np.ascontiguousarray(m), True)
         return out
     from .activation import relu_bp
 
