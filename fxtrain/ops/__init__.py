@@ -1,8 +1,11 @@
 """Pure integer kernels (docs/ops.md): conv/linear FP, BP, WU accumulators, ReLU, max-pool,
-loss gradients and the momentum updates; conv FP/BP fused with requantization.
+loss gradients and the momentum updates; conv FP/BP fused with requantization (and with
+the ReLU next to them), max-pool BP fused with the ReLU's.
 
-Accumulating ops return int64 sums already wrapped to ``acc_bits`` (default 32); the
-caller requantizes them with :func:`fxtrain.numerics.requantize` per its recipe.
+Accumulating ops form every sum exactly and return int64 sums wrapped to ``acc_bits``
+(default 32; 64 is exact for 16-bit operands); ``stats=True`` adds the count of elements
+whose sum did not fit. The caller requantizes them with
+:func:`fxtrain.numerics.requantize` per its plan's width for that layer and phase.
 Flatten is ``a.reshape(N, -1)``: row-major (C, H, W) order, no op needed.
 ``fxtrain.ops.table`` (needs hypothesis) lists every op with its oracle twin.
 """
