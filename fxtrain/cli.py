@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 
 from . import __version__
@@ -58,7 +59,28 @@ def main(argv: list[str] | None = None) -> int:
     if not getattr(args, "func", None):
         parser.print_help()
         return 0
-    return int(args.func(args) or 0)
+    try:
+        return int(args.func(args) or 0)
+    except USER_ERRORS as exc:
+        if os.environ.get("FXTRAIN_DEBUG"):
+            raise
+        print(f"fxtrain {args.command}: error: {one_line(exc)}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print(f"fxtrain {args.command}: interrupted (a run continues from its last checkpoint "
+              "with --resume)", file=sys.stderr)
+        return 130
+
+
+#: what a user's input can cause (bad values, files, folders); anything else is a bug and
+#: keeps its traceback. FXTRAIN_DEBUG=1 shows the traceback of these too.
+USER_ERRORS = (ValueError, OSError)
+
+
+def one_line(exc: BaseException) -> str:
+    """The message of ``exc`` on one line (multi-line numpy/numba texts are joined)."""
+    text = " ".join(str(exc).split())
+    return text or type(exc).__name__
 
 
 if __name__ == "__main__":

@@ -189,7 +189,7 @@ def find_cifar10_dir(data_dir: str | os.PathLike | None) -> Path:
     """``data_dir`` itself or its ``cifar-10-batches-py`` subfolder, whichever holds the batches."""
     if data_dir is None:
         raise FileNotFoundError(
-            "CIFAR-10 needs data_dir / --data DIR: the folder 'cifar-10-batches-py' (python "
+            "CIFAR-10 needs data_dir / --data-dir DIR: the folder 'cifar-10-batches-py' (python "
             "version, from https://www.cs.toronto.edu/~kriz/cifar.html) or its parent"
         )
     base = Path(data_dir)

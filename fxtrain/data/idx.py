@@ -117,7 +117,7 @@ def find_fashion_mnist_dir(data_dir: str | os.PathLike | None = None, split: str
     raise FileNotFoundError(
         f"Fashion-MNIST {split} files ({names}) not found; tried: {tried}. Install them with "
         f"`apt-get install {FASHION_MNIST_APT_PACKAGE}` (puts them in "
-        f"{DEFAULT_FASHION_MNIST_DIRS[0]}) or pass data_dir / --data DIR pointing at a "
+        f"{DEFAULT_FASHION_MNIST_DIRS[0]}) or pass data_dir / --data-dir DIR pointing at a "
         f"folder that holds them."
     )
 

@@ -32,11 +32,12 @@ def _cmd_cgap(args: argparse.Namespace) -> int:
         return 2
     out = Path(args.out)
     if args.baselines:
-        res = run_with_baselines(cfg, out, progress=not args.quiet, resume=args.resume)
+        res = run_with_baselines(cfg, out, progress=not args.quiet, resume=args.resume,
+                                 force=args.force)
         reports = res["reports"]
         cgap = reports["cgap"]
     else:
-        run = run_cgap(cfg, out, resume=args.resume, progress=not args.quiet)
+        run = run_cgap(cfg, out, resume=args.resume, progress=not args.quiet, force=args.force)
         cgap = run.report()
         reports = {"cgap": cgap}
     report_path = out / "cgap" / "report.json" if args.baselines else out / "report.json"
@@ -88,6 +89,7 @@ def register(sub) -> None:
                    help="also train the full-width model and L1 train-then-prune at CGaP's final widths")
     c.add_argument("--out", default="runs/cgap", help="run folder (checkpoints, report.json, plots)")
     c.add_argument("--resume", action="store_true", help="continue from the checkpoints in OUT")
+    c.add_argument("--force", action="store_true", help="replace the runs already in OUT")
     c.add_argument("--no-plot", action="store_true", help="skip the matplotlib plots")
     c.add_argument("--json", action="store_true", help="print the final epoch's record as JSON")
     c.add_argument("--quiet", action="store_true", help="no progress bar")

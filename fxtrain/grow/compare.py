@@ -60,7 +60,7 @@ def format_summary(rows: dict) -> str:
 
 
 def run_with_baselines(cfg: CGaPConfig, out: str | Path, progress: bool = True, log=print,
-                       resume: bool = False) -> dict:
+                       resume: bool = False, force: bool = False) -> dict:
     """CGaP, then both baselines, each in ``out/<method>/``; writes ``out/summary.json``
     and returns ``{"reports": {method: report}, "summary": rows}``."""
     out = Path(out)
@@ -68,14 +68,14 @@ def run_with_baselines(cfg: CGaPConfig, out: str | Path, progress: bool = True, 
     if log:
         log("== cgap")
     runs["cgap"] = run_cgap(cfg, out / "cgap", resume=resume and (out / "cgap" / "checkpoint.npz").exists(),
-                            progress=progress, log=log)
+                            progress=progress, log=log, force=force)
     for name, sched in baseline_schedules(cfg.schedule, widths(runs["cgap"].net)).items():
         if log:
             log(f"== {name}")
         c = CGaPConfig(replace(cfg.train), sched)
         d = out / name
         runs[name] = run_cgap(c, d, resume=resume and (d / "checkpoint.npz").exists(), progress=progress,
-                              log=log)
+                              log=log, force=force)
     reports = {k: r.report() for k, r in runs.items()}
     ipe = images_per_epoch(reports["cgap"])
     rows = summarize(reports, ipe)

@@ -16,7 +16,8 @@ from pathlib import Path
 
 from ..data import shuffle_order
 from ..nn.network import Network
-from ..train.checkpoint import _atomic_write, load_checkpoint, save_checkpoint
+from ..train.checkpoint import atomic_write, load_checkpoint, save_checkpoint
+from ..train.rundir import RunDir
 from ..train.loop import TrainConfig, build_network, evaluate, load_data, lr_at, prepare, train_epoch
 from .report import model_report
 from .saliency import Saliency, select_keep
@@ -169,14 +170,26 @@ def _restore(run: CGaPRun, ckpt: Path) -> None:
 
 
 def _write_json(path: Path, obj) -> None:
-    _atomic_write(path, lambda fh: fh.write(json.dumps(obj, indent=1).encode()))
+    atomic_write(path, json.dumps(obj, indent=1).encode())
 
 
 def run_cgap(cfg: CGaPConfig, out: str | Path | None = None, resume: bool = False,
-             progress: bool = True, stop_after: int | None = None, log=print) -> CGaPRun:
+             progress: bool = True, stop_after: int | None = None, log=print,
+             force: bool = False) -> CGaPRun:
     """Run ``cfg`` for ``cfg.train.epochs`` epochs; with ``out``, checkpoint to
     ``out/checkpoint.npz`` after every epoch and write ``out/report.json`` at the end.
-    ``resume`` continues from that checkpoint; ``stop_after`` ends after that many epochs."""
+    ``out`` is a locked :class:`~fxtrain.train.rundir.RunDir`: ``resume`` continues the
+    run in it, ``force`` replaces it; ``stop_after`` ends after that many epochs."""
+    if resume and not out:
+        raise ValueError("resume needs the run directory (out)")
+    if not out:
+        return _run_cgap(cfg, None, False, progress, stop_after, log)
+    with RunDir(out, resume=resume, force=force, what="CGaP run", history=False) as rd:
+        return _run_cgap(cfg, rd.path, resume, progress, stop_after, log)
+
+
+def _run_cgap(cfg: CGaPConfig, out: Path | None, resume: bool, progress: bool,
+              stop_after: int | None, log) -> CGaPRun:
     tc, s = cfg.train, cfg.schedule
     train, test = load_data(tc)
     xtr, xte = prepare(train, tc.image_size), prepare(test, tc.image_size)
@@ -188,8 +201,6 @@ def run_cgap(cfg: CGaPConfig, out: str | Path | None = None, resume: bool = Fals
         run.phases["peak"] = run.phases["seed"]
     ckpt = Path(out) / "checkpoint.npz" if out else None
     if resume:
-        if ckpt is None or not ckpt.exists():
-            raise FileNotFoundError(f"nothing to resume: {ckpt} does not exist")
         _restore(run, ckpt)
     nb = len(xtr) // tc.batch
     if nb == 0:

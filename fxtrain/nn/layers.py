@@ -12,6 +12,15 @@ from dataclasses import dataclass
 import numpy as np
 
 
+def _check_sizes(layer, **minimum: int) -> None:
+    """Every named field is an int (not a bool) at least its minimum; else ValueError."""
+    for field_name, lo in minimum.items():
+        v = getattr(layer, field_name)
+        if isinstance(v, bool) or not isinstance(v, (int, np.integer)) or v < lo:
+            raise ValueError(f"{type(layer).__name__} {layer.name!r}: {field_name} must be an "
+                             f"integer >= {lo}, got {v!r}")
+
+
 @dataclass(frozen=True)
 class Conv2d:
     """K x K convolution, correlation form, stride S, zero padding P; weight [O, C, K, K]."""
@@ -25,6 +34,9 @@ class Conv2d:
 
     weighted = True
     kind = "conv"
+
+    def __post_init__(self) -> None:
+        _check_sizes(self, in_ch=1, out_ch=1, k=1, stride=1, pad=0)
 
     @property
     def weight_shape(self) -> tuple[int, ...]:
@@ -55,6 +67,9 @@ class Linear:
 
     weighted = True
     kind = "linear"
+
+    def __post_init__(self) -> None:
+        _check_sizes(self, in_f=1, out_f=1)
 
     @property
     def weight_shape(self) -> tuple[int, ...]:

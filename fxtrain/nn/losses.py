@@ -39,13 +39,27 @@ def _float_loss(loss: str, z: np.ndarray, labels: np.ndarray, k: int):
     return p - onehot, float(-np.sum(np.log(np.maximum(p[t > 0], 1e-300))))
 
 
+def check_labels(labels, k: int, n: int | None = None) -> np.ndarray:
+    """``labels`` as int64 class indices in [0, k) (and ``n`` of them if given), or a
+    ValueError that names what is wrong: floats, bools or out-of-range values are refused,
+    never truncated or used as masks."""
+    a = np.asarray(labels)
+    if a.dtype.kind not in "iu":
+        raise ValueError(f"labels must be integer class indices, got dtype {a.dtype}"
+                         + (" (bool labels would be read as a mask)" if a.dtype.kind == "b" else ""))
+    if a.ndim != 1 or (n is not None and a.shape[0] != n):
+        want = f"[{n}]" if n is not None else "[N]"
+        raise ValueError(f"labels must have shape {want}, got {list(a.shape)}")
+    if a.size and (int(a.min()) < 0 or int(a.max()) >= k):
+        raise ValueError(f"labels must lie in [0, {k}), got range [{int(a.min())}, {int(a.max())}]")
+    return a.astype(np.int64, copy=False)
+
+
 def loss_and_grad(loss: str, z, labels, k: int, spec: TensorSpec | None):
     """(gradient, summed loss). ``spec`` is the logits' spec (None in float64 mode)."""
     if loss not in LOSSES:
         raise ValueError(f"unknown loss {loss!r}; expected one of {LOSSES}")
-    labels = np.asarray(labels)
-    if labels.size and (labels.min() < 0 or labels.max() >= k):
-        raise ValueError(f"labels must lie in [0, {k}), got range [{labels.min()}, {labels.max()}]")
+    labels = check_labels(labels, k)
     if spec is None:
         return _float_loss(loss, z, labels, k)
     zf = dequantize(z, spec.fmt)

@@ -1,6 +1,8 @@
 """Model zoo: the FPL'19 CIFAR-10 CNN (1X/2X/4X) and a small LeNet-style net."""
 from __future__ import annotations
 
+import numpy as np
+
 from .layers import Conv2d, Flatten, Linear, MaxPool2d, ReLU
 from .network import Network
 from .recipe import Recipe
@@ -16,6 +18,13 @@ def _default_recipe(recipe: Recipe | None) -> Recipe:
     return recipe
 
 
+def _check_model_args(in_channels, image_size, num_classes) -> None:
+    for what, v, lo in (("in_channels", in_channels, 1), ("image_size", image_size, 1),
+                        ("num_classes", num_classes, 2)):
+        if isinstance(v, bool) or not isinstance(v, (int, np.integer)) or v < lo:
+            raise ValueError(f"{what} must be an integer >= {lo}, got {v!r}")
+
+
 def cnn_layers(width: int = 1, in_channels: int = 3, image_size: int = 32, num_classes: int = 10,
                widths: tuple[int, ...] | None = None) -> list:
     """conv3-16, conv3-16, pool, conv3-32, conv3-32, pool, conv3-64, conv3-64, pool, FC.
@@ -23,6 +32,7 @@ def cnn_layers(width: int = 1, in_channels: int = 3, image_size: int = 32, num_c
     ``width`` multiplies every conv width (2X, 4X); ``widths`` gives all six explicitly
     (CGaP's grown or pruned nets). No ReLU after the FC.
     """
+    _check_model_args(in_channels, image_size, num_classes)
     ws = tuple(widths) if widths is not None else tuple(c * width for c in (16, 16, 32, 32, 64, 64))
     if len(ws) != 6 or min(ws) < 1:
         raise ValueError(f"need six positive conv widths, got {ws}")
@@ -66,6 +76,7 @@ def cnn4x(in_channels: int = 3, image_size: int = 32, num_classes: int = 10,
 def lenet(in_channels: int = 1, image_size: int = 28, num_classes: int = 10,
           recipe: Recipe | None = None, seed: int = 0) -> Network:
     """Small LeNet-style net: conv3-8, pool, conv3-16, pool, FC-64, FC-classes."""
+    _check_model_args(in_channels, image_size, num_classes)
     if image_size % 4:
         raise ValueError(f"image_size must be a multiple of 4, got {image_size}")
     side = image_size // 4

@@ -34,6 +34,7 @@ from .. import ops
 from ..numerics import dequantize, quantize, requantize, sr_key
 from . import float_ops as F
 from .layers import Conv2d, Flatten, Linear, MaxPool2d, ReLU, init_weight
+from .losses import check_labels
 from .plan import bind, calibrated
 from .recipe import Plan, Recipe, TensorSpec
 from .update import float_update, int_update, lr_constants
@@ -65,6 +66,9 @@ class Network:
         if len(self.shapes[-1]) != 1:
             raise ValueError(f"the last layer must output a vector, got shape {self.shapes[-1]}")
         self.num_classes = self.shapes[-1][0]
+        if self.num_classes < 2:
+            raise ValueError(f"a classifier needs at least 2 classes, the last layer outputs "
+                             f"{self.num_classes}")
         rng = np.random.default_rng(self.seed)
         w_float = {L.name: init_weight(L, rng) for L in self.layers if L.weighted}
         if recipe.frac_rule == "calibrated" and not recipe.fracs:
@@ -148,6 +152,8 @@ class Network:
         x = np.asarray(x)
         if x.ndim != 4 or x.shape[1:] != self.input_shape:
             raise ValueError(f"input batch shape {x.shape} does not match [N, {self.input_shape}]")
+        if x.shape[0] == 0:
+            raise ValueError("empty batch: at least one image is needed")
         if self.float64:
             return x.astype(np.float64)
         if x.dtype != self.plan.input.fmt.dtype:
@@ -305,13 +311,11 @@ class Network:
         all costs the fused fast path. ``gradients`` (a dict) receives only the weight
         gradients ({layer: [G_g ...]}, fresh arrays) and keeps the fast path (CGaP's saliency).
         """
-        labels = np.asarray(labels)
         x = self._check_input(x)
         n = x.shape[0]
         if n != self.recipe.batch:
             raise ValueError(f"batch of {n} images, but the recipe's batch is {self.recipe.batch}")
-        if labels.shape != (n,):
-            raise ValueError(f"labels shape {labels.shape} does not match batch {n}")
+        labels = check_labels(labels, self.num_classes, n)
         self.overflows = {}
         fwd: list = []
         z = self._forward(x, fwd, keep_acc=record is not None)

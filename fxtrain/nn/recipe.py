@@ -20,6 +20,7 @@ resulting width of every layer and phase (:class:`LayerPlan` ``acc_bits``).
 from __future__ import annotations
 
 import json
+import math
 from dataclasses import asdict, dataclass, field, replace
 
 from ..numerics import OVERFLOW_MODES, ROUNDING_MODES, QFormat
@@ -236,8 +237,10 @@ class Recipe:
                 raise ValueError(f"recipe {what} must be a positive integer, got {v!r}")
         if self.batch % self.groups:
             raise ValueError(f"batch {self.batch} is not a multiple of groups {self.groups}")
-        if not self.lr > 0 or not 0 <= self.momentum < 1:
-            raise ValueError(f"need lr > 0 and 0 <= momentum < 1, got lr={self.lr}, momentum={self.momentum}")
+        if not (math.isfinite(self.lr) and self.lr > 0 and math.isfinite(self.lr_start)
+                and self.lr_start > 0) or not 0 <= self.momentum < 1:
+            raise ValueError(f"need finite lr > 0, lr_start > 0 and 0 <= momentum < 1, got "
+                             f"lr={self.lr}, lr_start={self.lr_start}, momentum={self.momentum}")
         self.acc_rule()  # validates acc_bits
         for layer, v in self.acc_override.items():
             acc_widths(v, f"recipe {self.name}: acc_override[{layer!r}]")

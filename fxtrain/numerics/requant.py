@@ -40,6 +40,9 @@ def _as_int_array(x, what: str) -> np.ndarray:
             f"{what} takes signed integer arrays (int8..int64) or uint8..uint32, got dtype {a.dtype}"
             + ("; use quantize() for floats" if a.dtype.kind == "f" else "")
         )
+    if not a.dtype.isnative:
+        # numba types only native byte order; the values, not the bytes, are the input
+        a = a.astype(a.dtype.newbyteorder("="))
     return a
 
 

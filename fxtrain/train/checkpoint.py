@@ -1,13 +1,21 @@
-"""Atomic, pickle-free checkpoints.
+"""Atomic, pickle-free checkpoints: one authority, one derived file.
 
-One ``.npz`` holds every parameter plus a ``__meta__`` entry (UTF-8 JSON as uint8: model,
-recipe plan, seeds, epoch, history) and is written to a temporary file in the same
-directory, flushed, fsynced and renamed over the target, so a crash leaves either the old
-or the new checkpoint, never half of one. A readable ``.json`` copy of the metadata is
-written the same way next to it. Loading uses ``allow_pickle=False``.
+``checkpoint.npz`` is the authority. It holds every parameter plus a ``__meta__`` entry
+(UTF-8 JSON as uint8: model, recipe plan, seeds, epoch, history) and is written to a
+temporary file in the same directory, flushed, fsynced and renamed over the target, so a
+crash leaves either the old or the new checkpoint, never half of one.
+
+``checkpoint.json`` is a readable copy of that metadata, derived from the npz and written
+after it the same way. It names the sha256 of the npz it was derived from
+(``npz_sha256``), so a copy left behind by a crash between the two renames is always
+recognisable as stale, and :func:`sync_derived` (run by every command that opens a run
+directory) rebuilds it. Nothing reads the json back: loading uses the npz only, with
+``allow_pickle=False``.
 """
 from __future__ import annotations
 
+import hashlib
+import io
 import json
 import os
 import tempfile
@@ -16,39 +24,137 @@ from pathlib import Path
 
 import numpy as np
 
+from .failpoint import failpoint
+
 FORMAT = "fxtrain-checkpoint"
 VERSION = 1
 _META = "__meta__"
+_TMP_SUFFIX = ".tmp"
 
 
-def _atomic_write(path: Path, write) -> None:
+def _default_mode() -> int:
+    umask = os.umask(0)
+    os.umask(umask)
+    return 0o666 & ~umask
+
+
+def file_mode(path: Path) -> int:
+    """Permission bits a rewrite of ``path`` keeps: its own, or what a new file would get."""
+    try:
+        return path.stat().st_mode & 0o777
+    except FileNotFoundError:
+        return _default_mode()
+
+
+def _fsync_dir(path: Path) -> None:
+    try:
+        fd = os.open(path, os.O_RDONLY)
+    except OSError:  # pragma: no cover - platforms without directory fds
+        return
+    try:
+        os.fsync(fd)
+    except OSError:  # pragma: no cover
+        pass
+    finally:
+        os.close(fd)
+
+
+def atomic_write(path: str | os.PathLike, data: bytes, mode: int | None = None) -> Path:
+    """Write ``data`` to ``path`` so that readers see the old or the new file, never a mix.
+
+    The temporary file (``.NAME.*.tmp`` beside the target) is fsynced, given ``mode``
+    (default: the target's current permissions, else the umask's; mkstemp's 0600 would
+    otherwise leak into the result) and renamed over the target; the directory is then
+    fsynced so the rename itself survives a power loss.
+    """
+    path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    mode = file_mode(path) if mode is None else mode
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=_TMP_SUFFIX, dir=path.parent)
     try:
         with os.fdopen(fd, "wb") as fh:
-            write(fh)
+            fh.write(data)
             fh.flush()
             os.fsync(fh.fileno())
+        os.chmod(tmp, mode)
+        failpoint(f"{path.name}:before-rename")
         os.replace(tmp, path)
     except BaseException:
         if os.path.exists(tmp):
             os.unlink(tmp)
         raise
+    _fsync_dir(path.parent)
+    failpoint(f"{path.name}:after-rename")
+    return path
+
+
+def _atomic_write(path: Path, write) -> None:
+    """``atomic_write`` of what ``write(fh)`` produces (kept for callers that stream)."""
+    buf = io.BytesIO()
+    write(buf)
+    atomic_write(path, buf.getvalue())
+
+
+def leftover_temporaries(directory: str | os.PathLike, names: tuple[str, ...]) -> list[Path]:
+    """Temporary files :func:`atomic_write` left in ``directory`` for targets ``names``
+    (a process killed between mkstemp and rename leaves one)."""
+    d = Path(directory)
+    out = []
+    for name in names:
+        out += [p for p in d.glob(f".{name}.*{_TMP_SUFFIX}") if p.is_file()]
+    return sorted(out)
+
+
+def _npz_bytes(arrays: dict[str, np.ndarray], meta: dict) -> bytes:
+    blob = np.frombuffer(json.dumps(meta, sort_keys=True).encode(), dtype=np.uint8)
+    buf = io.BytesIO()
+    np.savez(buf, **arrays, **{_META: blob})
+    return buf.getvalue()
+
+
+def _json_bytes(meta: dict, npz_sha256: str) -> bytes:
+    return json.dumps({**meta, "npz_sha256": npz_sha256}, indent=1, sort_keys=True).encode()
 
 
 def save_checkpoint(path: str | os.PathLike, arrays: dict[str, np.ndarray], meta: dict) -> Path:
-    """Write ``arrays`` and JSON-able ``meta`` to ``path`` (``.npz``) atomically."""
+    """Write ``arrays`` and JSON-able ``meta`` to ``path`` (``.npz``) atomically, then its
+    derived ``.json`` (same permissions as the npz)."""
     path = Path(path)
     if path.suffix != ".npz":
         path = path.with_suffix(".npz")
     if _META in arrays:
         raise ValueError(f"array name {_META!r} is reserved")
     meta = {"format": FORMAT, "version": VERSION, **meta}
-    blob = np.frombuffer(json.dumps(meta, sort_keys=True).encode(), dtype=np.uint8)
-    _atomic_write(path, lambda fh: np.savez(fh, **arrays, **{_META: blob}))
-    _atomic_write(path.with_suffix(".json"),
-                  lambda fh: fh.write(json.dumps(meta, indent=1, sort_keys=True).encode()))
+    data = _npz_bytes(arrays, meta)
+    atomic_write(path, data)
+    atomic_write(path.with_suffix(".json"), _json_bytes(meta, hashlib.sha256(data).hexdigest()),
+                 mode=file_mode(path))
     return path
+
+
+def _parse(path: Path, data: bytes) -> tuple[dict[str, np.ndarray], dict]:
+    try:
+        with np.load(io.BytesIO(data), allow_pickle=False) as z:
+            arrays = {k: z[k] for k in z.files}
+    except (zipfile.BadZipFile, ValueError, OSError, EOFError, KeyError) as exc:
+        raise ValueError(f"checkpoint {path} is corrupt or truncated: {exc}") from None
+    except RuntimeError as exc:  # zipfile: e.g. an entry claims encryption
+        raise ValueError(f"checkpoint {path} is corrupt: {exc}") from None
+    if _META not in arrays:
+        raise ValueError(f"{path} is not an fxtrain checkpoint (no {_META} entry)")
+    blob = arrays.pop(_META)
+    if blob.dtype != np.uint8 or blob.ndim != 1:
+        raise ValueError(f"checkpoint {path}: {_META} must be uint8 bytes, got {blob.dtype}{list(blob.shape)}")
+    try:
+        meta = json.loads(blob.tobytes().decode())
+    except (UnicodeDecodeError, json.JSONDecodeError, RecursionError) as exc:
+        raise ValueError(f"checkpoint {path}: unreadable metadata: {exc}") from None
+    if not isinstance(meta, dict):
+        raise ValueError(f"checkpoint {path}: metadata must be a JSON object, got {type(meta).__name__}")
+    if meta.get("format") != FORMAT or meta.get("version") != VERSION:
+        raise ValueError(f"checkpoint {path}: format {meta.get('format')!r} version "
+                         f"{meta.get('version')!r}, expected {FORMAT!r} version {VERSION}")
+    return arrays, meta
 
 
 def load_checkpoint(path: str | os.PathLike) -> tuple[dict[str, np.ndarray], dict]:
@@ -56,18 +162,33 @@ def load_checkpoint(path: str | os.PathLike) -> tuple[dict[str, np.ndarray], dic
     path = Path(path)
     if not path.is_file():
         raise FileNotFoundError(f"checkpoint {path} does not exist")
+    return _parse(path, path.read_bytes())
+
+
+def derived_is_current(path: str | os.PathLike) -> bool:
+    """Whether ``checkpoint.json`` beside the npz ``path`` was derived from it, word for word."""
+    path = Path(path)
     try:
-        with np.load(path, allow_pickle=False) as z:
-            arrays = {k: z[k] for k in z.files}
-    except (zipfile.BadZipFile, ValueError, OSError, EOFError) as exc:
-        raise ValueError(f"checkpoint {path} is corrupt or truncated: {exc}") from None
-    if _META not in arrays:
-        raise ValueError(f"{path} is not an fxtrain checkpoint (no {_META} entry)")
+        data = path.read_bytes()
+        _, meta = _parse(path, data)
+        current = path.with_suffix(".json").read_bytes()
+    except (OSError, ValueError):
+        return False
+    return current == _json_bytes(meta, hashlib.sha256(data).hexdigest())
+
+
+def sync_derived(path: str | os.PathLike) -> bool:
+    """Rebuild the derived ``.json`` of checkpoint ``path`` if it is missing or stale;
+    returns whether it was rewritten. The npz is checked (ValueError if corrupt)."""
+    path = Path(path)
+    data = path.read_bytes()
+    _, meta = _parse(path, data)
+    want = _json_bytes(meta, hashlib.sha256(data).hexdigest())
+    jpath = path.with_suffix(".json")
     try:
-        meta = json.loads(arrays.pop(_META).tobytes().decode())
-    except (UnicodeDecodeError, json.JSONDecodeError) as exc:
-        raise ValueError(f"checkpoint {path}: unreadable metadata: {exc}") from None
-    if meta.get("format") != FORMAT or meta.get("version") != VERSION:
-        raise ValueError(f"checkpoint {path}: format {meta.get('format')!r} version "
-                         f"{meta.get('version')!r}, expected {FORMAT!r} version {VERSION}")
-    return arrays, meta
+        if jpath.read_bytes() == want:
+            return False
+    except OSError:
+        pass
+    atomic_write(jpath, want, mode=file_mode(path))
+    return True

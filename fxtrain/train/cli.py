@@ -3,10 +3,7 @@ from __future__ import annotations
 
 import argparse
 import json
-import sys
 import time
-from dataclasses import asdict, fields
-from pathlib import Path
 
 from ..nn.models import MODELS
 from ..nn.presets import PRESETS
@@ -42,7 +39,8 @@ def _config(args):
 def _cmd_train(args) -> int:
     from .loop import fit
 
-    run = fit(_config(args), out=args.out, resume=args.resume, progress=not args.quiet)
+    run = fit(_config(args), out=args.out, resume=args.resume, force=args.force,
+              progress=not args.quiet)
     if run.history:
         print(json.dumps(run.history[-1], indent=1))
     if args.out:
@@ -51,19 +49,12 @@ def _cmd_train(args) -> int:
 
 
 def _cmd_eval(args) -> int:
-    from .checkpoint import load_checkpoint
-    from .loop import TrainConfig, build_network, evaluate, load_data, prepare
+    from .restore import evaluate_checkpoint
 
-    arrays, meta = load_checkpoint(args.checkpoint)
-    cfg = TrainConfig(**meta["config"])
-    if args.data:
-        cfg.dataset, cfg.data_dir = args.data, args.data_dir
-    train, test = load_data(cfg)
-    net = build_network(cfg, train)
-    net.load_state_dict(arrays)
-    ev = evaluate(net, prepare(test, cfg.image_size), test.y)
-    print(f"{args.checkpoint}: {cfg.model} {cfg.recipe} after epoch {meta['epoch']}: "
-          f"test accuracy {ev['accuracy']:.4f}, loss {ev['loss']:.4f} on {len(test)} images")
+    r = evaluate_checkpoint(args.checkpoint, data=args.data, data_dir=args.data_dir)
+    print(f"{r['checkpoint']}: {r['model']} {r['recipe']} after epoch {r['epoch']}: "
+          f"test accuracy {r['accuracy']:.4f}, loss {r['loss']:.4f} on {r['images']} "
+          f"{r['dataset']} images")
     return 0
 
 
@@ -100,13 +91,17 @@ def register(sub) -> None:
     t.add_argument("--epochs", type=int, default=1)
     t.add_argument("--out", default=None, help="run folder: checkpoint.npz/.json, history.json")
     t.add_argument("--resume", action="store_true", help="continue from OUT/checkpoint.npz")
+    t.add_argument("--force", action="store_true", help="replace the run already in OUT")
     t.add_argument("--quiet", action="store_true", help="no progress bar")
     t.set_defaults(func=_cmd_train)
 
-    e = sub.add_parser("eval", help="evaluate a checkpoint on its test set")
+    e = sub.add_parser("eval", help="evaluate a checkpoint on its test set",
+                       description="Rebuild the network from the checkpoint alone (model, plan, "
+                                   "parameters) and evaluate it on a test split; the training "
+                                   "split is never read.")
     e.add_argument("checkpoint")
-    e.add_argument("--data", default=None)
-    e.add_argument("--data-dir", default=None)
+    e.add_argument("--data", default=None, help="another dataset than the run's")
+    e.add_argument("--data-dir", default=None, help="folder of the test files (default: the run's)")
     e.set_defaults(func=_cmd_eval)
 
     d = sub.add_parser("demo", help="16-bit fixed point vs float64 side by side on the embedded data")

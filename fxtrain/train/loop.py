@@ -7,8 +7,9 @@ uninterrupted run (tests/train/test_resume.py proves it).
 """
 from __future__ import annotations
 
-import json
+import hashlib
 import math
+import os
 import time
 from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
@@ -16,12 +17,14 @@ from pathlib import Path
 import numpy as np
 
 from ..data import Dataset, load_dataset, pad_to, shuffle_order, to_unit_float
+from ..data.load import DATASET_NAMES
 from ..nn.losses import loss_and_grad
 from ..nn.models import MODELS
 from ..nn.network import Network
 from ..nn.presets import PRESETS, float64
 from .checkpoint import load_checkpoint, save_checkpoint
 from .progress import Progress
+from .rundir import RunDir
 
 
 @dataclass
@@ -53,15 +56,44 @@ class TrainConfig:
             raise ValueError(f"unknown model {self.model!r}; expected one of {sorted(MODELS)}")
         if self.recipe not in PRESETS:
             raise ValueError(f"unknown recipe {self.recipe!r}; expected one of {sorted(PRESETS)}")
-        if self.epochs < 0 or self.batch < 1 or self.groups < 1:
-            raise ValueError("epochs >= 0, batch >= 1 and groups >= 1 are required")
+        if self.dataset not in DATASET_NAMES:
+            raise ValueError(f"unknown dataset {self.dataset!r}; expected one of {DATASET_NAMES}")
+        for what, v, lo in (("epochs", self.epochs, 0), ("batch", self.batch, 1),
+                            ("groups", self.groups, 1), ("image_size", self.image_size, 0),
+                            ("seed", self.seed, 0)):
+            if not _is_int(v) or v < lo:
+                raise ValueError(f"{what} must be an integer >= {lo}, got {v!r}")
+        for what, v in (("limit_train", self.limit_train), ("limit_test", self.limit_test)):
+            if v is not None and (not _is_int(v) or v < 1):
+                raise ValueError(f"{what} must be a positive number of images (leave it unset "
+                                 f"for all of them), got {v!r}")
+        if not (_is_real(self.lr) and math.isfinite(self.lr) and self.lr > 0):
+            raise ValueError(f"lr must be a finite number > 0, got {self.lr!r}")
+        if not (_is_real(self.momentum) and 0 <= self.momentum < 1):
+            raise ValueError(f"momentum must lie in [0, 1), got {self.momentum!r}")
+        if self.data_dir is not None:
+            # stored absolute, so that eval from another working directory finds the data
+            self.data_dir = os.path.abspath(os.fspath(self.data_dir))
         lr_at(self, 0)  # validates the schedule
 
     def run_key(self) -> dict:
-        """The fields a resumed run must share with the original (all but ``epochs``)."""
+        """The fields a resumed run must share with the original: all but ``epochs`` (unless
+        the schedule depends on it, as cosine does) and ``data_dir`` (the data are compared
+        by digest instead, so a moved dataset still resumes)."""
         d = asdict(self)
-        d.pop("epochs")
+        if self.schedule != "cosine":
+            d.pop("epochs")
+        d.pop("data_dir")
+        d.pop("count_accumulator_overflow")
         return d
+
+
+def _is_int(v) -> bool:
+    return isinstance(v, (int, np.integer)) and not isinstance(v, bool)
+
+
+def _is_real(v) -> bool:
+    return isinstance(v, (int, float, np.integer, np.floating)) and not isinstance(v, bool)
 
 
 def lr_at(cfg: TrainConfig, epoch: int) -> float:
@@ -78,8 +110,8 @@ def lr_at(cfg: TrainConfig, epoch: int) -> float:
             every, gamma = int(every), float(gamma)
         except ValueError:
             raise ValueError(f"bad schedule {s!r}; expected step:EVERY:GAMMA, e.g. step:2:0.5") from None
-        if every < 1 or not gamma > 0:
-            raise ValueError(f"bad schedule {s!r}: EVERY >= 1 and GAMMA > 0 required")
+        if every < 1 or not (math.isfinite(gamma) and gamma > 0):
+            raise ValueError(f"bad schedule {s!r}: EVERY >= 1 and a finite GAMMA > 0 required")
         return cfg.lr * gamma ** (epoch // every)
     raise ValueError(f"unknown schedule {s!r}; expected constant, cosine or step:EVERY:GAMMA")
 
@@ -175,31 +207,64 @@ class Run:
     epoch: int = 0  # epochs completed
 
 
-def _meta(run: Run) -> dict:
+def data_digest(ds: Dataset) -> str:
+    """sha256 of a split's images and labels as used (after ``limit_*``): a resumed run
+    must see the same data even if they moved to another folder."""
+    h = hashlib.sha256()
+    for a in (np.ascontiguousarray(ds.x), np.ascontiguousarray(ds.y, dtype=np.int64)):
+        h.update(f"{a.dtype.str}{list(a.shape)}".encode())
+        h.update(a.tobytes())
+    return h.hexdigest()
+
+
+def _meta(run: Run, digest: str) -> dict:
     return {"config": asdict(run.cfg), "epoch": run.epoch, "step": run.net.step,
-            "history": run.history, "plan": run.net.plan.to_json(), "model": run.cfg.model}
+            "history": run.history, "plan": run.net.plan.to_json(), "model": run.cfg.model,
+            "input_shape": list(run.net.input_shape), "num_classes": run.net.num_classes,
+            "train_data_sha256": digest}
 
 
 def fit(cfg: TrainConfig, out: str | Path | None = None, resume: bool = False,
-        progress: bool = True, stop_after: int | None = None, log=print) -> Run:
+        progress: bool = True, stop_after: int | None = None, log=print, force: bool = False) -> Run:
     """Train ``cfg.epochs`` epochs; checkpoint to ``out/checkpoint.npz`` after each.
 
-    ``resume`` continues from that checkpoint (same config except ``epochs``);
+    ``out`` is opened as a :class:`~fxtrain.train.rundir.RunDir` before anything else
+    (checked, locked, tidied): an existing run there is continued only with ``resume``
+    (same config except ``epochs``, same training data) and replaced only with ``force``.
     ``stop_after`` ends the run after that many epochs (used to test resumption).
     """
+    if resume and not out:
+        raise ValueError("resume needs the run directory (out)")
+    if not out:
+        return _fit(cfg, None, False, progress, stop_after, log)
+    with RunDir(out, resume=resume, force=force) as rd:
+        return _fit(cfg, rd, resume, progress, stop_after, log)
+
+
+def _fit(cfg: TrainConfig, rd: RunDir | None, resume: bool, progress: bool,
+         stop_after: int | None, log) -> Run:
     train, test = load_data(cfg)
+    digest = data_digest(train)
     xtr, xte = prepare(train, cfg.image_size), prepare(test, cfg.image_size)
     net = build_network(cfg, train)
     run = Run(cfg, net)
-    ckpt = Path(out) / "checkpoint.npz" if out else None
+    ckpt = rd.checkpoint if rd else None
     if resume:
-        if ckpt is None or not ckpt.exists():
-            raise FileNotFoundError(f"nothing to resume: {ckpt} does not exist")
         arrays, meta = load_checkpoint(ckpt)
-        old = TrainConfig(**meta["config"])
+        try:
+            old = TrainConfig(**meta["config"])
+        except (TypeError, ValueError) as exc:
+            raise ValueError(f"cannot resume {ckpt}: its configuration is unreadable: {exc}") from None
         if old.run_key() != cfg.run_key():
-            diff = {k: (v, cfg.run_key()[k]) for k, v in old.run_key().items() if cfg.run_key()[k] != v}
+            diff = {k: (v, cfg.run_key().get(k)) for k, v in old.run_key().items()
+                    if cfg.run_key().get(k) != v}
+            if "epochs" in diff:
+                raise ValueError(f"cannot resume {ckpt} with --epochs {cfg.epochs}: the {cfg.schedule} "
+                                 f"schedule was laid out over {old.epochs} epochs")
             raise ValueError(f"cannot resume {ckpt}: configuration differs {diff}")
+        if meta.get("train_data_sha256", digest) != digest:
+            raise ValueError(f"cannot resume {ckpt}: the training data differ from the run's "
+                             f"(sha256 {digest[:12]} vs {meta['train_data_sha256'][:12]})")
         if meta["plan"] != net.plan.to_json():
             raise ValueError(f"cannot resume {ckpt}: the recipe binds to a different plan")
         net.load_state_dict(arrays)
@@ -224,12 +289,9 @@ def fit(cfg: TrainConfig, out: str | Path | None = None, resume: bool = False,
             log(f"epoch {e + 1}: train acc {rec['train_accuracy']:.4f} loss {rec['train_loss']:.4f} | "
                 f"test acc {rec['test_accuracy']:.4f} | {rec['images_per_s']:.0f} img/s | "
                 f"overflowed elements {sum(rec['overflows'].values())}{_acc_note(rec['overflows'])}")
-        if ckpt is not None:
-            save_checkpoint(ckpt, net.state_dict(), _meta(run))
-    if out:
-        p = Path(out) / "history.json"
-        p.parent.mkdir(parents=True, exist_ok=True)
-        tmp = p.with_suffix(".json.tmp")
-        tmp.write_text(json.dumps(run.history, indent=1))
-        tmp.replace(p)
+        if rd is not None:
+            save_checkpoint(ckpt, net.state_dict(), _meta(run, digest))
+            rd.write_history(run.history)
+    if rd is not None:
+        rd.write_history(run.history, only_if_changed=True)
     return run

@@ -35,7 +35,7 @@ def test_resume_refuses_a_different_config(tmp_path):
     fit(cfg(epochs=1), out=tmp_path, progress=False, log=None)
     with pytest.raises(ValueError, match="configuration differs"):
         fit(cfg(epochs=2, lr=0.02), out=tmp_path, resume=True, progress=False, log=None)
-    with pytest.raises(FileNotFoundError, match="nothing to resume"):
+    with pytest.raises(ValueError, match="nothing to resume"):
         fit(cfg(), out=tmp_path / "empty", resume=True, progress=False, log=None)
 
 
