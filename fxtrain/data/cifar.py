@@ -9,16 +9,21 @@ only these stand-ins, refusing every other name:
 
 - ``numpy.core.multiarray._reconstruct`` / ``numpy._core.multiarray._reconstruct`` (numpy 2
   renamed ``numpy.core`` to ``numpy._core``; old files carry the old name, new ones the new):
-  accepted only as ``_reconstruct(ndarray, (0,), typecode)``, i.e. the empty array numpy
-  creates before filling it from the pickled bytes; then ``ndarray.__setstate__`` checks the
-  byte count against shape and dtype.
+  accepted only as ``_reconstruct(ndarray, (0,), typecode)``, the start of an array numpy
+  then fills from the pickled state. Ours returns a placeholder, not an array: its
+  ``__setstate__`` checks the state ``(1, shape, dtype, is_fortran, bytes)`` (a plain
+  dtype, non-negative dims, a byte count equal to shape times itemsize, bytes rather
+  than a list of objects) and builds a new array from the bytes with ``np.frombuffer``.
+  No numpy ``__setstate__`` ever runs on pickled data.
 - ``numpy.ndarray``: a token that is valid only as that first argument, so a pickle cannot
   call ``ndarray(huge_shape)`` itself.
 - ``numpy.dtype``: accepted only for plain numeric/bool type strings (no object, no
-  structured, no void dtypes) and always built with ``copy=True``, so the pickled
-  ``__setstate__`` can never touch numpy's shared builtin dtype objects.
+  structured, no void dtypes), and again as a placeholder. Its pickled state is only
+  recorded, and used if it is exactly the state numpy writes for that plain dtype in some
+  byte order: a crafted state claiming a sub-array (``('u1', (2**24,))``) or object flags
+  on a uint8 is refused, and the array gets a fresh ``np.dtype`` of the type string.
 - ``numpy._core.numeric._frombuffer`` (and the ``numpy.core`` spelling): protocol-5
-  pickles of arrays; builds an array from a bytes buffer with such a dtype.
+  pickles of arrays; the same checks, the same construction from validated bytes.
 - ``_codecs.encode(text, 'latin1')``: how Python 3 writes ``bytes`` at protocol <= 2;
   any other codec is refused.
 
@@ -36,13 +41,6 @@ from pathlib import Path
 import numpy as np
 
 from .dataset import CIFAR10_CLASSES, Dataset, DatasetFormatError, check_split
-
-try:  # numpy >= 2
-    from numpy._core.multiarray import _reconstruct as _np_reconstruct
-    from numpy._core.numeric import _frombuffer as _np_frombuffer
-except ImportError:  # pragma: no cover - numpy 1.x
-    from numpy.core.multiarray import _reconstruct as _np_reconstruct
-    from numpy.core.numeric import _frombuffer as _np_frombuffer
 
 CIFAR_DIR_NAME = "cifar-10-batches-py"
 TRAIN_BATCHES: tuple[str, ...] = tuple(f"data_batch_{i}" for i in range(1, 6))
@@ -65,39 +63,122 @@ class _NdarrayToken:
 _NDARRAY = _NdarrayToken()
 
 
-def _safe_dtype(spec, align=False, copy=True) -> np.dtype:
+class _DtypeSpec:
+    """What the pickle asked ``numpy.dtype`` for. No numpy dtype is built from the pickled
+    state: ``__setstate__`` only records it, and :meth:`resolve` returns a fresh dtype of
+    the same type string if, and only if, the state is exactly what numpy writes for that
+    plain dtype (no sub-array, no field names, no flags: a crafted state can claim a
+    ``('u1', (2**24,))`` sub-array or object flags on a uint8)."""
+
+    def __init__(self, spec: str):
+        self.spec, self.state = spec, None
+
+    def __setstate__(self, state) -> None:
+        if self.state is not None:
+            raise UnsafePickleError("numpy.dtype state set twice")
+        self.state = state
+
+    def resolve(self) -> np.dtype:
+        base = np.dtype(self.spec)
+        state = self.state
+        if isinstance(state, tuple):  # Python 2 pickles read with encoding="bytes": b"|"
+            state = tuple(v.decode("latin1") if isinstance(v, bytes) else v for v in state)
+        for order in ("<", ">", "|", "="):
+            dt = base if order == "|" else base.newbyteorder(order)
+            if state is None or state == dt.__reduce__()[2]:
+                return np.dtype(dt.str)
+        raise UnsafePickleError(f"numpy.dtype({self.spec!r}) with state {self.state!r} refused: only "
+                                "the plain state numpy writes for it is accepted")
+
+    def __repr__(self) -> str:
+        return f"<dtype spec {self.spec!r}>"
+
+
+class _ArraySpec:
+    """The array ``_reconstruct`` starts; ``__setstate__`` validates numpy's pickled state
+    ``(1, shape, dtype, is_fortran, raw bytes)`` and builds a new array from the bytes.
+    :func:`_materialize` swaps these for their arrays after loading."""
+
+    def __init__(self):
+        self.array: np.ndarray | None = None
+
+    def __setstate__(self, state) -> None:
+        if self.array is not None:
+            raise UnsafePickleError("ndarray state set twice")
+        if not (isinstance(state, tuple) and len(state) == 5 and state[0] == 1):
+            raise UnsafePickleError("ndarray state must be (1, shape, dtype, is_fortran, bytes)")
+        _, shape, dtype, fortran, raw = state
+        self.array = _array_from_bytes(raw, dtype, shape, "F" if fortran is True else "C")
+
+    def __repr__(self) -> str:
+        return "<ndarray being unpickled>"
+
+
+def _array_from_bytes(raw, dtype, shape, order: str) -> np.ndarray:
+    if not isinstance(dtype, _DtypeSpec):
+        raise UnsafePickleError(f"array dtype must come from numpy.dtype, got {type(dtype).__name__}")
+    dt = dtype.resolve()
+    if not isinstance(raw, (bytes, bytearray)):
+        raise UnsafePickleError(f"array data must be bytes, got {type(raw).__name__} (object arrays "
+                                "are refused)")
+    if not isinstance(shape, tuple) or not all(type(d) is int and d >= 0 for d in shape) or len(shape) > 8:
+        raise UnsafePickleError(f"array shape {shape!r} refused: up to 8 non-negative ints")
+    n = 1
+    for d in shape:
+        n *= d
+    if n * dt.itemsize != len(raw):
+        raise UnsafePickleError(f"array {dt.str}{list(shape)} needs {n * dt.itemsize} bytes, the "
+                                f"pickle holds {len(raw)}")
+    return np.frombuffer(bytes(raw), dtype=dt, count=n).reshape(shape, order=order).copy(order="C")
+
+
+def _safe_dtype(spec, align=False, copy=True) -> _DtypeSpec:
     if isinstance(spec, bytes):
         spec = spec.decode("ascii", "replace")
-    if not isinstance(spec, str):
-        raise UnsafePickleError(f"numpy.dtype called with a {type(spec).__name__}, not a type string")
+    if not isinstance(spec, str) or align not in (False, 0) or copy not in (True, 1):
+        raise UnsafePickleError(f"numpy.dtype{(spec, align, copy)!r} refused: only a type string")
     try:
         dt = np.dtype(spec)
     except (TypeError, ValueError) as e:
         raise UnsafePickleError(f"numpy.dtype({spec!r}) is not a dtype: {e}") from e
     if dt.char not in _PLAIN_DTYPES or dt.fields is not None or dt.subdtype is not None:
         raise UnsafePickleError(f"dtype {spec!r} is not a plain numeric dtype; refused")
-    return np.dtype(spec, align=bool(align), copy=True)
+    return _DtypeSpec(spec)
 
 
-def _safe_reconstruct(subtype, shape, typecode) -> np.ndarray:
+def _safe_reconstruct(subtype, shape, typecode) -> _ArraySpec:
     if subtype is not _NDARRAY:
         raise UnsafePickleError(f"_reconstruct of {subtype!r} refused (only numpy.ndarray)")
     if tuple(shape) != (0,):
         raise UnsafePickleError(f"_reconstruct with shape {shape!r} refused (numpy writes (0,))")
     if typecode not in (b"b", "b"):
         raise UnsafePickleError(f"_reconstruct with typecode {typecode!r} refused")
-    return _np_reconstruct(np.ndarray, (0,), b"b")
+    return _ArraySpec()
 
 
 def _safe_frombuffer(buf, dtype, shape, order, axis_order=None) -> np.ndarray:
-    if not isinstance(buf, (bytes, bytearray)) or not isinstance(dtype, np.dtype):
-        raise UnsafePickleError("_frombuffer needs a bytes buffer and an allowed dtype")
-    if dtype.char not in _PLAIN_DTYPES or order not in ("C", "F", "K"):
-        raise UnsafePickleError(f"_frombuffer with dtype {dtype} / order {order!r} refused")
-    shape = tuple(int(s) for s in shape)
-    if axis_order is None:  # numpy 1.x's _frombuffer has no axis_order parameter
-        return _np_frombuffer(buf, dtype, shape, order)
-    return _np_frombuffer(buf, dtype, shape, order, tuple(int(a) for a in axis_order))
+    if order not in ("C", "F", "K") or axis_order not in (None, tuple(range(len(shape))), list(range(len(shape)))):
+        raise UnsafePickleError(f"_frombuffer with order {order!r} / axis order {axis_order!r} refused")
+    shape = tuple(shape) if isinstance(shape, (tuple, list)) else shape
+    return _array_from_bytes(buf, dtype, shape, "F" if order == "F" else "C")
+
+
+def _materialize(obj, depth: int = 0):
+    """``obj`` with every :class:`_ArraySpec` replaced by its array; containers are rebuilt
+    (a CIFAR batch is a dict of lists, bytes and arrays, a few levels deep)."""
+    if depth > 16:
+        raise UnsafePickleError("objects nested more than 16 deep refused")
+    if isinstance(obj, _ArraySpec):
+        if obj.array is None:
+            raise UnsafePickleError("an ndarray was started but never given its data")
+        return obj.array
+    if isinstance(obj, (_DtypeSpec, _NdarrayToken)):
+        raise UnsafePickleError(f"stray {obj!r} in the unpickled data")
+    if type(obj) is dict:
+        return {_materialize(k, depth + 1): _materialize(v, depth + 1) for k, v in obj.items()}
+    if type(obj) in (list, tuple):
+        return type(obj)(_materialize(v, depth + 1) for v in obj)
+    return obj
 
 
 def _latin1_encode(text, encoding="utf-8", errors="strict") -> bytes:
@@ -133,9 +214,11 @@ class RestrictedUnpickler(pickle.Unpickler):
 def safe_unpickle(data: bytes, source: str = "<bytes>"):
     """Unpickle ``data`` with :class:`RestrictedUnpickler` (``encoding='bytes'`` for Python 2 files)."""
     try:
-        return RestrictedUnpickler(io.BytesIO(data), encoding="bytes").load()
+        return _materialize(RestrictedUnpickler(io.BytesIO(data), encoding="bytes").load())
     except UnsafePickleError as e:
         raise UnsafePickleError(f"{source}: {e}") from None
+    except RecursionError as e:
+        raise DatasetFormatError(f"{source}: nested too deeply to be a CIFAR-10 pickle") from e
     except Exception as e:  # any malformed stream: EOF, bad opcode, bad setstate ...
         raise DatasetFormatError(f"{source}: not a readable CIFAR-10 pickle ({type(e).__name__}: {e})") from e
 
@@ -166,7 +249,8 @@ def read_cifar_batch(path: str | os.PathLike) -> tuple[np.ndarray, np.ndarray]:
     if data is None or labels is None:
         keys = sorted(repr(k) for k in obj)
         raise DatasetFormatError(f"{p}: missing key b'data' or b'labels'; keys are {keys}")
-    if not isinstance(data, np.ndarray) or data.dtype != np.uint8 or data.ndim != 2 or data.shape[1] != 3072:
+    if (not isinstance(data, np.ndarray) or data.dtype.str != "|u1" or data.dtype.subdtype is not None
+            or data.dtype.hasobject or data.ndim != 2 or data.shape[1] != 3072):
         raise DatasetFormatError(
             f"{p}: b'data' must be a uint8 array [N, 3072], got "
             f"{type(data).__name__} {getattr(data, 'dtype', '')} {getattr(data, 'shape', '')}"
@@ -182,7 +266,9 @@ def read_cifar_batch(path: str | os.PathLike) -> tuple[np.ndarray, np.ndarray]:
         raise DatasetFormatError(
             f"{p}: labels must lie in [0, 10), got range [{int(y.min())}, {int(y.max())}]"
         )
-    return np.ascontiguousarray(data).reshape(-1, 3, 32, 32), y
+    # the final array is built here from the validated bytes, whatever object held them
+    x = np.frombuffer(np.ascontiguousarray(data).tobytes(), dtype=np.uint8).reshape(-1, 3, 32, 32)
+    return x.copy(), y
 
 
 def find_cifar10_dir(data_dir: str | os.PathLike | None) -> Path:

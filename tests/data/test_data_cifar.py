@@ -269,3 +269,71 @@ def test_extension_registry_goes_through_allow_list(tmp_path):
             read_cifar_batch(p)
     finally:
         copyreg.remove_extension("posix", "system", code)
+
+
+# ------------------------------------------------- crafted numpy states (issue 12, item 6)
+
+class _CraftedDtype:
+    """Pickles as numpy.dtype('u1') followed by an arbitrary BUILD state."""
+
+    def __init__(self, state, spec="u1"):
+        self.state, self.spec = state, spec
+
+    def __reduce__(self):
+        return (np.dtype, (self.spec, False, True), self.state)
+
+
+class _CraftedArray:
+    """Pickles as numpy's own _reconstruct + BUILD(1, shape, dtype, fortran, raw)."""
+
+    def __init__(self, shape, dtype, raw, version=1):
+        self.args = (version, shape, dtype, False, raw)
+
+    def __reduce__(self):
+        from numpy._core.multiarray import _reconstruct
+        return (_reconstruct, (np.ndarray, (0,), b"b"), self.args)
+
+
+_PLAIN_U1 = np.dtype("u1").__reduce__()[2]
+
+
+@pytest.mark.parametrize("state, match", [
+    ((3, "|", (np.dtype("u1"), (2 ** 24,)), None, None, -1, -1, 0), "state .* refused"),   # sub-array
+    ((3, "|", None, None, None, -1, -1, 63), "state .* refused"),                           # object flags
+    ((3, "|", None, ("a",), {"a": (np.dtype("u1"), 0)}, 1, 1, 16), "state .* refused"),     # fields
+    ((3, "<", None, None, None, 8, 1, 0), "state .* refused"),                              # itemsize lie
+], ids=["subarray", "object-flags", "fields", "itemsize"])
+def test_crafted_dtype_states_are_refused(tmp_path, state, match):
+    data, labels = make_batch(2)
+    arr = _CraftedArray(data.shape, _CraftedDtype(state), data.tobytes())
+    p = write_pickle(tmp_path / "b", batch_dict(arr, labels), protocol=2)
+    with pytest.raises(UnsafePickleError, match=match):
+        read_cifar_batch(p)
+
+
+def test_the_plain_state_still_loads(tmp_path):
+    data, labels = make_batch(2)
+    arr = _CraftedArray(data.shape, _CraftedDtype(_PLAIN_U1), data.tobytes())
+    check_equal(write_pickle(tmp_path / "b", batch_dict(arr, labels), protocol=2), data, labels)
+
+
+@pytest.mark.parametrize("shape, raw, version, match", [
+    ((2, 3072), [0] * 6144, 1, "must be bytes"),                # object-array style raw list
+    ((2, 3072), bytes(100), 1, "needs 6144 bytes, the pickle holds 100"),
+    ((2, -3072), bytes(6144), 1, "shape .* refused"),
+    ((2, 3072), bytes(6144), 2, r"ndarray state must be \(1, "),
+], ids=["object-list", "short", "negative-dim", "version"])
+def test_crafted_array_states_are_refused(tmp_path, shape, raw, version, match):
+    _, labels = make_batch(2)
+    arr = _CraftedArray(shape, _CraftedDtype(_PLAIN_U1), raw, version)
+    p = write_pickle(tmp_path / "b", batch_dict(arr, labels), protocol=2)
+    with pytest.raises(UnsafePickleError, match=match):
+        read_cifar_batch(p)
+
+
+def test_loaded_arrays_are_fresh_plain_uint8(tmp_path):
+    """Whatever the pickle holds, the result is a new C-contiguous |u1 array we own."""
+    data, labels = make_batch(3)
+    x, _ = read_cifar_batch(write_pickle(tmp_path / "b", batch_dict(data, labels), protocol=5))
+    assert x.dtype.str == "|u1" and x.dtype.subdtype is None and not x.dtype.hasobject
+    assert x.flags.c_contiguous and x.flags.owndata and x.flags.writeable
