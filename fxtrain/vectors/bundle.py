@@ -11,7 +11,11 @@ Reading (:func:`load_bundle`) trusts nothing: every file named by the manifest m
 inside the bundle, match its byte count and sha256, parse (``np.load`` with
 ``allow_pickle=False``; the strict hex parser of :mod:`fxtrain.vectors.words`), have the
 manifest's shape and dtype, fit its word format, and the ``.hex`` words must equal the
-``.npy`` words. Any failure raises :class:`BundleError` naming the file.
+``.npy`` words. The manifest must account for the whole bundle: its tensor list matches
+the ``tensor_count`` and ``tensors_sha256`` written with it (entries removed or edited by
+hand fail), it lists at least one tensor and every step it names has tensors, every file
+in the directory is listed, and nothing inside the bundle is a symbolic link (the bundle
+directory itself may be one). Any failure raises :class:`BundleError` naming the file.
 docs/vectors.md describes the format.
 """
 from __future__ import annotations
@@ -32,7 +36,7 @@ from ..numerics import CONTRACT_VERSION
 from .words import WordFormat, decode_hex, encode_hex
 
 SCHEMA = "fxtrain-vectors"
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 2
 MANIFEST = "manifest.json"
 PHASES = ("fp", "bp", "wu")
 _NAME = re.compile(r"^[A-Za-z0-9_][A-Za-z0-9_.\-]*(/[A-Za-z0-9_][A-Za-z0-9_.\-]*)*$")
@@ -133,7 +137,15 @@ def _fsync_dir(path: Path) -> None:
         os.close(fd)
 
 
+def tensors_digest(entries: list) -> str:
+    """sha256 of the canonical JSON of the manifest's tensor list: the manifest carries it
+    so that entries removed or edited by hand (with their files) no longer verify."""
+    return _sha256(json.dumps(entries, sort_keys=True, separators=(",", ":")).encode())
+
+
 def _write_manifest(root: Path, manifest: dict) -> None:
+    manifest = {**manifest, "tensor_count": len(manifest["tensors"]),
+                "tensors_sha256": tensors_digest(manifest["tensors"])}
     data = json.dumps(manifest, indent=1, sort_keys=False).encode()
     fd, tmp = tempfile.mkstemp(prefix=f".{MANIFEST}.", suffix=".tmp", dir=root)
     try:
@@ -358,6 +370,7 @@ def load_bundle(path: str | os.PathLike, allow_other_contract: bool = False) -> 
     if not root.is_dir():
         raise FileNotFoundError(f"vector bundle {root} does not exist or is not a directory")
     mpath = root / MANIFEST
+    _no_symlinks(root)
     if not mpath.is_file():
         raise BundleError(mpath, "missing: not a vector bundle (no manifest)")
     try:
@@ -374,13 +387,67 @@ def load_bundle(path: str | os.PathLike, allow_other_contract: bool = False) -> 
         raise BundleError(mpath, f"made under numerics contract {manifest.get('contract_version')!r}, "
                                  f"this engine implements {CONTRACT_VERSION!r} "
                                  "(pass allow_other_contract=True to read it anyway)")
-    entries = manifest.get("tensors")
-    if not isinstance(entries, list) or not all(isinstance(e, dict) for e in entries):
-        raise BundleError(mpath, "'tensors' must be a list of objects")
+    _check_top(mpath, manifest)
+    entries = manifest["tensors"]
     arrays: dict[str, np.ndarray] = {}
     for e in entries:
         a = _load_entry(root, e)
         if e["name"] in arrays:
             raise BundleError(mpath, f"duplicate tensor name {e['name']!r}")
         arrays[e["name"]] = a
+    if manifest.get("tensor_count") != len(entries) or manifest.get("tensors_sha256") != tensors_digest(entries):
+        raise BundleError(mpath, f"the tensor list ({len(entries)} entries) does not match the manifest's "
+                                 f"tensor_count {manifest.get('tensor_count')!r} and tensors_sha256: "
+                                 "entries were removed or edited after the bundle was written")
+    steps = {s["step"] for s in manifest["steps"]}
+    empty = sorted(steps - {e["step"] for e in entries})
+    if empty:
+        raise BundleError(mpath, f"steps {empty} are listed but have no tensors")
+    _no_unlisted(root, entries)
     return Bundle(root, manifest, arrays)
+
+
+def _check_top(mpath: Path, m: dict) -> None:
+    """The top-level fields a reader relies on, with their types."""
+    want = {"model": dict, "plan": dict, "steps": list, "tensors": list, "additions": list}
+    for key, typ in want.items():
+        if not isinstance(m.get(key), typ):
+            got = "missing" if key not in m else f"a {type(m[key]).__name__}"
+            raise BundleError(mpath, f"{key!r} must be a JSON {'object' if typ is dict else 'list'}, "
+                                     f"it is {got}")
+    if not isinstance(m["model"].get("name"), str):
+        raise BundleError(mpath, "'model' has no string 'name'")
+    if "config" in m and m["config"] is not None and not isinstance(m["config"], dict):
+        raise BundleError(mpath, "'config' must be a JSON object or null")
+    for key in ("tensors", "steps", "additions"):
+        if not all(isinstance(e, dict) for e in m[key]):
+            raise BundleError(mpath, f"{key!r} must be a list of objects")
+    if not m["tensors"]:
+        raise BundleError(mpath, "the bundle lists no tensors")
+    for s in m["steps"]:
+        if isinstance(s.get("step"), bool) or not isinstance(s.get("step"), int):
+            raise BundleError(mpath, f"a step entry has no integer 'step': {sorted(s)}")
+
+
+def _no_symlinks(root: Path) -> None:
+    """Nothing in the bundle is a symlink (checked before any file is read): a link could
+    point outside the bundle, so the checksums would certify data that are not in it, and
+    copying the bundle would not copy them (docs/vectors.md). The root itself may be one."""
+    for dirpath, dirnames, filenames in os.walk(root):
+        for name in dirnames + filenames:
+            p = Path(dirpath) / name
+            if p.is_symlink():
+                raise BundleError(p, "is a symbolic link; bundles hold regular files only")
+            if name in filenames and not p.is_file():
+                raise BundleError(p, "is not a regular file")
+
+
+def _no_unlisted(root: Path, entries: list) -> None:
+    """Every file in the bundle is the manifest or one it lists."""
+    listed = {MANIFEST} | {f["path"] for e in entries for f in e["files"].values()}
+    for dirpath, _, filenames in os.walk(root):
+        for name in filenames:
+            p = Path(dirpath) / name
+            if p.relative_to(root).as_posix() not in listed:
+                hint = " (left by an interrupted write: safe to delete)" if name.startswith(".") else ""
+                raise BundleError(p, f"is not listed in {MANIFEST}{hint}")

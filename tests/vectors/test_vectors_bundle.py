@@ -184,9 +184,10 @@ def test_values_outside_the_format(bundle):
 
 @pytest.mark.parametrize("edit, match", [
     (lambda m: m.update(schema="other"), "is not 'fxtrain-vectors'"),
-    (lambda m: m.update(schema_version=2), "schema version 2 is not supported"),
+    (lambda m: m.update(schema_version=3), "schema version 3 is not supported"),
+    (lambda m: m.update(schema_version=1), "schema version 1 is not supported"),
     (lambda m: m.update(contract_version="0.9"), "numerics contract '0.9'"),
-    (lambda m: m.update(tensors={}), "must be a list"),
+    (lambda m: m.update(tensors={}), "must be a JSON list"),
     (lambda m: m["tensors"][0]["files"]["npy"].update(path="../../evil.npy"), "unsafe file path|must be"),
     (lambda m: m["tensors"][0]["files"]["npy"].update(path="step0/fp/conv0.acc.npy"), "must be"),
     (lambda m: m["tensors"][0].update(name="/etc/passwd"), "bad tensor name"),
@@ -315,3 +316,95 @@ def test_extend_refuses_and_keeps_the_bundle_valid(bundle):
     with pytest.raises(BundleError, match="missing file"):
         extend_bundle(bundle, _extra(), "extra/P3", {})
     assert not (bundle / "extra/P3").exists()
+
+
+# ------------------------------------- what the manifest must account for (issue 12, item 7)
+
+def _drop(m, keep_files=True):
+    m["tensors"] = [e for e in m["tensors"] if e["name"] != "step0/fp/conv0.acc"]
+
+
+def test_removed_entries_do_not_verify(bundle):
+    _manifest(bundle, _drop)  # the entry goes, its files stay
+    with pytest.raises(BundleError, match="does not match the manifest's tensor_count 7") as ei:
+        load_bundle(bundle)
+    assert ei.value.path == bundle / MANIFEST
+
+
+def test_removed_entries_with_a_fixed_digest_leave_unlisted_files(bundle):
+    from fxtrain.vectors.bundle import tensors_digest
+
+    def edit(m):
+        _drop(m)
+        m["tensor_count"], m["tensors_sha256"] = len(m["tensors"]), tensors_digest(m["tensors"])
+    _manifest(bundle, edit)
+    with pytest.raises(BundleError, match="is not listed in manifest.json") as ei:
+        load_bundle(bundle)
+    assert ei.value.path.name in ("conv0.acc.npy", "conv0.acc.hex")
+
+
+def test_an_empty_tensor_list_is_refused(bundle):
+    _manifest(bundle, lambda m: m.update(tensors=[], tensor_count=0))
+    with pytest.raises(BundleError, match="lists no tensors"):
+        load_bundle(bundle)
+
+
+@pytest.mark.parametrize("key, value, match", [
+    ("plan", None, "'plan' must be a JSON object, it is a NoneType"),
+    ("model", "cnn1x", "'model' must be a JSON object, it is a str"),
+    ("model", {"nom": 1}, "'model' has no string 'name'"),
+    ("steps", None, "'steps' must be a JSON list"),
+    ("steps", [{"loss": 1}], "a step entry has no integer 'step'"),
+    ("steps", [{"step": 5}], r"steps \[5\] are listed but have no tensors"),
+    ("config", [1], "'config' must be a JSON object or null"),
+])
+def test_top_level_fields_are_checked(bundle, key, value, match):
+    _manifest(bundle, lambda m: m.update({key: value}))
+    with pytest.raises(BundleError, match=match):
+        load_bundle(bundle)
+
+
+def test_vectors_check_reports_a_null_plan(bundle, capsys):
+    from fxtrain.cli import main
+
+    _manifest(bundle, lambda m: m.update(plan=None))
+    assert main(["vectors-check", str(bundle)]) == 1
+    err = capsys.readouterr().err
+    assert "FAIL" in err and "'plan' must be a JSON object" in err and "Traceback" not in err
+
+
+@pytest.mark.parametrize("extra", ["step0/fp/extra.npy", "notes.txt", ".manifest.json.x1.tmp"])
+def test_unlisted_files_fail(bundle, extra):
+    p = bundle / extra
+    p.parent.mkdir(parents=True, exist_ok=True)
+    p.write_bytes(b"x")
+    with pytest.raises(BundleError, match="is not listed in manifest.json") as ei:
+        load_bundle(bundle)
+    assert ei.value.path == p
+    if extra.startswith("."):
+        assert "interrupted write" in str(ei.value)
+
+
+def test_symlinks_inside_a_bundle_are_refused(bundle, tmp_path):
+    rel = "step0/fp/conv0.acc.npy"
+    outside = tmp_path / "outside.npy"
+    outside.write_bytes((bundle / rel).read_bytes())
+    (bundle / rel).unlink()
+    (bundle / rel).symlink_to(outside)  # same bytes, so every checksum still matches
+    with pytest.raises(BundleError, match="is a symbolic link") as ei:
+        load_bundle(bundle)
+    assert ei.value.path == bundle / rel
+
+
+def test_a_symlinked_directory_is_refused(bundle, tmp_path):
+    import shutil
+    shutil.move(str(bundle / "step0" / "wu"), tmp_path / "wu")
+    (bundle / "step0" / "wu").symlink_to(tmp_path / "wu", target_is_directory=True)
+    with pytest.raises(BundleError, match="is a symbolic link"):
+        load_bundle(bundle)
+
+
+def test_the_bundle_itself_may_be_a_symlink(bundle, tmp_path):
+    link = tmp_path / "link"
+    link.symlink_to(bundle, target_is_directory=True)
+    assert len(load_bundle(link).arrays) == 7

@@ -196,7 +196,7 @@ def test_updated_weights_are_the_networks_params(case):
 
 def test_manifest_records_the_run(case):
     m, net = case["bundle"].manifest, case["net"]
-    assert m["schema"] == "fxtrain-vectors" and m["schema_version"] == 1
+    assert m["schema"] == "fxtrain-vectors" and m["schema_version"] == 2
     assert m["contract_version"] == CONTRACT_VERSION
     assert m["model"] == case["start"] and m["model"]["step"] == 0
     assert m["plan"] == net.plan.to_json() and m["seeds"]["network"] == 7
