@@ -5,7 +5,8 @@ labels; the transforms (padding, exact scaling, +-1 targets) and the determinist
 batch order are separate functions so each step is exact and testable on its own.
 """
 from .batching import batches, shuffle_order
-from .cifar import RestrictedUnpickler, UnsafePickleError, load_cifar10, read_cifar_batch
+from .cifar import (RestrictedUnpickler, UnsafePickleError, load_cifar10, parse_cifar_batch,
+                    read_cifar_batch)
 from .dataset import (
     CIFAR10_CLASSES,
     FASHION_MNIST_CLASSES,
@@ -34,6 +35,7 @@ __all__ = [
     "load_fashion_mnist",
     "one_hot_pm1",
     "pad_to",
+    "parse_cifar_batch",
     "parse_idx",
     "read_cifar_batch",
     "read_idx",

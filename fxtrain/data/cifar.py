@@ -242,7 +242,13 @@ def read_cifar_batch(path: str | os.PathLike) -> tuple[np.ndarray, np.ndarray]:
     size = p.stat().st_size
     if size > _MAX_BATCH_BYTES:
         raise DatasetFormatError(f"{p}: {size} bytes is far larger than a CIFAR-10 batch")
-    obj = safe_unpickle(p.read_bytes(), str(p))
+    return parse_cifar_batch(p.read_bytes(), str(p))
+
+
+def parse_cifar_batch(raw: bytes, source: str = "<bytes>") -> tuple[np.ndarray, np.ndarray]:
+    """:func:`read_cifar_batch` of the bytes of a batch file; ``source`` names it in errors."""
+    p = source
+    obj = safe_unpickle(raw, source)
     if not isinstance(obj, dict):
         raise DatasetFormatError(f"{p}: expected a dict, the pickle holds a {type(obj).__name__}")
     data, labels = _key(obj, "data"), _key(obj, "labels")

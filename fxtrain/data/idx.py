@@ -8,7 +8,6 @@ download must never turn into a silently shorter dataset.
 """
 from __future__ import annotations
 
-import gzip
 import os
 import zlib
 from pathlib import Path
@@ -38,14 +37,38 @@ _FASHION_FILES = {
 _GZIP_MAGIC = b"\x1f\x8b"
 
 
-def _read_bytes(path: Path) -> bytes:
-    raw = path.read_bytes()
+#: no IDX file we read is near this (Fashion-MNIST's largest is 47 MB): a gzip stream that
+#: inflates beyond it is refused before it can exhaust memory
+MAX_IDX_BYTES = 2**30
+
+
+def gunzip_if_gzip(raw: bytes, source: str = "<bytes>", limit: int = MAX_IDX_BYTES) -> bytes:
+    """``raw`` itself, or its gzip content (detected by the magic), at most ``limit`` bytes."""
     if raw[:2] != _GZIP_MAGIC:
         return raw
+    d = zlib.decompressobj(wbits=16 + zlib.MAX_WBITS)
+    out = []
+    n = 0
     try:
-        return gzip.decompress(raw)
-    except (EOFError, OSError, zlib.error) as e:
-        raise DatasetFormatError(f"{path}: corrupt or truncated gzip stream ({e})") from e
+        chunk = d.decompress(raw, limit + 1)
+        while chunk:
+            out.append(chunk)
+            n += len(chunk)
+            if n > limit:
+                raise DatasetFormatError(f"{source}: gzip stream inflates beyond {limit} bytes; refused")
+            chunk = d.decompress(d.unconsumed_tail, limit + 1 - n) if d.unconsumed_tail else b""
+        if not d.eof:
+            raise DatasetFormatError(f"{source}: corrupt or truncated gzip stream (ends early)")
+    except zlib.error as e:
+        raise DatasetFormatError(f"{source}: corrupt or truncated gzip stream ({e})") from e
+    # members after the first (gzip allows several) are not part of an IDX download
+    if d.unused_data.strip(b"\0"):
+        raise DatasetFormatError(f"{source}: trailing data after the gzip stream")
+    return b"".join(out)
+
+
+def _read_bytes(path: Path) -> bytes:
+    return gunzip_if_gzip(path.read_bytes(), str(path))
 
 
 def parse_idx(data: bytes, source: str = "<bytes>") -> np.ndarray:

@@ -79,10 +79,12 @@ class TensorSpec:
 
     @classmethod
     def from_json(cls, d: dict) -> "TensorSpec":
-        try:
-            return cls(QFormat.parse(d["format"]), d["rounding"], d["overflow"])
-        except (KeyError, TypeError) as exc:
-            raise ValueError(f"malformed tensor spec {d!r}: {exc}") from None
+        """Inverse of :meth:`to_json`; ValueError for anything but exactly those three strings."""
+        if not isinstance(d, dict) or set(d) != {"format", "rounding", "overflow"} \
+                or not all(isinstance(v, str) for v in d.values()):
+            raise ValueError(f"malformed tensor spec {d!r}: expected "
+                             "{'format': 'Q<w>.<f>', 'rounding': ..., 'overflow': ...}")
+        return cls(QFormat.parse(d["format"]), d["rounding"], d["overflow"])
 
 
 @dataclass
@@ -114,14 +116,26 @@ class LayerPlan:
     def from_json(cls, d: dict, default_acc: int | None = None) -> "LayerPlan":
         """``default_acc``: the width of every phase when ``d`` has no ``acc_bits`` (plans
         written before contract 1.1 had one width for the whole network)."""
+        if not isinstance(d, dict):
+            raise ValueError(f"a layer plan must be a JSON object, got {d!r}")
         d = dict(d)
-        consts = {k: int(d.pop(k)) for k in ("lr_frac", "scale_frac") if k in d}
+        consts = {k: d.pop(k) for k in ("lr_frac", "scale_frac") if k in d}
+        if len(consts) == 1:
+            raise ValueError("layer plan needs both lr_frac and scale_frac, or neither")
+        for k, v in consts.items():
+            if isinstance(v, bool) or not isinstance(v, int) or not -64 <= v <= 64:
+                raise ValueError(f"layer plan {k} must be an integer in [-64, 64], got {v!r}")
         acc = d.pop("acc_bits", default_acc)
         unknown = set(d) - set(LAYER_ROLES)
         if unknown:
             raise ValueError(f"unknown tensor roles in layer plan: {sorted(unknown)}")
         acc = None if acc is None else acc_widths(acc, "layer plan")
         return cls(**{r: TensorSpec.from_json(v) for r, v in d.items()}, **consts, acc_bits=acc)
+
+
+_PLAN_FIELDS = ("recipe", "float64", "input", "relu_rule", "loss", "optimizer", "constants",
+                "scale_rule", "layers")
+_LOSSES = ("squared_hinge", "mse", "softmax_xent")  # fxtrain.nn.losses.LOSSES (which imports us)
 
 
 @dataclass
@@ -167,17 +181,37 @@ class Plan:
 
     @classmethod
     def from_json(cls, d: dict) -> "Plan":
-        try:
-            legacy = d.get("acc_bits")  # contract 1.0: one width for every layer and phase
-            return cls(
-                recipe=d["recipe"], float64=bool(d["float64"]), input=TensorSpec.from_json(d["input"]),
-                relu_rule=d["relu_rule"], loss=d["loss"],
-                optimizer=d["optimizer"], constants=TensorSpec.from_json(d["constants"]),
-                scale_rule=d["scale_rule"],
-                layers={k: LayerPlan.from_json(v, legacy) for k, v in d["layers"].items()},
-            )
-        except KeyError as exc:
-            raise ValueError(f"plan is missing field {exc}") from None
+        """Inverse of :meth:`to_json` (plus contract 1.0's global ``acc_bits``); every field
+        is checked, and anything else is a ValueError naming the field."""
+        if not isinstance(d, dict):
+            raise ValueError(f"a plan must be a JSON object, got {type(d).__name__}")
+        missing = [k for k in _PLAN_FIELDS if k not in d]
+        if missing:
+            raise ValueError(f"plan is missing fields {missing}")
+        unknown = sorted(set(d) - set(_PLAN_FIELDS) - {"acc_bits"})
+        if unknown:
+            raise ValueError(f"plan has unknown fields {unknown}")
+        for k, allowed in (("relu_rule", ("ge", "gt")), ("loss", _LOSSES), ("optimizer", ("fpl19",)),
+                           ("scale_rule", ("fpl19", "half"))):
+            if d[k] not in allowed:
+                raise ValueError(f"plan {k} must be one of {allowed}, got {d[k]!r}")
+        if not isinstance(d["recipe"], str) or not isinstance(d["float64"], bool):
+            raise ValueError("plan recipe must be a string and float64 a boolean")
+        if not isinstance(d["layers"], dict) or not d["layers"]:
+            raise ValueError("plan layers must be a non-empty JSON object {name: layer plan}")
+        legacy = d.get("acc_bits")  # contract 1.0: one width for every layer and phase
+        if legacy is not None:
+            acc_widths(legacy, "plan acc_bits")
+        layers = {}
+        for k, v in d["layers"].items():
+            try:
+                layers[k] = LayerPlan.from_json(v, legacy)
+            except ValueError as exc:
+                raise ValueError(f"plan layer {k!r}: {exc}") from None
+        return cls(recipe=d["recipe"], float64=d["float64"], input=TensorSpec.from_json(d["input"]),
+                   relu_rule=d["relu_rule"], loss=d["loss"], optimizer=d["optimizer"],
+                   constants=TensorSpec.from_json(d["constants"]), scale_rule=d["scale_rule"],
+                   layers=layers)
 
     def dumps(self) -> str:
         return json.dumps(self.to_json(), indent=1, sort_keys=True)

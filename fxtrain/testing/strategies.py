@@ -30,8 +30,8 @@ from hypothesis.extra import numpy as hnp
 from fxtrain.numerics.formats import F_LIMIT, OVERFLOW_MODES, ROUNDING_MODES, W_MAX, W_MIN, QFormat
 
 __all__ = [
-    "fixed_arrays", "formats", "int64_arrays", "keys", "overflow_modes", "rounding_modes",
-    "shifts", "tie_values",
+    "fixed_arrays", "formats", "int64_arrays", "json_values", "keys", "mutated_bytes",
+    "mutated_json", "overflow_modes", "rounding_modes", "shifts", "tie_values",
 ]
 
 INT64_MIN, INT64_MAX = -(2**63), 2**63 - 1
@@ -210,3 +210,101 @@ def tie_values(s: int, min_value: int = INT64_MIN,
         raise ValueError(f"no tie at shift {s} lies in [{min_value}, {max_value}]")
     corners = sorted({a for a in (a_lo, a_hi, -1, 0, 1) if a_lo <= a <= a_hi})
     return st.one_of(st.sampled_from(corners), st.integers(a_lo, a_hi)).map(lambda a: a * step + half)
+
+
+# ------------------------------------------------------------------ file fuzzing
+
+_EDITS = ("flip", "set", "insert", "delete", "truncate", "duplicate", "splice")
+
+
+@st.composite
+def mutated_bytes(draw, seeds: Sequence[bytes], max_edits: int = 6, head: int = 64):
+    """One of ``seeds`` with up to ``max_edits`` byte edits (bit flip, overwrite, insert,
+    delete, truncate, duplicate a run, splice in random bytes), or random bytes one time in
+    ten. Positions favour the first ``head`` and last ``head`` bytes, where headers and zip
+    directories live, so that mutations reach parsing rather than pixel values."""
+    if draw(st.integers(0, 9)) == 0:
+        return draw(st.binary(max_size=256))
+    buf = bytearray(draw(st.sampled_from(list(seeds))))
+    for _ in range(draw(st.integers(1, max_edits))):
+        if not buf:
+            buf.extend(draw(st.binary(min_size=1, max_size=8)))
+            continue
+        n = len(buf)
+        region = draw(st.sampled_from(("head", "tail", "any")))
+        if region == "head":
+            pos = draw(st.integers(0, min(head, n) - 1))
+        elif region == "tail":
+            pos = draw(st.integers(max(0, n - head), n - 1))
+        else:
+            pos = draw(st.integers(0, n - 1))
+        op = draw(st.sampled_from(_EDITS))
+        if op == "flip":
+            buf[pos] ^= 1 << draw(st.integers(0, 7))
+        elif op == "set":
+            buf[pos] = draw(st.sampled_from((0, 1, 0x7F, 0x80, 0xFF, draw(st.integers(0, 255)))))
+        elif op == "insert":
+            buf[pos:pos] = draw(st.binary(min_size=1, max_size=8))
+        elif op == "delete":
+            del buf[pos:pos + draw(st.integers(1, 8))]
+        elif op == "truncate":
+            del buf[pos:]
+        elif op == "duplicate":
+            buf[pos:pos] = buf[pos:pos + draw(st.integers(1, 64))]
+        else:
+            buf[pos:pos + draw(st.integers(0, 8))] = draw(st.binary(max_size=8))
+    return bytes(buf)
+
+
+def json_values(max_leaves: int = 6):
+    """Any JSON value, biased to what breaks readers: wrong types, null, huge and negative
+    numbers, empty containers, strings that look like formats."""
+    leaves = st.one_of(
+        st.none(), st.booleans(),
+        st.sampled_from((0, -1, 1, 2**31, -2**63, 2**64, 10**30)), st.integers(),
+        st.sampled_from((0.5, -0.0, 1e308, float("inf"), float("nan"))),
+        st.sampled_from(("", "Q16.15", "Q0.0", "Q99.1", "half_up", "stochastic", "wrap", "fp", "..")),
+        st.text(max_size=8),
+    )
+    return st.recursive(leaves, lambda kids: st.one_of(st.lists(kids, max_size=3),
+                                                       st.dictionaries(st.text(max_size=6), kids, max_size=3)),
+                        max_leaves=max_leaves)
+
+
+def _paths(doc, prefix=()):
+    yield prefix
+    if isinstance(doc, dict):
+        for k, v in doc.items():
+            yield from _paths(v, prefix + (k,))
+    elif isinstance(doc, list):
+        for i, v in enumerate(doc):
+            yield from _paths(v, prefix + (i,))
+
+
+@st.composite
+def mutated_json(draw, doc, max_edits: int = 3):
+    """``doc`` (a JSON document) with up to ``max_edits`` structural edits: a value
+    replaced by :func:`json_values`, a key deleted, or an element duplicated. Returns the
+    edited document (a deep copy; ``doc`` is not changed)."""
+    import copy
+
+    doc = copy.deepcopy(doc)
+    for _ in range(draw(st.integers(1, max_edits))):
+        paths = list(_paths(doc))
+        path = draw(st.sampled_from(paths))
+        if not path:
+            doc = draw(json_values())
+            continue
+        parent = doc
+        for k in path[:-1]:
+            parent = parent[k]
+        op = draw(st.sampled_from(("replace", "delete", "duplicate")))
+        if op == "replace":
+            parent[path[-1]] = draw(json_values())
+        elif op == "delete":
+            del parent[path[-1]]
+        elif isinstance(parent, list):
+            parent.insert(path[-1], copy.deepcopy(parent[path[-1]]))
+        else:
+            parent[str(path[-1]) + "_"] = copy.deepcopy(parent[path[-1]])
+    return doc

@@ -73,7 +73,10 @@ def atomic_write(path: str | os.PathLike, data: bytes, mode: int | None = None) 
     fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=_TMP_SUFFIX, dir=path.parent)
     try:
         with os.fdopen(fd, "wb") as fh:
-            fh.write(data)
+            half = len(data) // 2
+            fh.write(data[:half])
+            failpoint(f"{path.name}:mid-write")
+            fh.write(data[half:])
             fh.flush()
             os.fsync(fh.fileno())
         os.chmod(tmp, mode)
@@ -132,7 +135,46 @@ def save_checkpoint(path: str | os.PathLike, arrays: dict[str, np.ndarray], meta
     return path
 
 
+def _check_members(path: Path, data: bytes) -> None:
+    """Before numpy reads anything: the zip holds only uncompressed ``.npy`` members whose
+    headers describe exactly the bytes they hold. np.savez writes nothing else, and a
+    header claiming a huge shape (or a deflate bomb) is refused before any allocation."""
+    try:
+        zf = zipfile.ZipFile(io.BytesIO(data))
+        infos = zf.infolist()
+        if not infos:
+            raise ValueError("empty archive")
+        for info in infos:
+            if info.compress_type != zipfile.ZIP_STORED or info.compress_size != info.file_size:
+                raise ValueError(f"member {info.filename!r} is compressed (np.savez stores)")
+            if not info.filename.endswith(".npy") or info.file_size > len(data):
+                raise ValueError(f"member {info.filename!r} is not an .npy array of this file")
+            with zf.open(info) as fh:
+                version = np.lib.format.read_magic(fh)
+                if version == (1, 0):
+                    shape, _, dtype = np.lib.format.read_array_header_1_0(fh)
+                elif version == (2, 0):
+                    shape, _, dtype = np.lib.format.read_array_header_2_0(fh)
+                else:  # 3.0 exists for utf-8 field names, which no checkpoint has
+                    raise ValueError(f"member {info.filename!r}: .npy version {version}")
+                body = info.file_size - fh.tell()
+            if dtype.hasobject:
+                raise ValueError(f"member {info.filename!r} holds Python objects (never unpickled)")
+            n = 1
+            for d in shape:
+                n *= int(d)
+            if n * dtype.itemsize != body:
+                raise ValueError(f"member {info.filename!r}: header {dtype.str}{list(shape)} needs "
+                                 f"{n * dtype.itemsize} bytes, it holds {body}")
+    except ValueError as exc:
+        raise ValueError(f"checkpoint {path} is corrupt or truncated: {exc}") from None
+    except (zipfile.BadZipFile, zipfile.LargeZipFile, OSError, EOFError, KeyError, RuntimeError,
+            NotImplementedError, OverflowError, UnicodeDecodeError, SyntaxError, TypeError) as exc:
+        raise ValueError(f"checkpoint {path} is corrupt or truncated: {type(exc).__name__}: {exc}") from None
+
+
 def _parse(path: Path, data: bytes) -> tuple[dict[str, np.ndarray], dict]:
+    _check_members(path, data)
     try:
         with np.load(io.BytesIO(data), allow_pickle=False) as z:
             arrays = {k: z[k] for k in z.files}

@@ -23,6 +23,7 @@ from ..nn.models import MODELS
 from ..nn.network import Network
 from ..nn.presets import PRESETS, float64
 from .checkpoint import load_checkpoint, save_checkpoint
+from .failpoint import failpoint
 from .progress import Progress
 from .rundir import RunDir
 
@@ -176,6 +177,7 @@ def train_epoch(net: Network, x: np.ndarray, y: np.ndarray, order: np.ndarray, b
     overflows: dict[str, int] = {}
     with Progress(nb * batch, label, enabled=progress) as bar:
         for b in range(nb):
+            failpoint("train-step")
             idx = order[b * batch:(b + 1) * batch]
             m = step(net.quantize_input(x[idx]), y[idx])
             loss += m["loss"]

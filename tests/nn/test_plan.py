@@ -153,3 +153,9 @@ def test_sr16_calibrates_every_tensor():
         # every calibrated fraction leaves the float maxima representable
     w = net.params["conv0.weight"]
     assert w.dtype == np.int16 and np.abs(w).max() < 2 ** 13  # 2 spare integer bits
+
+
+def test_plan_reader_knows_every_loss():
+    from fxtrain.nn import losses, recipe
+
+    assert recipe._LOSSES == losses.LOSSES

@@ -1,0 +1,80 @@
+"""Fuzz every reader of untrusted files: a mutated or random input is either read or
+refused with the reader's documented error, never anything else (fxtrain.testing.fuzz).
+
+The CI budget is FUZZ_EXAMPLES inputs per reader and strategy (default 2000 byte-level
+mutations, plus 1000 structural JSON edits for the two JSON readers); set
+FXTRAIN_FUZZ_EXAMPLES for more, or run the atheris harness for hours:
+``python scripts/fuzz.py READER``. Any finding is a bug to fix, and its input belongs in
+``KNOWN_CRASHERS`` below so it stays fixed.
+"""
+import json
+import os
+
+import pytest
+from hypothesis import HealthCheck, given, settings
+
+from fxtrain.testing import strategies as fst
+from fxtrain.testing.fuzz import TARGETS, mutate
+
+FUZZ_EXAMPLES = int(os.environ.get("FXTRAIN_FUZZ_EXAMPLES", "2000"))
+_SETTINGS = dict(deadline=None, suppress_health_check=list(HealthCheck))
+
+
+@pytest.mark.parametrize("name", sorted(TARGETS))
+def test_seeds_are_accepted(name):
+    """The seeds are valid inputs: a fuzzer that only ever sees refusals tests little."""
+    from fxtrain.data import DatasetFormatError  # noqa: F401 - the refusal of two readers
+
+    t = TARGETS[name]
+    for seed in t.seeds():
+        t.run(seed)
+
+
+def _byte_fuzz(name, examples):
+    t = TARGETS[name]
+
+    @settings(max_examples=examples, **_SETTINGS)
+    @given(data=fst.mutated_bytes(t.seeds()))
+    def run(data):
+        t.run(data)
+    run()
+
+
+@pytest.mark.parametrize("name", ["idx", "cifar", "checkpoint", "plan"])
+def test_byte_mutations(name):
+    _byte_fuzz(name, FUZZ_EXAMPLES)
+
+
+def test_byte_mutations_bundle():
+    _byte_fuzz("bundle", FUZZ_EXAMPLES // 2)  # each input copies a bundle directory
+
+
+@pytest.mark.parametrize("name", ["bundle", "plan"])
+def test_json_edits(name):
+    t = TARGETS[name]
+    doc = json.loads(t.seeds()[0])
+
+    @settings(max_examples=FUZZ_EXAMPLES // 2, **_SETTINGS)
+    @given(edited=fst.mutated_json(doc))
+    def run(edited):
+        t.run(json.dumps(edited).encode())
+    run()
+
+
+# inputs the fuzzers found once, kept so each stays fixed (reader, bytes)
+KNOWN_CRASHERS = [
+    # a manifest whose "plan" is null crashed `vectors-check` with a TypeError
+    ("bundle", b'{"schema": "fxtrain-vectors", "schema_version": 2, "contract_version": "1.1", '
+               b'"model": {"name": "x"}, "plan": null, "steps": [], "additions": [], "tensors": []}'),
+]
+
+
+@pytest.mark.parametrize("name, data", KNOWN_CRASHERS)
+def test_known_crashers_stay_fixed(name, data):
+    TARGETS[name].run(data)
+
+
+def test_mutate_is_deterministic():
+    seed = TARGETS["idx"].seeds()[0]
+    assert mutate(seed, b"\x00\x00\x02\x07") != seed
+    assert mutate(seed, b"\x05\x01\x02\x03") == mutate(seed, b"\x05\x01\x02\x03")
