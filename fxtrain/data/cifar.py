@@ -36,6 +36,7 @@ from __future__ import annotations
 import io
 import os
 import pickle
+import pickletools
 from pathlib import Path
 
 import numpy as np
@@ -211,8 +212,30 @@ class RestrictedUnpickler(pickle.Unpickler):
             ) from None
 
 
+_MEMO_OPS = frozenset(("PUT", "BINPUT", "LONG_BINPUT", "GET", "BINGET", "LONG_BINGET"))
+
+
+def _prescan(data: bytes, source: str) -> None:
+    """Walk the opcodes (pickletools, pure Python) before unpickling, so that a tiny file
+    cannot make the C unpickler allocate: a memo index is at most the file's length (the
+    C memo is a table sized to the largest index and zero-filled: ``LONG_BINPUT 2**30``
+    in a 100-byte file would take 8 GiB), every counted string or bytes argument is
+    really present (the unpickler allocates the declared size before reading), and
+    out-of-band buffers (protocol 5, which we never pass) are refused."""
+    try:
+        for op, arg, _ in pickletools.genops(data):
+            if op.name in _MEMO_OPS and isinstance(arg, int) and not 0 <= arg <= len(data):
+                raise ValueError(f"memo index {arg} in a {len(data)}-byte pickle refused")
+            if op.name in ("NEXT_BUFFER", "READONLY_BUFFER", "PERSID", "BINPERSID"):
+                raise ValueError(f"opcode {op.name} refused")
+    except Exception as e:  # truncated argument, unknown opcode, missing STOP, the above
+        raise DatasetFormatError(f"{source}: not a readable CIFAR-10 pickle ({e})") from None
+
+
 def safe_unpickle(data: bytes, source: str = "<bytes>"):
-    """Unpickle ``data`` with :class:`RestrictedUnpickler` (``encoding='bytes'`` for Python 2 files)."""
+    """Unpickle ``data`` with :class:`RestrictedUnpickler` (``encoding='bytes'`` for Python 2
+    files), after :func:`_prescan` has bounded what the unpickler can allocate."""
+    _prescan(data, source)
     try:
         return _materialize(RestrictedUnpickler(io.BytesIO(data), encoding="bytes").load())
     except UnsafePickleError as e:

@@ -337,3 +337,22 @@ def test_loaded_arrays_are_fresh_plain_uint8(tmp_path):
     x, _ = read_cifar_batch(write_pickle(tmp_path / "b", batch_dict(data, labels), protocol=5))
     assert x.dtype.str == "|u1" and x.dtype.subdtype is None and not x.dtype.hasobject
     assert x.flags.c_contiguous and x.flags.owndata and x.flags.writeable
+
+
+@pytest.mark.parametrize("raw, match", [
+    # found by the atheris harness: LONG_BINPUT 680825748 made the C unpickler's memo table
+    # grow to 10 GiB (zero-filled) from a 100-byte file
+    (b"\x80\x04}\x94(\x8c\x01a\x94r\x94\x00\x94(K\x01.", "memo index"),
+    (b"\x80\x02]q\x00(K\x01j\xff\xff\xff\x7fe.", "memo index"),
+    # a bytearray8 declaring 2 GiB in a 20-byte file: allocated before reading
+    (b"\x80\x05\x96\x00\x00\x00\x80\x00\x00\x00\x00abc.", "not a readable"),
+    (b"\x80\x05\x97.", "opcode NEXT_BUFFER refused"),
+], ids=["long-binput", "long-binget", "bytearray8", "next-buffer"])
+def test_allocations_are_bounded_before_unpickling(tmp_path, raw, match):
+    with pytest.raises(DatasetFormatError, match=match):
+        read_cifar_batch(_write(tmp_path / "b", raw))
+
+
+def _write(p, raw):
+    p.write_bytes(raw)
+    return p

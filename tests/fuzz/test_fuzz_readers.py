@@ -23,8 +23,6 @@ _SETTINGS = dict(deadline=None, suppress_health_check=list(HealthCheck))
 @pytest.mark.parametrize("name", sorted(TARGETS))
 def test_seeds_are_accepted(name):
     """The seeds are valid inputs: a fuzzer that only ever sees refusals tests little."""
-    from fxtrain.data import DatasetFormatError  # noqa: F401 - the refusal of two readers
-
     t = TARGETS[name]
     for seed in t.seeds():
         t.run(seed)
@@ -78,3 +76,58 @@ def test_mutate_is_deterministic():
     seed = TARGETS["idx"].seeds()[0]
     assert mutate(seed, b"\x00\x00\x02\x07") != seed
     assert mutate(seed, b"\x05\x01\x02\x03") == mutate(seed, b"\x05\x01\x02\x03")
+
+
+# directed versions of what the fuzzers look for
+
+def test_gzip_inflation_is_capped():
+    import gzip
+
+    from fxtrain.data import DatasetFormatError
+    from fxtrain.data.idx import gunzip_if_gzip
+
+    bomb = gzip.compress(bytes(100_000))
+    assert len(bomb) < 1000
+    with pytest.raises(DatasetFormatError, match="inflates beyond 10000 bytes"):
+        gunzip_if_gzip(bomb, "bomb.gz", limit=10_000)
+    assert gunzip_if_gzip(bomb, "ok.gz", limit=100_000) == bytes(100_000)
+    with pytest.raises(DatasetFormatError, match="ends early"):
+        gunzip_if_gzip(bomb[:-12], "cut.gz")
+
+
+def _zip(members, compression=None):
+    import io
+    import zipfile
+
+    buf = io.BytesIO()
+    with zipfile.ZipFile(buf, "w", compression or zipfile.ZIP_STORED) as z:
+        for name, data in members.items():
+            z.writestr(name, data)
+    return buf.getvalue()
+
+
+def _npy_header(shape, dtype="<i2"):
+    import io
+
+    import numpy as np
+
+    buf = io.BytesIO()
+    np.lib.format.write_array_header_1_0(buf, {"descr": dtype, "fortran_order": False, "shape": shape})
+    return buf.getvalue()
+
+
+@pytest.mark.parametrize("members, compression, match", [
+    ({"a.npy": _npy_header((10**12,)) + bytes(8)}, None, r"header <i2\[1000000000000\] needs"),
+    ({"a.npy": _npy_header((4,)) + bytes(8)}, "deflate", "is compressed"),
+    ({"a.txt": b"hello"}, None, "is not an .npy array"),
+    ({}, None, "empty archive"),
+])
+def test_checkpoint_members_are_checked_before_numpy_reads(members, compression, match):
+    import zipfile
+    from pathlib import Path
+
+    from fxtrain.train.checkpoint import _parse
+
+    data = _zip(members, zipfile.ZIP_DEFLATED if compression else None)
+    with pytest.raises(ValueError, match=match):
+        _parse(Path("c.npz"), data)
