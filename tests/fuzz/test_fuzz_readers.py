@@ -131,3 +131,14 @@ def test_checkpoint_members_are_checked_before_numpy_reads(members, compression,
     data = _zip(members, zipfile.ZIP_DEFLATED if compression else None)
     with pytest.raises(ValueError, match=match):
         _parse(Path("c.npz"), data)
+
+
+def test_harness_lists_every_reader():
+    import importlib.util
+    from pathlib import Path
+
+    spec = importlib.util.spec_from_file_location("fuzz_script", Path(__file__).parents[2] / "scripts" / "fuzz.py")
+    mod = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(mod)
+    assert sorted(mod.READERS) == sorted(TARGETS)
+    assert mod.main(["fuzz.py", "nosuch"]) == 2
