@@ -1,10 +1,15 @@
-"""The fpl19 plan derived from its definition in docs/training.md ("The fpl19 plan, rule by
-rule"), independently of fxtrain: ``fpl19_plan(layers)`` returns the plan JSON
+"""The fpl19 and sr16 plans derived from their definitions in docs/training.md ("The fpl19
+plan, rule by rule", "The sr16 plan, rule by rule"), independently of fxtrain:
+``fpl19_plan(layers)`` and ``sr16_plan(layers, seed, x, labels, ...)`` return the plan JSON
 (``Network.describe()["plan"]``'s shape) for a ``describe()`` layer list. The differential
-tests run the oracle on this plan, not on the engine's, so a wrong rule in the engine's
-binding cannot hide behind the oracle. Never imports fxtrain.
+tests run the oracle on these plans, not on the engine's, so a wrong rule in the engine's
+binding (or calibration) cannot hide behind the oracle. Never imports fxtrain.
 """
 from __future__ import annotations
+
+import math
+
+from . import float_step
 
 WORD = 16
 WEIGHT_FRACS = (15, 15, 15, 16, 16, 16, 16)
@@ -21,8 +26,12 @@ def _table(t: tuple, j: int) -> int:
     return t[min(j, len(t) - 1)]
 
 
-def fpl19_plan(layers: list[dict], loss: str = "squared_hinge") -> dict:
-    """The fpl19 plan of a layer list (dicts with "type" and "name", as describe() gives)."""
+def fpl19_plan(layers: list[dict], loss: str = "squared_hinge", relu_rule: str = "ge",
+               acc: dict | None = None) -> dict:
+    """The fpl19 plan of a layer list (dicts with "type" and "name", as describe() gives).
+
+    ``loss`` and ``relu_rule`` are the preset's unless a caller overrides them; ``acc``
+    ({layer: {fp, bp, wu}}) replaces the preset's accumulator widths per layer."""
     weighted = [L for L in layers if L["type"] in WEIGHTED]
     if not weighted:
         raise ValueError("a network needs at least one Conv2d or Linear layer")
@@ -48,14 +57,68 @@ def fpl19_plan(layers: list[dict], loss: str = "squared_hinge") -> dict:
         flg = fe + f_w[name] - 16
         fv = _table(MOMENTUM_FRACS, j)
         bits = 64 if L["type"] == "Conv2d" else 32
+        widths = (acc or {}).get(name, {"fp": bits, "bp": bits, "wu": bits})
         out[name].update({
             "local_gradient": _spec(flg, "half_up", "saturate"),
             "weight_gradient": _spec(fg, "half_up", "saturate"),
             "momentum": _spec(fv, "half_up", "wrap"),
             "lr_frac": 16 + fv - fg, "scale_frac": 16 + f_w[name] - fv,
-            "acc_bits": {"fp": bits, "bp": bits, "wu": bits}})
+            "acc_bits": dict(widths)})
         fe = flg
     return {"recipe": "fpl19", "float64": False, "input": _spec(INPUT_FRAC, "half_even", "saturate"),
-            "relu_rule": "ge", "loss": loss, "optimizer": "fpl19",
+            "relu_rule": relu_rule, "loss": loss, "optimizer": "fpl19",
             "constants": _spec(16, "half_even", "saturate"), "scale_rule": "fpl19",
+            "layers": out}
+
+
+SR16_ROUNDING = {"activation": "half_even", "local_gradient": "half_even", "weight_gradient": "stochastic",
+                 "momentum": "stochastic", "update": "stochastic", "input": "half_even",
+                 "constant": "half_even"}
+FRAC_LIMIT = 32
+
+
+def calibrated_frac(m: float, headroom: int, word: int = WORD) -> int:
+    """``(w - 1) - (floor(log2 m) + 1) - headroom`` for ``m > 0`` (floor(log2) exactly, by
+    frexp), ``w - 1 - headroom`` for 0 or a non-finite m, clamped to [-32, 32]."""
+    if m > 0 and math.isfinite(m):
+        f = (word - 1) - math.frexp(m)[1] - headroom  # frexp: m = x * 2**e, 0.5 <= x < 1
+    else:
+        f = word - 1 - headroom
+    return max(-FRAC_LIMIT, min(FRAC_LIMIT, f))
+
+
+def sr16_plan(layers: list[dict], seed: int, x, labels, batch: int, groups: int, lr_start: float,
+              loss: str = "squared_hinge", relu_rule: str = "ge", rounding: dict | None = None,
+              headroom_bits: int = 3, weight_headroom_bits: int = 2) -> dict:
+    """The sr16 plan of a layer list, calibrated on the float batch ``(x, labels)`` with the
+    network's own float initial weights (``float_step.he_uniform(layers, seed)``)."""
+    r = dict(SR16_ROUNDING if rounding is None else rounding)
+    weighted = [L for L in layers if L["type"] in WEIGHTED]
+    if not weighted:
+        raise ValueError("a network needs at least one Conv2d or Linear layer")
+    w = float_step.he_uniform(layers, seed)
+    m = float_step.magnitudes(layers, w, x, labels, loss, relu_rule, batch // groups)
+
+    def spec(role, f):
+        return _spec(f, r[role], "saturate")
+
+    scale = 2.0 * lr_start / batch
+    out: dict[str, dict] = {}
+    for j, L in enumerate(weighted):
+        name, st = L["name"], m[L["name"]]
+        fw = calibrated_frac(st["weight"], weight_headroom_bits)
+        fa = calibrated_frac(st["activation"], headroom_bits)
+        if j == len(weighted) - 1 and loss in ("squared_hinge", "mse"):
+            fa = min(fa, WORD - 2)
+        fg = calibrated_frac(st["weight_gradient"], headroom_bits)
+        out[name] = {"activation": spec("activation", fa), "weight": spec("update", fw),
+                     "update": spec("update", fw),
+                     "local_gradient": spec("local_gradient", calibrated_frac(st["local_gradient"], headroom_bits)),
+                     "weight_gradient": spec("weight_gradient", fg), "momentum": spec("momentum", fg),
+                     "lr_frac": 15, "scale_frac": 14 - math.frexp(scale)[1],  # 13 - floor(log2 scale)
+                     "acc_bits": {"fp": 32, "bp": 32, "wu": 32}}
+    return {"recipe": "sr16", "float64": False,
+            "input": spec("input", calibrated_frac(m["input"]["activation"], headroom_bits)),
+            "relu_rule": relu_rule, "loss": loss, "optimizer": "fpl19",
+            "constants": _spec(16, r["constant"], "saturate"), "scale_rule": "half",
             "layers": out}

@@ -463,6 +463,8 @@ class Network:
                 "activation": float(np.abs(fwd[li]["output"]).max()),
                 # per-group sums at the recipe's group size scale like n_group / n
                 "weight_gradient": float(np.abs(grads[L.name][0]).max()) * recipe.group_size / n,
+                # the first weighted layer propagates nothing; its (unused) entry takes the
+                # loss gradient's magnitude (docs/training.md, "The sr16 plan")
                 "local_gradient": float(np.abs(back.get(L.name, e)).max()),
             }
         return stats

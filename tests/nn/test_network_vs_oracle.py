@@ -5,7 +5,9 @@ outputs, logits, loss gradient, local gradients, per-group weight gradients, con
 the parameters after the step and the overflow counts must be bit-identical to the
 oracle's, over several consecutive steps (state carried) on tiny networks: fpl19 and sr16
 (plus an all-stochastic variant that keys activations and local gradients too), the three
-losses, relu rules ge/gt, strides 1/2, pads 0/1, 1 or 2 on-chip groups.
+losses, relu rules ge/gt, strides 1/2, pads 0/1, 1 or 2 on-chip groups. The oracle runs
+on the plan it derives itself from the preset's rules (reference/presets.py, sr16
+calibrated by its own float64 step), never on ``describe()``'s.
 """
 from dataclasses import replace
 
@@ -18,6 +20,7 @@ from fxtrain.nn import Conv2d, Flatten, Linear, MaxPool2d, Network, ReLU
 from fxtrain.presets import fpl19, sr16
 from reference import network as oracle
 from reference import quantize as ref_quantize
+from reference.presets import fpl19_plan, sr16_plan
 
 STEPS = 3
 
@@ -78,12 +81,36 @@ def _recipe(kind, batch, groups, lr, loss, relu, calib, momentum=0.5):
     return replace(r, loss=loss, relu_rule=relu)
 
 
+def _mixed_widths(layers: list[dict]) -> dict:
+    """MIXED_ACC's rule written out per layer: the override, else the layer kind's rule."""
+    rule = {"Conv2d": MIXED_ACC["acc_bits"]["conv"], "Linear": MIXED_ACC["acc_bits"]["linear"]}
+    return {L["name"]: MIXED_ACC["acc_override"].get(L["name"], rule[L["type"]])
+            for L in layers if L["type"] in rule}
+
+
+def oracle_plan(desc: dict, kind: str, loss: str, relu: str, calib) -> dict:
+    """The plan the oracle derives itself (reference/presets.py) for this test's recipe:
+    the preset's rules with the case's loss and ReLU rule, never the engine's binding."""
+    layers, h = desc["layers"], desc["hyper"]
+    if kind == "fpl19":
+        return fpl19_plan(layers, loss=loss, relu_rule=relu)
+    if kind == "fpl19-mixed":
+        return fpl19_plan(layers, loss=loss, relu_rule=relu, acc=_mixed_widths(layers))
+    rounding = ALL_STOCHASTIC if kind == "sr16-all" else None
+    return sr16_plan(layers, desc["seed"], calib[0], calib[1], h["batch"], h["groups"], h["lr_start"],
+                     loss=loss, relu_rule=relu, rounding=rounding)
+
+
 def build(net="small", kind="fpl19", batch=2, groups=1, lr=0.05, loss="squared_hinge", relu="ge",
           seed=0, momentum=0.5):
+    """(network, data rng); the network carries ``oracle_plan``, derived by the oracle."""
     layers, shape = NETS[net]()
     rng = np.random.default_rng(seed + 1000)
-    recipe = _recipe(kind, batch, groups, lr, loss, relu, _batch(rng, max(batch, 4), shape), momentum)
-    return Network(layers, recipe, shape, seed=seed), np.random.default_rng(seed)
+    calib = _batch(rng, max(batch, 4), shape)
+    recipe = _recipe(kind, batch, groups, lr, loss, relu, calib, momentum)
+    n = Network(layers, recipe, shape, seed=seed)
+    n.oracle_plan = oracle_plan(n.describe(), kind, loss, relu, calib)
+    return n, np.random.default_rng(seed)
 
 
 # ------------------------------------------------------------------ comparison
@@ -93,8 +120,11 @@ def _eq(a, b, what):
 
 
 def compare_step(net, x, y) -> dict:
-    """One engine step against the oracle on the same state; returns the oracle's result."""
+    """One engine step against the oracle on the same state, the oracle on the plan it
+    derived itself (which must equal the engine's); returns the oracle's result."""
     desc = net.describe()
+    assert desc["plan"] == net.oracle_plan, "the engine's plan differs from the oracle's derivation"
+    desc["plan"] = net.oracle_plan
     before = {k: v.copy() for k, v in net.params.items()}
     rec: dict = {}
     metrics = net.train_step(x, y, record=rec)
@@ -177,8 +207,9 @@ def test_mixed_plan_widths_reach_the_oracle():
     """The widths the oracle applies are the plan's per layer and phase (not one global
     width): conv1's override, the kind rules elsewhere."""
     net, _ = build("deep", "fpl19-mixed", 4, 2)
-    layers = net.describe()["plan"]["layers"]
-    assert oracle.acc_width(net.describe()["plan"], "conv1", "fp") == 64
+    layers = net.oracle_plan["layers"]
+    assert oracle.acc_width(net.oracle_plan, "conv1", "fp") == 64
+    assert net.describe()["plan"]["layers"] == layers
     assert layers["conv0"]["acc_bits"] == {"fp": 20, "bp": 48, "wu": 24}
     assert layers["fc0"]["acc_bits"] == {"fp": 33, "bp": 16, "wu": 64}
 
@@ -216,7 +247,7 @@ def test_oracle_depends_on_step_key():
     net, rng = build("small", "sr16", 4, 2, seed=11)
     xf, y = _batch(rng, 4, net.input_shape)
     x = net.quantize_input(xf)
-    desc = net.describe()
+    desc = {**net.describe(), "plan": net.oracle_plan}
     a = oracle.train_step(desc, net.params, x, y)
     b = oracle.train_step({**desc, "step": desc["step"] + 1}, net.params, x, y)
     assert any(not np.array_equal(g, h) for g, h in zip(a["weight_gradients"]["conv0"],
@@ -231,7 +262,7 @@ def test_oracle_relu_rule_and_groups_take_effect():
     net, rng = build("small", "fpl19", 4, 2, seed=5)
     xf, y = _batch(rng, 4, net.input_shape)
     x = net.quantize_input(xf)
-    desc = net.describe()
+    desc = {**net.describe(), "plan": net.oracle_plan}
     ge = oracle.train_step(desc, net.params, x, y)
     gt = oracle.train_step({**desc, "plan": {**desc["plan"], "relu_rule": "gt"}}, net.params, x, y)
     assert not np.array_equal(ge["forward"][1]["mask"], gt["forward"][1]["mask"])
@@ -248,7 +279,7 @@ def test_oracle_rejects_bad_input():
     net, rng = build("small", "fpl19", 2, 1)
     xf, y = _batch(rng, 2, net.input_shape)
     x = net.quantize_input(xf)
-    desc = net.describe()
+    desc = {**net.describe(), "plan": net.oracle_plan}
     with pytest.raises(ValueError, match="batch of 1 images"):
         oracle.train_step(desc, net.params, x[:1], y[:1])
     with pytest.raises(ValueError, match="integer batch"):
