@@ -27,8 +27,7 @@ from __future__ import annotations
 
 import cocotb
 import numpy as np
-from cocotb.clock import Clock
-from cocotb.triggers import ClockCycles, FallingEdge
+from hwgen.tb import stream
 from hwgen.tb.bus import pack, unpack
 
 LATENCY = 5
@@ -248,60 +247,18 @@ def expected(cfg: Config, x, idx, s, mode, wrap, key):
 # ----------------------------------------------------------------------------- driving
 
 
-def survivors(valid: np.ndarray, rst: np.ndarray) -> np.ndarray:
-    """Beats that reach the output: valid, and no reset while in the LATENCY stages."""
-    ok = valid.astype(bool)
-    padded = np.concatenate([rst.astype(bool), np.zeros(LATENCY, bool)])
-    for d in range(LATENCY):
-        ok &= ~padded[d:d + len(valid)]
-    return np.flatnonzero(ok)
-
-
-async def reset(dut) -> None:
-    Clock(dut.clk, 10, unit="ns").start()
-    dut.rst.value = 1
-    for name in ("in_valid", "in_data", "in_index", "in_shift", "in_round", "in_wrap", "in_key"):
-        getattr(dut, name).value = 0
-    await ClockCycles(dut.clk, 4)
-    await FallingEdge(dut.clk)
-    dut.rst.value = 0
-
-
-async def drive(dut, cfg: Config, beats, valid: np.ndarray, rst: np.ndarray):
-    """Iteration t samples the outputs, then drives beat t; returns per output beat
-    (t, data bus, ovf bits, err)."""
+async def drive(dut, cfg: Config, beats, valid: np.ndarray, rst: np.ndarray) -> stream.Seen:
+    """Reset, then beat t at cycle t when valid[t]; returns what came out."""
     x, idx, s, mode, wrap, key = beats
-    cols = [(dut.in_data, pack(x, cfg.in_w)), (dut.in_index, pack(idx, 32)),
-            (dut.in_shift, (s & 0xFF).tolist()), (dut.in_round, mode.tolist()),
-            (dut.in_wrap, wrap.tolist()), (dut.in_key, key.tolist())]
-    out_valid, out_data, out_ovf, out_err = dut.out_valid, dut.out_data, dut.out_ovf, dut.out_err
-    n = len(valid)
-    valid_l, rst_l = valid.tolist(), rst.tolist()
-    seen_t, seen_data, seen_ovf, seen_err = [], [], [], []
-    last_valid = last_rst = 0
-    falling = FallingEdge(dut.clk)
-    for t in range(n + LATENCY + 2):
-        await falling
-        if out_valid.value:
-            seen_t.append(t)
-            seen_data.append(int(out_data.value))
-            seen_ovf.append(int(out_ovf.value))
-            seen_err.append(int(out_err.value))
-        v = valid_l[t] if t < n else 0
-        r = rst_l[t] if t < n else 0
-        if v != last_valid:
-            dut.in_valid.value = last_valid = v
-        if r != last_rst:
-            dut.rst.value = last_rst = r
-        if v:
-            for handle, col in cols:
-                handle.value = col[t]
-    return np.array(seen_t, np.int64), seen_data, seen_ovf, seen_err
+    cols = {"in_data": pack(x, cfg.in_w), "in_index": pack(idx, 32), "in_shift": (s & 0xFF).tolist(),
+            "in_round": mode.tolist(), "in_wrap": wrap.tolist(), "in_key": key.tolist()}
+    await stream.start(dut, cols)
+    return await stream.stream(dut, cols, valid, rst, ("out_data", "out_ovf", "out_err"), LATENCY)
 
 
-def check(dut, cfg: Config, beats, valid, rst, seen) -> None:
-    seen_t, seen_data, seen_ovf, seen_err = seen
-    keep = survivors(valid, rst)
+def check(dut, cfg: Config, beats, valid, rst, seen: stream.Seen) -> None:
+    seen_t, seen_data, seen_ovf, seen_err = seen.t, seen["out_data"], seen["out_ovf"], seen["out_err"]
+    keep = stream.survivors(valid, rst, LATENCY)
     np.testing.assert_array_equal(seen_t, keep + LATENCY,
                                   err_msg="output cycles (latency/ordering/gaps/reset)")
     live = [c[keep] for c in beats]
@@ -363,7 +320,6 @@ async def corners_and_random_stream(dut):
     for dst, src in zip(placed, beats):
         dst[slots] = src
     rst = np.zeros(len(valid), np.int8)
-    await reset(dut)
     seen = await drive(dut, cfg, placed, valid, rst)
     check(dut, cfg, placed, valid, rst, seen)
 
@@ -383,6 +339,5 @@ async def reset_flushes_pipeline(dut):
     valid[:20] = 1
     rst = (rng.random(n) < 0.03).astype(np.int8)
     rst[:6] = 1
-    await reset(dut)
     seen = await drive(dut, cfg, beats, valid, rst)
     check(dut, cfg, beats, valid, rst, seen)

@@ -14,8 +14,7 @@ from __future__ import annotations
 
 import cocotb
 import numpy as np
-from cocotb.clock import Clock
-from cocotb.triggers import ClockCycles, FallingEdge
+from hwgen.tb import stream
 from hwgen.tb.bus import pack, unpack
 
 LATENCY = 1
@@ -51,14 +50,6 @@ def draw_logits(rng, n: int, lanes: int, width: int, f_z: int) -> np.ndarray:
     return z
 
 
-def survivors(valid: np.ndarray, rst: np.ndarray) -> np.ndarray:
-    ok = valid.astype(bool)
-    padded = np.concatenate([rst.astype(bool), np.zeros(LATENCY, bool)])
-    for d in range(LATENCY):
-        ok &= ~padded[d:d + len(valid)]
-    return np.flatnonzero(ok)
-
-
 def engine_grad(z: np.ndarray, pos: np.ndarray, width: int, f_z: int) -> np.ndarray:
     from fxtrain.ops import squared_hinge_grad
 
@@ -67,50 +58,16 @@ def engine_grad(z: np.ndarray, pos: np.ndarray, width: int, f_z: int) -> np.ndar
     return np.asarray(g, dtype=np.int64)
 
 
-async def reset(dut) -> None:
-    Clock(dut.clk, 10, unit="ns").start()
-    dut.rst.value = 1
-    for name in ("in_valid", "in_data", "in_target"):
-        getattr(dut, name).value = 0
-    await ClockCycles(dut.clk, 4)
-    await FallingEdge(dut.clk)
-    dut.rst.value = 0
-
-
-async def drive(dut, data: list[int], target: list[int], valid: np.ndarray, rst: np.ndarray):
-    clk, out_valid, out_data = dut.clk, dut.out_valid, dut.out_data
-    in_valid, in_data, in_target, in_rst = dut.in_valid, dut.in_data, dut.in_target, dut.rst
-    n = len(valid)
-    valid_l, rst_l = valid.tolist(), rst.tolist()
-    seen_t, seen = [], []
-    last_valid = last_rst = 0
-    falling = FallingEdge(clk)
-    for t in range(n + LATENCY + 2):
-        await falling
-        if out_valid.value:
-            seen_t.append(t)
-            seen.append(int(out_data.value))
-        v = valid_l[t] if t < n else 0
-        r = rst_l[t] if t < n else 0
-        if v != last_valid:
-            in_valid.value = last_valid = v
-        if r != last_rst:
-            in_rst.value = last_rst = r
-        if v:
-            in_data.value = data[t]
-            in_target.value = target[t]
-    return np.array(seen_t, np.int64), seen
-
-
 async def run_and_check(dut, z: np.ndarray, pos: np.ndarray, valid, rst) -> None:
     width, lanes, f_z = _params(dut)
     target = (pos.astype(np.int64) << np.arange(lanes, dtype=np.int64)).sum(1).tolist()
-    await reset(dut)
-    seen_t, seen = await drive(dut, pack(z, width), target, valid, rst)
-    keep = survivors(valid, rst)
-    np.testing.assert_array_equal(seen_t, keep + LATENCY,
+    await stream.start(dut, ("in_data", "in_target"))
+    seen = await stream.stream(dut, {"in_data": pack(z, width), "in_target": target}, valid, rst,
+                               ("out_data",), LATENCY)
+    keep = stream.survivors(valid, rst, LATENCY)
+    np.testing.assert_array_equal(seen.t, keep + LATENCY,
                                   err_msg="output cycles (latency/ordering/gaps/reset)")
-    np.testing.assert_array_equal(unpack(seen, width, lanes),
+    np.testing.assert_array_equal(unpack(seen["out_data"], width, lanes),
                                   engine_grad(z[keep], pos[keep], width, f_z),
                                   err_msg="out_data vs fxtrain.ops.squared_hinge_grad")
     dut._log.info("checked %d beats x %d lanes (F_Z=%d, %d bits) over %d cycles", len(keep),

@@ -19,8 +19,7 @@ from __future__ import annotations
 
 import cocotb
 import numpy as np
-from cocotb.clock import Clock
-from cocotb.triggers import ClockCycles, FallingEdge
+from hwgen.tb import stream
 
 LATENCY = 3
 # Corner words, and their hashes worked out with plain Python ints (independent of
@@ -41,65 +40,19 @@ def engine_lowbias32(words: np.ndarray) -> np.ndarray:
     return np.asarray(lowbias32(words), dtype=np.uint32)
 
 
-def survivors(valid: np.ndarray, rst: np.ndarray) -> np.ndarray:
-    """Iterations whose word reaches the output: valid, and no reset for LATENCY cycles."""
-    ok = valid.astype(bool)
-    padded = np.concatenate([rst.astype(bool), np.zeros(LATENCY, bool)])
-    for d in range(LATENCY):
-        ok &= ~padded[d:d + len(valid)]
-    return np.flatnonzero(ok)
-
-
-async def reset(dut) -> None:
-    """Start the clock, hold rst for 4 cycles with the inputs idle, release on a falling edge."""
-    Clock(dut.clk, 10, unit="ns").start()
-    dut.rst.value = 1
-    dut.in_valid.value = 0
-    dut.in_data.value = 0
-    dut.in_tag.value = 0
-    await ClockCycles(dut.clk, 4)
-    await FallingEdge(dut.clk)
-    dut.rst.value = 0
-
-
 async def drive(dut, data: np.ndarray, valid: np.ndarray, rst: np.ndarray):
-    """Drive one word per loop iteration; return (iteration, data, tag) of each output.
-
-    Iteration t drives data[t]/valid[t]/rst[t] (tag = t mod 2**TAG_WIDTH) after sampling
-    the outputs. Runs LATENCY + 2 extra idle iterations to drain the pipeline.
-    """
-    clk, out_valid, out_data, out_tag = dut.clk, dut.out_valid, dut.out_data, dut.out_tag
-    in_valid, in_data, in_tag, in_rst = dut.in_valid, dut.in_data, dut.in_tag, dut.rst
+    """Reset, then one word per cycle (tag = cycle mod 2**TAG_WIDTH); returns what came out."""
+    await stream.start(dut, ("in_data", "in_tag"))
     tag_mask = (1 << len(dut.in_tag)) - 1
-    n = len(data)
-    data_l, valid_l, rst_l = data.tolist(), valid.tolist(), rst.tolist()
-    seen_t, seen_data, seen_tag = [], [], []
-    last_valid = last_rst = 0
-    falling = FallingEdge(clk)
-    for t in range(n + LATENCY + 2):
-        await falling
-        if out_valid.value:
-            seen_t.append(t)
-            seen_data.append(int(out_data.value))
-            seen_tag.append(int(out_tag.value))  # int(): 1-bit tags are Logic
-        v = valid_l[t] if t < n else 0
-        r = rst_l[t] if t < n else 0
-        if v != last_valid:
-            in_valid.value = v
-            last_valid = v
-        if r != last_rst:
-            in_rst.value = r
-            last_rst = r
-        if v:  # data and tag are don't-care in gaps: skip the writes
-            in_data.value = data_l[t]
-            in_tag.value = t & tag_mask
-    return (np.array(seen_t, np.int64), np.array(seen_data, np.uint32),
-            np.array(seen_tag, np.int64))
+    cols = {"in_data": data.tolist(), "in_tag": [t & tag_mask for t in range(len(data))]}
+    return await stream.stream(dut, cols, valid, rst, ("out_data", "out_tag"), LATENCY)
 
 
-def check(dut, data, valid, rst, seen) -> None:
-    seen_t, seen_data, seen_tag = seen
-    keep = survivors(valid, rst)
+def check(dut, data, valid, rst, seen: stream.Seen) -> None:
+    seen_t = seen.t
+    seen_data = np.array(seen["out_data"], np.uint32)
+    seen_tag = np.array(seen["out_tag"], np.int64)
+    keep = stream.survivors(valid, rst, LATENCY)
     np.testing.assert_array_equal(seen_t, keep + LATENCY,
                                   err_msg="output cycles (latency/ordering/gaps/reset)")
     np.testing.assert_array_equal(seen_data, engine_lowbias32(data[keep]),
@@ -126,7 +79,6 @@ async def corners_and_random_stream(dut):
     data[live] = np.concatenate(
         [CORNERS, rng.integers(0, 2**32, len(live) - len(CORNERS), dtype=np.uint32)])
     rst = np.zeros(len(valid), np.int8)
-    await reset(dut)
     seen = await drive(dut, data, valid, rst)
     check(dut, data, valid, rst, seen)
 
@@ -142,6 +94,5 @@ async def reset_flushes_pipeline(dut):
     rst = (rng.random(n) < 0.03).astype(np.int8)
     rst[:8] = 1  # reset held while words are offered
     data = rng.integers(0, 2**32, n, dtype=np.uint32)
-    await reset(dut)
     seen = await drive(dut, data, valid, rst)
     check(dut, data, valid, rst, seen)

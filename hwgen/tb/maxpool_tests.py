@@ -18,8 +18,7 @@ from __future__ import annotations
 
 import cocotb
 import numpy as np
-from cocotb.clock import Clock
-from cocotb.triggers import ClockCycles, FallingEdge
+from hwgen.tb import stream
 from hwgen.tb.bus import pack, unpack
 
 LATENCY = 1
@@ -107,47 +106,13 @@ def completed_windows(valid: np.ndarray, rst: np.ndarray, kk: int) -> np.ndarray
     return np.array(wins, dtype=np.int64).reshape(-1, kk)
 
 
-async def reset(dut) -> None:
-    Clock(dut.clk, 10, unit="ns").start()
-    dut.rst.value = 1
-    dut.in_valid.value = 0
-    dut.in_data.value = 0
-    await ClockCycles(dut.clk, 4)
-    await FallingEdge(dut.clk)
-    dut.rst.value = 0
-
-
-async def drive(dut, buses: list[int], valid: np.ndarray, rst: np.ndarray):
-    """Iteration t samples the outputs, then drives buses[t]; returns (t, data, arg) per output."""
-    clk, out_valid, out_data, out_arg = dut.clk, dut.out_valid, dut.out_data, dut.out_arg
-    in_valid, in_data, in_rst = dut.in_valid, dut.in_data, dut.rst
-    n = len(valid)
-    valid_l, rst_l = valid.tolist(), rst.tolist()
-    seen_t, seen_data, seen_arg = [], [], []
-    last_valid = last_rst = 0
-    falling = FallingEdge(clk)
-    for t in range(n + LATENCY + 2):
-        await falling
-        if out_valid.value:
-            seen_t.append(t)
-            seen_data.append(int(out_data.value))
-            seen_arg.append(int(out_arg.value))
-        v = valid_l[t] if t < n else 0
-        r = rst_l[t] if t < n else 0
-        if v != last_valid:
-            in_valid.value = last_valid = v
-        if r != last_rst:
-            in_rst.value = last_rst = r
-        if v:
-            in_data.value = buses[t]
-    return np.array(seen_t, np.int64), seen_data, seen_arg
-
-
 async def run_and_check(dut, words: np.ndarray, valid: np.ndarray, rst: np.ndarray) -> None:
     """words [iterations, lanes]: the word driven in each iteration (used where valid)."""
     width, lanes, k, arg_width = _params(dut)
-    await reset(dut)
-    seen_t, seen_data, seen_arg = await drive(dut, pack(words, width), valid, rst)
+    await stream.start(dut, ("in_data",))
+    seen = await stream.stream(dut, {"in_data": pack(words, width)}, valid, rst, ("out_data", "out_arg"),
+                               LATENCY)
+    seen_t, seen_data, seen_arg = seen.t, seen["out_data"], seen["out_arg"]
     done = completed_windows(valid, rst, k * k)
     np.testing.assert_array_equal(seen_t, done[:, -1] + LATENCY,
                                   err_msg="output cycles (latency/framing/gaps/reset)")

@@ -17,8 +17,7 @@ from __future__ import annotations
 
 import cocotb
 import numpy as np
-from cocotb.clock import Clock
-from cocotb.triggers import ClockCycles, FallingEdge
+from hwgen.tb import stream
 from hwgen.tb.bus import pack, unpack
 
 LATENCY = 1
@@ -39,49 +38,7 @@ def bits(mask: np.ndarray) -> list[int]:
     return (mask.astype(np.int64) << np.arange(mask.shape[1], dtype=np.int64)).sum(1).tolist()
 
 
-def survivors(valid: np.ndarray, rst: np.ndarray) -> np.ndarray:
-    ok = valid.astype(bool)
-    padded = np.concatenate([rst.astype(bool), np.zeros(LATENCY, bool)])
-    for d in range(LATENCY):
-        ok &= ~padded[d:d + len(valid)]
-    return np.flatnonzero(ok)
-
-
-async def reset(dut) -> None:
-    Clock(dut.clk, 10, unit="ns").start()
-    dut.rst.value = 1
-    for name in ("in_valid", "in_data", "in_mask", "in_bp", "in_rule_gt"):
-        getattr(dut, name).value = 0
-    await ClockCycles(dut.clk, 4)
-    await FallingEdge(dut.clk)
-    dut.rst.value = 0
-
-
-async def drive(dut, beats: dict, valid: np.ndarray, rst: np.ndarray):
-    """Iteration t samples the outputs, then drives beat t; returns (t, data, mask) per output."""
-    clk, out_valid, out_data, out_mask = dut.clk, dut.out_valid, dut.out_data, dut.out_mask
-    cols = [(getattr(dut, name), col) for name, col in beats.items()]
-    n = len(valid)
-    valid_l, rst_l = valid.tolist(), rst.tolist()
-    seen_t, seen_data, seen_mask = [], [], []
-    last_valid = last_rst = 0
-    falling = FallingEdge(clk)
-    for t in range(n + LATENCY + 2):
-        await falling
-        if out_valid.value:
-            seen_t.append(t)
-            seen_data.append(int(out_data.value))
-            seen_mask.append(int(out_mask.value))
-        v = valid_l[t] if t < n else 0
-        r = rst_l[t] if t < n else 0
-        if v != last_valid:
-            dut.in_valid.value = last_valid = v
-        if r != last_rst:
-            dut.rst.value = last_rst = r
-        if v:
-            for handle, col in cols:
-                handle.value = col[t]
-    return np.array(seen_t, np.int64), seen_data, seen_mask
+INPUTS = ("in_data", "in_mask", "in_bp", "in_rule_gt")
 
 
 def expected(x: np.ndarray, mask_in: np.ndarray, bp: np.ndarray, gt: np.ndarray, width: int):
@@ -105,9 +62,10 @@ async def run_and_check(dut, x, mask_in, bp, gt, valid, rst) -> None:
     width, lanes = _params(dut)
     beats = {"in_data": pack(x, width), "in_mask": bits(mask_in), "in_bp": bp.astype(int).tolist(),
              "in_rule_gt": gt.astype(int).tolist()}
-    await reset(dut)
-    seen_t, seen_data, seen_mask = await drive(dut, beats, valid, rst)
-    keep = survivors(valid, rst)
+    await stream.start(dut, INPUTS)
+    seen = await stream.stream(dut, beats, valid, rst, ("out_data", "out_mask"), LATENCY)
+    seen_t, seen_data, seen_mask = seen.t, seen["out_data"], seen["out_mask"]
+    keep = stream.survivors(valid, rst, LATENCY)
     np.testing.assert_array_equal(seen_t, keep + LATENCY,
                                   err_msg="output cycles (latency/ordering/gaps/reset)")
     y, m = expected(x[keep], mask_in[keep], bp[keep], gt[keep], width)

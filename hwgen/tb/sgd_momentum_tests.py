@@ -31,8 +31,7 @@ from __future__ import annotations
 
 import cocotb
 import numpy as np
-from cocotb.clock import Clock
-from cocotb.triggers import ClockCycles, FallingEdge
+from hwgen.tb import stream
 from hwgen.tb.bus import pack, unpack
 
 LATENCY = 4
@@ -246,55 +245,17 @@ def flatten(groups: list[dict], width: int) -> dict:
 # ----------------------------------------------------------------------------- driving
 
 
-def survivors(valid: np.ndarray, rst: np.ndarray) -> np.ndarray:
-    ok = valid.astype(bool)
-    padded = np.concatenate([rst.astype(bool), np.zeros(LATENCY, bool)])
-    for d in range(LATENCY):
-        ok &= ~padded[d:d + len(valid)]
-    return np.flatnonzero(ok)
+INPUTS = ("in_op", "in_a", "in_b", "in_c", "in_shift", "in_align_a", "in_align_p", "in_saturate")
 
 
-async def reset(dut) -> None:
-    Clock(dut.clk, 10, unit="ns").start()
-    dut.rst.value = 1
-    for name in ("in_valid", "in_op", "in_a", "in_b", "in_c", "in_shift", "in_align_a",
-                 "in_align_p", "in_saturate"):
-        getattr(dut, name).value = 0
-    await ClockCycles(dut.clk, 4)
-    await FallingEdge(dut.clk)
-    dut.rst.value = 0
-
-
-async def drive(dut, cols: dict, valid: np.ndarray, rst: np.ndarray):
-    """Iteration t samples the outputs, then drives the next beat if valid[t]."""
+async def drive(dut, cols: dict, valid: np.ndarray, rst: np.ndarray) -> stream.Seen:
+    """Reset, then the next beat on every cycle with valid[t]; returns what came out."""
     width, lanes, _, _ = _params(dut)
-    pins = [(dut.in_op, cols["op"].tolist()), (dut.in_a, pack(cols["a"], width)),
-            (dut.in_b, pack(cols["b"], width)), (dut.in_c, cols["c"].tolist()),
-            (dut.in_shift, cols["s"].tolist()), (dut.in_align_a, cols["la"].tolist()),
-            (dut.in_align_p, cols["lb"].tolist()), (dut.in_saturate, cols["sat"].tolist())]
-    out_valid, out_data, out_ovf = dut.out_valid, dut.out_data, dut.out_ovf
-    n = len(valid)
-    valid_l, rst_l = valid.tolist(), rst.tolist()
-    seen_t, seen_y, seen_ovf = [], [], []
-    beat, last_valid, last_rst = 0, 0, 0
-    falling = FallingEdge(dut.clk)
-    for t in range(n + LATENCY + 2):
-        await falling
-        if out_valid.value:
-            seen_t.append(t)
-            seen_y.append(int(out_data.value))
-            seen_ovf.append(int(out_ovf.value))
-        v = valid_l[t] if t < n else 0
-        r = rst_l[t] if t < n else 0
-        if v != last_valid:
-            dut.in_valid.value = last_valid = v
-        if r != last_rst:
-            dut.rst.value = last_rst = r
-        if v:
-            for handle, col in pins:
-                handle.value = col[beat]
-            beat += 1
-    return np.array(seen_t, np.int64), seen_y, seen_ovf
+    pins = {"in_op": cols["op"].tolist(), "in_a": pack(cols["a"], width), "in_b": pack(cols["b"], width),
+            "in_c": cols["c"].tolist(), "in_shift": cols["s"].tolist(), "in_align_a": cols["la"].tolist(),
+            "in_align_p": cols["lb"].tolist(), "in_saturate": cols["sat"].tolist()}
+    await stream.start(dut, INPUTS)
+    return await stream.stream(dut, pins, valid, rst, ("out_data", "out_ovf"), LATENCY, per="beat")
 
 
 async def run_and_check(dut, groups: list[dict], valid: np.ndarray, rst: np.ndarray) -> None:
@@ -302,9 +263,9 @@ async def run_and_check(dut, groups: list[dict], valid: np.ndarray, rst: np.ndar
     cols = flatten(groups, width)
     live = np.flatnonzero(valid)
     assert len(live) == len(cols["op"]), (len(live), len(cols["op"]))
-    await reset(dut)
-    seen_t, seen_y, seen_ovf = await drive(dut, cols, valid, rst)
-    keep_t = survivors(valid, rst)
+    seen = await drive(dut, cols, valid, rst)
+    seen_t, seen_y, seen_ovf = seen.t, seen["out_data"], seen["out_ovf"]
+    keep_t = stream.survivors(valid, rst, LATENCY)
     np.testing.assert_array_equal(seen_t, keep_t + LATENCY,
                                   err_msg="output cycles (latency/ordering/gaps/reset)")
     keep = np.searchsorted(live, keep_t)  # beat index of each surviving iteration
