@@ -12,7 +12,8 @@ there (the working tree is never touched), points numba at an empty cache
 (``NUMBA_CACHE_DIR``: numba's cache does not track inlined dependencies, so a stale
 kernel would hide the mutant), runs the tests with ``CI=true`` and records **killed**
 (some test failed) or **survived** (all passed). The table goes to stdout and, with
-``--markdown FILE``, to a file; docs/testing.md holds the last score.
+``--markdown FILE``, to a file; docs/testing.md holds the last score. First, each test
+set runs on the unmutated copy and must pass, so that a failure can only mean a kill.
 """
 from __future__ import annotations
 
@@ -120,7 +121,8 @@ MUTANTS = [
 def _copy_tree(dst: Path) -> None:
     ignore = shutil.ignore_patterns(".git", "runs", "__pycache__", "*.egg-info", ".pytest_cache",
                                     "fuzz-corpus", "sim_build*", "build")
-    for name in ("fxtrain", "reference", "tests", "benchmarks", "scripts", "pyproject.toml", "README.md"):
+    for name in ("fxtrain", "reference", "hwgen", "tests", "docs", "benchmarks", "scripts", "pyproject.toml",
+                 "README.md"):
         src = ROOT / name
         if src.is_dir():
             shutil.copytree(src, dst / name, ignore=ignore)
@@ -138,12 +140,16 @@ def apply(m: Mutant, tree: Path) -> None:
     p.write_text(text.replace(m.old, m.new))
 
 
-def run(m: Mutant, timeout: float) -> tuple[str, float, str]:
-    with tempfile.TemporaryDirectory(prefix=f"mutant-{m.id}-") as tmp:
+def run(m: Mutant | None, timeout: float, tests: tuple[str, ...] = ()) -> tuple[str, float, str]:
+    """Run ``m``'s tests on a copy with ``m`` applied (``m=None``: the unmutated copy, on
+    ``tests``, which must pass: the baseline that makes a failure mean a kill)."""
+    tests = m.tests if m is not None else tests
+    with tempfile.TemporaryDirectory(prefix=f"mutant-{m.id if m else 'baseline'}-") as tmp:
         tree = Path(tmp) / "repo"
         tree.mkdir()
         _copy_tree(tree)
-        apply(m, tree)
+        if m is not None:
+            apply(m, tree)
         env = {**os.environ, "CI": "true", "PYTHONPATH": str(tree), "NUMBA_CACHE_DIR": str(Path(tmp) / "numba"),
                "PYTHONDONTWRITEBYTECODE": "1"}
         where = subprocess.run([sys.executable, "-c", "import fxtrain; print(fxtrain.__file__)"], cwd=tree,
@@ -152,7 +158,7 @@ def run(m: Mutant, timeout: float) -> tuple[str, float, str]:
             raise SystemExit(f"the copy's fxtrain is not the one imported ({where}); refusing to run")
         t = time.perf_counter()
         try:
-            r = subprocess.run([sys.executable, "-m", "pytest", "-x", "-q", "-p", "no:cacheprovider", *m.tests],
+            r = subprocess.run([sys.executable, "-m", "pytest", "-x", "-q", "-p", "no:cacheprovider", *tests],
                                cwd=tree, env=env, capture_output=True, text=True, timeout=timeout)
             status = "survived" if r.returncode == 0 else "killed"
             first = next((ln for ln in r.stdout.splitlines() if ln.startswith("FAILED")), "")
@@ -177,6 +183,12 @@ def main(argv=None) -> int:
                 (Path(tmp) / m.path).write_text((ROOT / m.path).read_text())
         print(f"all {len(chosen)} mutants apply")
         return 0
+    for tests in sorted({m.tests for m in chosen}):
+        status, secs, first = run(None, args.timeout, tests)
+        print(f"baseline {' '.join(tests)}: {'passed' if status == 'survived' else status} ({secs:.0f} s)",
+              flush=True)
+        if status != "survived":
+            raise SystemExit(f"the unmutated copy fails {tests}: {first}; fix that first")
     rows = []
     for i, m in enumerate(chosen, 1):
         status, secs, first = run(m, args.timeout)

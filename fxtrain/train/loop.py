@@ -23,7 +23,7 @@ from ..nn.models import MODELS
 from ..nn.network import Network
 from ..nn.presets import PRESETS, float64
 from .checkpoint import load_checkpoint, save_checkpoint
-from .failpoint import failpoint
+from ..failpoint import failpoint
 from .progress import Progress
 from .rundir import RunDir
 

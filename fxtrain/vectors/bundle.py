@@ -32,6 +32,7 @@ from pathlib import Path
 
 import numpy as np
 
+from ..atomic import atomic_write, fsync_dir
 from ..numerics import CONTRACT_VERSION
 from .words import WordFormat, decode_hex, encode_hex
 
@@ -124,19 +125,6 @@ def _write_tensors(root: Path, tensors: list[Tensor], strip: str = "") -> list[d
     return entries
 
 
-def _fsync_dir(path: Path) -> None:
-    try:
-        fd = os.open(path, os.O_RDONLY)
-    except OSError:  # pragma: no cover - platforms without directory fds
-        return
-    try:
-        os.fsync(fd)
-    except OSError:  # pragma: no cover
-        pass
-    finally:
-        os.close(fd)
-
-
 def tensors_digest(entries: list) -> str:
     """sha256 of the canonical JSON of the manifest's tensor list: the manifest carries it
     so that entries removed or edited by hand (with their files) no longer verify."""
@@ -146,19 +134,7 @@ def tensors_digest(entries: list) -> str:
 def _write_manifest(root: Path, manifest: dict) -> None:
     manifest = {**manifest, "tensor_count": len(manifest["tensors"]),
                 "tensors_sha256": tensors_digest(manifest["tensors"])}
-    data = json.dumps(manifest, indent=1, sort_keys=False).encode()
-    fd, tmp = tempfile.mkstemp(prefix=f".{MANIFEST}.", suffix=".tmp", dir=root)
-    try:
-        with os.fdopen(fd, "wb") as fh:
-            fh.write(data)
-            fh.flush()
-            os.fsync(fh.fileno())
-        os.replace(tmp, root / MANIFEST)
-    except BaseException:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
-        raise
-    _fsync_dir(root)
+    atomic_write(root / MANIFEST, json.dumps(manifest, indent=1, sort_keys=False).encode())
 
 
 def _is_bundle_or_empty(path: Path) -> bool:
@@ -197,7 +173,7 @@ def write_bundle(out: str | os.PathLike, meta: dict, tensors: list[Tensor], over
             old = Path(tempfile.mkdtemp(prefix=f".{out.name}.old-", dir=out.parent))
             os.rename(out, old / "b")
         os.rename(tmp, out)
-        _fsync_dir(out.parent)
+        fsync_dir(out.parent)
     except BaseException:
         shutil.rmtree(tmp, ignore_errors=True)
         if old is not None and not out.exists():
