@@ -408,3 +408,15 @@ def test_the_bundle_itself_may_be_a_symlink(bundle, tmp_path):
     link = tmp_path / "link"
     link.symlink_to(bundle, target_is_directory=True)
     assert len(load_bundle(link).arrays) == 7
+
+
+def test_the_manifest_follows_the_umask(tmp_path):
+    """Written atomically but not with mkstemp's private 0600: a bundle is meant to be shared."""
+    import os
+
+    old = os.umask(0o022)
+    try:
+        b = write_bundle(tmp_path / "b", META, tensors())
+    finally:
+        os.umask(old)
+    assert (b / MANIFEST).stat().st_mode & 0o777 == 0o644
