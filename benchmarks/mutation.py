@@ -102,6 +102,14 @@ MUTANTS = [
            "fit(np.int64(V_out[i]) + inc, w_m, ovf_m)", "fit(np.int64(V_out[i]) - inc, w_m, ovf_m)", NET),
     Mutant("U4", "weight update sign", "fxtrain/ops/update.py",
            "fit(np.int64(W[i]) - dec, w_u, ovf_u)", "fit(np.int64(W[i]) + dec, w_u, ovf_u)", NET),
+    Mutant("D1", "update op default rounding (decay)", "fxtrain/ops/update.py",
+           'def fpl19_decay(V, m_q, f_V: int = 0, rounding: str = "half_up"',
+           'def fpl19_decay(V, m_q, f_V: int = 0, rounding: str = "half_even"', NET),
+    Mutant("D2", "update op default overflow (accumulate)", "fxtrain/ops/update.py",
+           'def fpl19_accumulate(V, G_g, lr_q, f_G: int, f_lr: int, f_V: int, rounding: str = "half_up",\n'
+           '                     overflow: str = "wrap"',
+           'def fpl19_accumulate(V, G_g, lr_q, f_G: int, f_lr: int, f_V: int, rounding: str = "half_up",\n'
+           '                     overflow: str = "saturate"', NET),
     Mutant("H1", "squared hinge: zero where z*t >= 1", "fxtrain/ops/losses.py",
            "pos_done = (z64 >= one)", "pos_done = (z64 > one)", NET),
     # ---- growth and pruning slices

@@ -21,9 +21,9 @@ from ..data.load import DATASET_NAMES
 from ..nn.losses import loss_and_grad
 from ..nn.models import MODELS
 from ..nn.network import Network
+from ..failpoint import failpoint
 from ..nn.presets import PRESETS, float64
 from .checkpoint import load_checkpoint, save_checkpoint
-from ..failpoint import failpoint
 from .progress import Progress
 from .rundir import RunDir
 
