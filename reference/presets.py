@@ -44,7 +44,7 @@ def fpl19_plan(layers: list[dict], loss: str = "squared_hinge", relu_rule: str =
         f_in[name], f_w[name] = f, _table(WEIGHT_FRACS, j)
         fa = f + f_w[name] - 16
         if j == len(weighted) - 1 and loss in ("squared_hinge", "mse"):
-            fa = min(fa, WORD - 2)
+            fa = max(0, min(fa, WORD - 2))
         out[name] = {"activation": _spec(fa, "half_up", "saturate"),
                      "weight": _spec(f_w[name], "half_up", "wrap"),
                      "update": _spec(f_w[name], "half_up", "wrap")}
@@ -87,12 +87,15 @@ def calibrated_frac(m: float, headroom: int, word: int = WORD) -> int:
     return max(-FRAC_LIMIT, min(FRAC_LIMIT, f))
 
 
-def sr16_plan(layers: list[dict], seed: int, x, labels, batch: int, groups: int, lr_start: float,
-              loss: str = "squared_hinge", relu_rule: str = "ge", rounding: dict | None = None,
-              headroom_bits: int = 3, weight_headroom_bits: int = 2) -> dict:
-    """The sr16 plan of a layer list, calibrated on the float batch ``(x, labels)`` with the
-    network's own float initial weights (``float_step.he_uniform(layers, seed)``)."""
+def calibrated_plan(layers: list[dict], seed: int, x, labels, batch: int, groups: int, lr_start: float,
+                    word: int = WORD, name: str = "sr16", loss: str = "squared_hinge",
+                    relu_rule: str = "ge", rounding: dict | None = None, overflow: dict | None = None,
+                    headroom_bits: int = 3, weight_headroom_bits: int = 2) -> dict:
+    """The plan of a calibrated recipe (sr16 by default, any ``word``), calibrated on the
+    float batch ``(x, labels)`` with the network's own float initial weights
+    (``float_step.he_uniform(layers, seed)``)."""
     r = dict(SR16_ROUNDING if rounding is None else rounding)
+    o = {role: "saturate" for role in SR16_ROUNDING} if overflow is None else dict(overflow)
     weighted = [L for L in layers if L["type"] in WEIGHTED]
     if not weighted:
         raise ValueError("a network needs at least one Conv2d or Linear layer")
@@ -100,25 +103,38 @@ def sr16_plan(layers: list[dict], seed: int, x, labels, batch: int, groups: int,
     m = float_step.magnitudes(layers, w, x, labels, loss, relu_rule, batch // groups)
 
     def spec(role, f):
-        return _spec(f, r[role], "saturate")
+        return {"format": f"Q{word}.{f}", "rounding": r[role], "overflow": o[role]}
+
+    def frac(v, h):
+        return calibrated_frac(v, h, word)
 
     scale = 2.0 * lr_start / batch
     out: dict[str, dict] = {}
     for j, L in enumerate(weighted):
-        name, st = L["name"], m[L["name"]]
-        fw = calibrated_frac(st["weight"], weight_headroom_bits)
-        fa = calibrated_frac(st["activation"], headroom_bits)
+        lname, st = L["name"], m[L["name"]]
+        fw = frac(st["weight"], weight_headroom_bits)
+        fa = frac(st["activation"], headroom_bits)
         if j == len(weighted) - 1 and loss in ("squared_hinge", "mse"):
-            fa = min(fa, WORD - 2)
-        fg = calibrated_frac(st["weight_gradient"], headroom_bits)
-        out[name] = {"activation": spec("activation", fa), "weight": spec("update", fw),
-                     "update": spec("update", fw),
-                     "local_gradient": spec("local_gradient", calibrated_frac(st["local_gradient"], headroom_bits)),
-                     "weight_gradient": spec("weight_gradient", fg), "momentum": spec("momentum", fg),
-                     "lr_frac": 15, "scale_frac": 14 - math.frexp(scale)[1],  # 13 - floor(log2 scale)
-                     "acc_bits": {"fp": 32, "bp": 32, "wu": 32}}
-    return {"recipe": "sr16", "float64": False,
-            "input": spec("input", calibrated_frac(m["input"]["activation"], headroom_bits)),
+            fa = max(0, min(fa, word - 2))
+        fg = frac(st["weight_gradient"], headroom_bits)
+        out[lname] = {"activation": spec("activation", fa), "weight": spec("update", fw),
+                      "update": spec("update", fw),
+                      "local_gradient": spec("local_gradient", frac(st["local_gradient"], headroom_bits)),
+                      "weight_gradient": spec("weight_gradient", fg), "momentum": spec("momentum", fg),
+                      "lr_frac": 15, "scale_frac": 14 - math.frexp(scale)[1],  # 13 - floor(log2 scale)
+                      "acc_bits": {"fp": 32, "bp": 32, "wu": 32}}
+    # the constants are 16-bit registers whatever the data word
+    return {"recipe": name, "float64": False,
+            "input": spec("input", frac(m["input"]["activation"], headroom_bits)),
             "relu_rule": relu_rule, "loss": loss, "optimizer": "fpl19",
-            "constants": _spec(16, r["constant"], "saturate"), "scale_rule": "half",
-            "layers": out}
+            "constants": {"format": "Q16.16", "rounding": r["constant"], "overflow": o["constant"]},
+            "scale_rule": "half", "layers": out}
+
+
+def sr16_plan(layers: list[dict], seed: int, x, labels, batch: int, groups: int, lr_start: float,
+              loss: str = "squared_hinge", relu_rule: str = "ge", rounding: dict | None = None,
+              headroom_bits: int = 3, weight_headroom_bits: int = 2) -> dict:
+    """The sr16 plan: :func:`calibrated_plan` at 16 bits with sr16's modes."""
+    return calibrated_plan(layers, seed, x, labels, batch, groups, lr_start, loss=loss, relu_rule=relu_rule,
+                           rounding=rounding, headroom_bits=headroom_bits,
+                           weight_headroom_bits=weight_headroom_bits)

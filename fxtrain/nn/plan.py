@@ -20,6 +20,7 @@ from __future__ import annotations
 import math
 from dataclasses import replace
 
+from ..numerics import QFormat
 from .recipe import LayerPlan, Plan, Recipe, TensorSpec
 
 
@@ -56,7 +57,9 @@ def bind(recipe: Recipe, layers: list) -> Plan:
     plan = Plan(
         recipe=recipe.name, float64=recipe.float64, input=recipe.spec("input", f),
         relu_rule=recipe.relu_rule, loss=recipe.loss,
-        optimizer=recipe.optimizer, constants=recipe.spec("constant", 16), scale_rule=recipe.scale_rule,
+        optimizer=recipe.optimizer, scale_rule=recipe.scale_rule,
+        constants=TensorSpec(QFormat(recipe.const_word, 16), recipe.rounding["constant"],
+                             recipe.overflow["constant"]),
     )
     weighted = [L for L in layers if L.weighted]
     if not weighted:
@@ -75,7 +78,7 @@ def bind(recipe: Recipe, layers: list) -> Plan:
         fW = calf(L.name, "weight") if cal else _entry(recipe.weight_fracs, j)
         fa = calf(L.name, "activation") if cal else f + fW - 16
         if L is weighted[-1] and recipe.loss in ("squared_hinge", "mse"):
-            fa = min(fa, w - 2)  # the +-1 targets live in the logits' format
+            fa = max(0, min(fa, w - 2))  # the +-1 targets live in the logits' format
         plan.layers[L.name] = LayerPlan(
             activation=recipe.spec("activation", fa),
             weight=TensorSpec(recipe.spec("update", fW).fmt, recipe.rounding["update"],

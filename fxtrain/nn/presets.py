@@ -1,5 +1,6 @@
-"""Recipe presets: ``fpl19`` (the FPL'19 group's bit-accurate model), ``sr16``
-(16-bit with stochastic rounding and calibrated fractions) and ``float64`` (the
+"""Recipe presets: ``fpl19`` (the FPL'19 group's bit-accurate model), the ``calibrated``
+family (any word length 2..16, fractions calibrated from a float64 step, rounding and
+overflow per role), its 16-bit stochastic member ``sr16``, and ``float64`` (the
 unquantized baseline of any recipe)."""
 from __future__ import annotations
 
@@ -31,34 +32,72 @@ def fpl19(lr: float = 0.01, momentum: float = 0.5, batch: int = 40, groups: int 
                   lr_start=lr if lr_start is None else lr_start, acc_bits=dict(FPL19_ACC))
 
 
+#: the roles whose rounding ``calibrated(update_rounding=...)`` sets: the update path
+UPDATE_ROLES = ("weight_gradient", "momentum", "update")
+ROLES = ("activation", "local_gradient", "weight_gradient", "momentum", "update", "input", "constant")
+
+
+def calibrated(word: int = 16, lr: float = 0.01, momentum: float = 0.5, batch: int = 40,
+               groups: int = 1, lr_start: float | None = None, calib=None,
+               update_rounding: str | dict = "stochastic", overflow: str | dict = "saturate",
+               headroom_bits: int = 3, weight_headroom_bits: int = 2, name: str | None = None) -> Recipe:
+    """The calibrated family: ``word``-bit data (2..16; 4..16 is the studied range), every
+    fraction calibrated from one float64 step on ``calib = (x, labels)`` as sr16 does
+    (docs/training.md, "The sr16 plan, rule by rule", with 15 replaced by ``word - 1``).
+
+    ``update_rounding`` is the rounding of weight gradients, momentum and updates (a mode
+    name), or a full ``{role: mode}`` table for every role. Otherwise the input, the
+    constants, activations and local gradients round half_even. ``overflow`` is one
+    mode for every role, or a ``{role: mode}`` table. The lr/scale/momentum constants stay
+    16-bit (``const_word``), like the registers that hold them. Accumulators are 32 bits.
+    ``name`` defaults to ``cal{word}-{update_rounding}`` (e.g. ``cal8-half_even``);
+    ``sr16()`` is ``calibrated(16, update_rounding="stochastic", name="sr16")``, word for word.
+    """
+    if calib is not None:
+        x, y = calib
+        calib = (np.asarray(x, dtype=np.float64), np.asarray(y))
+    if isinstance(update_rounding, dict):
+        rounding = _role_table(update_rounding, "update_rounding")
+        tag = "custom"
+    else:
+        rounding = {r: "half_even" for r in ROLES}
+        rounding.update(dict.fromkeys(UPDATE_ROLES, update_rounding))
+        tag = update_rounding
+    ovf = _role_table(overflow, "overflow") if isinstance(overflow, dict) else dict.fromkeys(ROLES, overflow)
+    return Recipe(
+        name or f"cal{word}-{tag}", lr=lr, momentum=momentum, batch=batch, groups=groups,
+        lr_start=lr if lr_start is None else lr_start, word=word, frac_rule="calibrated",
+        scale_rule="half", headroom_bits=headroom_bits, weight_headroom_bits=weight_headroom_bits,
+        calibration=calib, rounding=rounding, overflow=ovf)
+
+
+def _role_table(table: dict, what: str) -> dict:
+    missing, unknown = set(ROLES) - set(table), set(table) - set(ROLES)
+    if missing or unknown:
+        raise ValueError(f"{what} table needs exactly the roles {ROLES}; missing {sorted(missing)}, "
+                         f"unknown {sorted(unknown)}")
+    return dict(table)
+
+
 def sr16(lr: float = 0.01, momentum: float = 0.5, batch: int = 40, groups: int = 1,
          lr_start: float | None = None, calib=None, headroom_bits: int = 3,
          weight_headroom_bits: int = 2) -> Recipe:
-    """16-bit training with stochastic rounding on weight gradients, momentum and updates.
+    """16-bit training with stochastic rounding on weight gradients, momentum and updates:
+    the 16-bit, stochastic member of :func:`calibrated`.
 
     Every tensor's fraction is calibrated from one float64 step on ``calib = (x, labels)``
     (x floats [N, C, H, W]; the first training batch is a good choice) with
     ``headroom_bits`` spare integer bits (``weight_headroom_bits`` for weights). Three bits:
     activations and local gradients grow several-fold over the first epoch from their
     values at initialisation, and with one bit cnn1x saturated its local gradients and
-    diverged on Fashion-MNIST, while three tracked the float64 run. Activations and local gradients round half-even; weight gradients,
-    momentum and weight updates round stochastically (keys from ``sr_key``) and saturate.
-    lr/batch is split as ``lr_q = 0.5`` (Q16.15) times ``s_q = 2 * lr_start / batch``.
+    diverged on Fashion-MNIST, while three tracked the float64 run. Activations and local
+    gradients round half-even; weight gradients, momentum and weight updates round
+    stochastically (keys from ``sr_key``); everything saturates. lr/batch is split as
+    ``lr_q = 0.5`` (Q16.15) times ``s_q = 2 * lr_start / batch``.
     """
-    if calib is not None:
-        x, y = calib
-        calib = (np.asarray(x, dtype=np.float64), np.asarray(y))
-    return Recipe(
-        "sr16", lr=lr, momentum=momentum, batch=batch, groups=groups,
-        lr_start=lr if lr_start is None else lr_start, frac_rule="calibrated", scale_rule="half",
-        headroom_bits=headroom_bits, weight_headroom_bits=weight_headroom_bits, calibration=calib,
-        rounding={"activation": "half_even", "local_gradient": "half_even",
-                  "weight_gradient": "stochastic", "momentum": "stochastic", "update": "stochastic",
-                  "input": "half_even", "constant": "half_even"},
-        overflow={"activation": "saturate", "local_gradient": "saturate", "weight_gradient": "saturate",
-                  "momentum": "saturate", "update": "saturate", "input": "saturate",
-                  "constant": "saturate"},
-    )
+    return calibrated(16, lr=lr, momentum=momentum, batch=batch, groups=groups, lr_start=lr_start,
+                      calib=calib, update_rounding="stochastic", overflow="saturate",
+                      headroom_bits=headroom_bits, weight_headroom_bits=weight_headroom_bits, name="sr16")
 
 
 def float64(recipe: Recipe) -> Recipe:

@@ -233,7 +233,10 @@ class Recipe:
     groups: int = 1
     lr_start: float | None = None
     float64: bool = False
+    #: data word length of every tensor (2..16; the int16 kernels hold any of them)
     word: int = 16
+    #: word length of the lr/scale/momentum constants (16-bit registers whatever ``word``)
+    const_word: int = 16
     #: accumulator width rule per layer kind: an int for every kind and phase, or
     #: {"conv": w, "linear": w} with w an int or {"fp": b, "bp": b, "wu": b}
     acc_bits: int | dict = 32
@@ -275,6 +278,9 @@ class Recipe:
                 and self.lr_start > 0) or not 0 <= self.momentum < 1:
             raise ValueError(f"need finite lr > 0, lr_start > 0 and 0 <= momentum < 1, got "
                              f"lr={self.lr}, lr_start={self.lr_start}, momentum={self.momentum}")
+        for what, v, lo, hi in (("word", self.word, 2, 16), ("const_word", self.const_word, 2, 32)):
+            if isinstance(v, bool) or not isinstance(v, int) or not lo <= v <= hi:
+                raise ValueError(f"recipe {self.name}: {what} must be an integer {lo}..{hi}, got {v!r}")
         self.acc_rule()  # validates acc_bits
         for layer, v in self.acc_override.items():
             acc_widths(v, f"recipe {self.name}: acc_override[{layer!r}]")
