@@ -106,4 +106,4 @@ def float64(recipe: Recipe) -> Recipe:
     return replace(recipe, name=f"{recipe.name}-float64", float64=True)
 
 
-PRESETS = {"fpl19": fpl19, "sr16": sr16}
+PRESETS = {"fpl19": fpl19, "sr16": sr16, "calibrated": calibrated}

@@ -24,6 +24,11 @@ def _add_run_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--limit-train", type=int, default=None, help="use the first N training images")
     p.add_argument("--limit-test", type=int, default=None, help="use the first N test images")
+    g = p.add_argument_group("the calibrated recipe (--recipe calibrated)")
+    g.add_argument("--word", type=int, default=16, help="data word length, 2..16")
+    g.add_argument("--update-rounding", default="stochastic",
+                   help="rounding of weight gradients, momentum and updates (e.g. half_even)")
+    g.add_argument("--overflow", default="saturate", help="saturate or wrap, every role")
 
 
 def _config(args):
@@ -33,7 +38,8 @@ def _config(args):
                        data_dir=args.data_dir, image_size=args.image_size, epochs=args.epochs,
                        batch=args.batch, groups=args.groups, lr=args.lr, momentum=args.momentum,
                        schedule=args.schedule, seed=args.seed, limit_train=args.limit_train,
-                       limit_test=args.limit_test)
+                       limit_test=args.limit_test, word=args.word, update_rounding=args.update_rounding,
+                       overflow=args.overflow)
 
 
 def _cmd_train(args) -> int:

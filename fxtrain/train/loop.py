@@ -51,6 +51,11 @@ class TrainConfig:
     #: kept so that checkpoints written before contract 1.1 still load; accumulator
     #: overflows are now always counted (per layer and phase), so it has no effect
     count_accumulator_overflow: bool = False
+    #: the calibrated recipe's word length, update rounding and overflow
+    #: (fxtrain.presets.calibrated); the other recipes take the defaults only
+    word: int = 16
+    update_rounding: str = "stochastic"
+    overflow: str = "saturate"
 
     def __post_init__(self) -> None:
         if self.model not in MODELS:
@@ -75,7 +80,12 @@ class TrainConfig:
         if self.data_dir is not None:
             # stored absolute, so that eval from another working directory finds the data
             self.data_dir = os.path.abspath(os.fspath(self.data_dir))
+        if self.recipe != "calibrated" and (self.word, self.update_rounding, self.overflow) != \
+                (16, "stochastic", "saturate"):
+            raise ValueError(f"word, update_rounding and overflow apply to the calibrated recipe only "
+                             f"(recipe {self.recipe!r} fixes its own)")
         lr_at(self, 0)  # validates the schedule
+        make_recipe(self)  # validates word, rounding and overflow
 
     def run_key(self) -> dict:
         """The fields a resumed run must share with the original: all but ``epochs`` (unless
@@ -135,14 +145,27 @@ def load_data(cfg: TrainConfig) -> tuple[Dataset, Dataset]:
     return tr, te
 
 
+def make_recipe(cfg: TrainConfig, calib=None):
+    """The recipe of ``cfg`` (``calib``: the calibration batch of a calibrated recipe)."""
+    kw = {"calib": calib} if cfg.recipe in CALIBRATED else {}
+    if cfg.recipe == "calibrated":
+        kw.update(word=cfg.word, update_rounding=cfg.update_rounding, overflow=cfg.overflow)
+    return PRESETS[cfg.recipe](lr=cfg.lr, momentum=cfg.momentum, batch=cfg.batch, groups=cfg.groups,
+                               lr_start=cfg.lr, **kw)
+
+
+#: recipes whose fractions are calibrated on the first batch of epoch 0
+CALIBRATED = ("sr16", "calibrated")
+
+
 def build_network(cfg: TrainConfig, train: Dataset) -> Network:
-    """The model of ``cfg`` with its recipe; sr16 calibrates on epoch 0's first batch."""
-    kw = {}
-    if cfg.recipe == "sr16":
+    """The model of ``cfg`` with its recipe; calibrated recipes (sr16, calibrated) calibrate
+    on epoch 0's first batch."""
+    calib = None
+    if cfg.recipe in CALIBRATED:
         idx = shuffle_order(len(train), cfg.seed, 0)[: cfg.batch]
-        kw["calib"] = (prepare(train, cfg.image_size)[idx], train.y[idx])
-    recipe = PRESETS[cfg.recipe](lr=cfg.lr, momentum=cfg.momentum, batch=cfg.batch, groups=cfg.groups,
-                                 lr_start=cfg.lr, **kw)
+        calib = (prepare(train, cfg.image_size)[idx], train.y[idx])
+    recipe = make_recipe(cfg, calib)
     if cfg.float64:
         recipe = float64(recipe)
     c = train.x.shape[1]

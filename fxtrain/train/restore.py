@@ -16,10 +16,10 @@ import numpy as np
 from ..data import Dataset, load_dataset
 from ..nn.models import MODELS
 from ..nn.network import Network
-from ..nn.presets import PRESETS, float64
+from ..nn.presets import float64
 from ..nn.recipe import Plan
 from .checkpoint import load_checkpoint
-from .loop import TrainConfig, evaluate, prepare
+from .loop import TrainConfig, evaluate, make_recipe, prepare
 
 
 def _fracs_of(plan: Plan) -> dict[str, dict[str, int]]:
@@ -53,8 +53,7 @@ def network_from_checkpoint(arrays: dict[str, np.ndarray], meta: dict) -> tuple[
     except (KeyError, TypeError, ValueError) as exc:
         raise ValueError(f"checkpoint metadata unusable: {type(exc).__name__}: {exc}") from None
     (c, h, _), k = _shapes(arrays, meta, cfg)
-    recipe = PRESETS[cfg.recipe](lr=cfg.lr, momentum=cfg.momentum, batch=cfg.batch,
-                                 groups=cfg.groups, lr_start=cfg.lr)
+    recipe = make_recipe(cfg)
     if recipe.frac_rule == "calibrated":
         recipe = replace(recipe, fracs=_fracs_of(plan))
     if cfg.float64:
