@@ -53,7 +53,7 @@ MUTANTS = [
     Mutant("R3", "trunc toward zero", "fxtrain/numerics/_kernels.py",
            "inc = r != _U0 and x < 0", "inc = r != _U0 and x > 0", NUM),
     Mutant("R4", "half_away ties", "fxtrain/numerics/_kernels.py",
-           "inc = r >= half if x >= 0 else r > half", "inc = r >= half if x > 0 else r > half", NUM),
+           "inc = r >= half if x >= 0 else r > half", "inc = r >= half if x >= 0 else r >= half", NUM),
     Mutant("R5", "stochastic: r + u >= 2**s", "fxtrain/numerics/_kernels.py",
            "inc = r != _U0 and u >= (mask - r) + _U1", "inc = r != _U0 and u > (mask - r) + _U1", NUM),
     Mutant("R6", "stochastic: u alignment for s <= 32", "fxtrain/numerics/_kernels.py",
