@@ -43,7 +43,7 @@ def _registrars():
     `fxtrain --help` stays fast and a broken optional part names itself."""
     import importlib
 
-    for name in ("fxtrain.train.cli", "fxtrain.vectors.cli", "fxtrain.grow.cli"):
+    for name in ("fxtrain.train.cli", "fxtrain.vectors.cli", "fxtrain.grow.cli", "fxtrain.sweep.cli"):
         try:
             mod = importlib.import_module(name)
         except ModuleNotFoundError as exc:

@@ -2,7 +2,9 @@
 
 ``FXTRAIN_FAILPOINT=NAME[@N]`` makes the N-th (default first) call of ``failpoint(NAME)``
 in this process kill the process with SIGKILL, exactly as ``kill -9`` would: no cleanup
-handler, no ``finally`` block runs. tests/train/test_crash_safety.py uses it to stop a run
+handler, no ``finally`` block runs. With ``FXTRAIN_FAILPOINT_ONCE=PATH`` it fires only if
+PATH does not exist, creating it first: one kill across processes that inherit the
+environment (a dask worker restarted by its nanny). tests/train/test_crash_safety.py uses it to stop a run
 at the moments a random kill rarely hits, such as between writing a checkpoint's
 temporary file and renaming it. The names are listed in docs/reliability.md.
 """
@@ -33,4 +35,10 @@ def failpoint(name: str) -> None:
         return
     _hits[name] = _hits.get(name, 0) + 1
     if _hits[name] == armed[1]:
+        once = os.environ.get("FXTRAIN_FAILPOINT_ONCE")
+        if once:
+            try:
+                os.close(os.open(once, os.O_CREAT | os.O_EXCL | os.O_WRONLY))
+            except FileExistsError:
+                return
         os.kill(os.getpid(), signal.SIGKILL)

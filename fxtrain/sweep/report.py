@@ -1,0 +1,126 @@
+"""``fxtrain sweep-report``: a sweep store as a Markdown table, a CSV and plots.
+
+The table and the CSV have one row per cell. The columns are the grid axes by name (the
+cell's own value, also for ``[[cells]]`` rows), then recipe, status, epochs, the final
+test and train accuracy, the overflow count of the last epoch and the wall time. Plots
+(the ``plot`` extra) show the final test accuracy against word length, one line per
+update rounding with a band over seeds, and the test accuracy per epoch of every cell.
+"""
+from __future__ import annotations
+
+import csv
+import os
+from pathlib import Path
+
+from .spec import FAMILY_KEYS, KEYS
+from .store import Store
+
+_INV = {v: k for k, v in KEYS.items()}
+
+
+def _axes(rows: list[dict]) -> list[str]:
+    names: list[str] = []
+    for r in rows:
+        for k in r["axes"]:
+            if k not in names:
+                names.append(k)
+    return names
+
+
+def _value(r: dict, axis: str):
+    if axis in FAMILY_KEYS and r["config"]["recipe"] != "calibrated":
+        return None  # the fixed recipes have no word length or update rounding to vary
+    if axis in r["axes"]:
+        return r["axes"][axis]
+    return r["config"].get(KEYS.get(axis, axis))
+
+
+def table_rows(rows: list[dict]) -> tuple[list[str], list[list]]:
+    axes = _axes(rows)
+    head = axes + ["recipe", "status", "epochs", "test_accuracy", "train_accuracy", "overflows",
+                   "wall_seconds", "key"]
+    out = []
+    for r in rows:
+        out.append([_value(r, a) for a in axes] + [
+            r["config"]["recipe"] + ("-float64" if r["config"].get("float64") else ""), r["status"],
+            r["epoch"], r["test_accuracy"], r["train_accuracy"], r["overflows"], r["wall_seconds"], r["key"]])
+    return head, out
+
+
+def markdown(rows: list[dict]) -> str:
+    """The table: accuracies in percent, wall time in seconds."""
+    head, body = table_rows(rows)
+
+    def fmt(col: str, v) -> str:
+        if v is None:
+            return ""
+        if col.endswith("_accuracy"):
+            return f"{100 * v:.2f}"
+        if col == "wall_seconds":
+            return f"{v:.0f}"
+        return str(v)
+    cols = head[:-1]
+    lines = ["| " + " | ".join(h.replace("_accuracy", " acc %").replace("wall_seconds", "seconds")
+                               for h in cols) + " |",
+             "| " + " | ".join("---" for _ in cols) + " |"]
+    lines += ["| " + " | ".join(fmt(c, v) for c, v in zip(cols, row)) + " |" for row in body]
+    return "\n".join(lines)
+
+
+def write_csv(rows: list[dict], path: str | os.PathLike) -> Path:
+    head, body = table_rows(rows)
+    p = Path(path)
+    with open(p, "w", newline="") as fh:
+        w = csv.writer(fh)
+        w.writerow(head)
+        w.writerows(body)
+    return p
+
+
+def plots(store: Store, rows: list[dict], out: str | os.PathLike) -> list[Path]:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+    import numpy as np
+
+    out = Path(out)
+    out.mkdir(parents=True, exist_ok=True)
+    made = []
+    fam = [r for r in rows if r["config"]["recipe"] == "calibrated" and r["test_accuracy"] is not None]
+    if fam:
+        fig, ax = plt.subplots(figsize=(6, 4))
+        for mode in sorted({r["config"]["update_rounding"] for r in fam}):
+            words = sorted({r["config"]["word"] for r in fam if r["config"]["update_rounding"] == mode})
+            acc = [[100 * r["test_accuracy"] for r in fam if r["config"]["update_rounding"] == mode
+                    and r["config"]["word"] == w] for w in words]
+            mean = np.array([np.mean(a) for a in acc])
+            lo, hi = np.array([min(a) for a in acc]), np.array([max(a) for a in acc])
+            ax.plot(words, mean, marker="o", label=f"{mode} updates")
+            ax.fill_between(words, lo, hi, alpha=0.2)
+        for r in rows:
+            if r["config"].get("float64") and r["test_accuracy"] is not None:
+                ax.axhline(100 * r["test_accuracy"], color="k", ls="--", lw=1)
+        ax.set_xlabel("word length (bits)")
+        ax.set_ylabel("final test accuracy (%)")
+        ax.legend()
+        ax.grid(alpha=0.3)
+        fig.tight_layout()
+        p = out / "accuracy_vs_word.png"
+        fig.savefig(p, dpi=120)
+        plt.close(fig)
+        made.append(p)
+    fig, ax = plt.subplots(figsize=(6, 4))
+    for r in rows:
+        ep = store.epochs(r["key"])
+        if ep:
+            ax.plot([e["epoch"] for e in ep], [100 * e["test_accuracy"] for e in ep], lw=1, alpha=0.7)
+    ax.set_xlabel("epoch")
+    ax.set_ylabel("test accuracy (%)")
+    ax.grid(alpha=0.3)
+    fig.tight_layout()
+    p = out / "accuracy_per_epoch.png"
+    fig.savefig(p, dpi=120)
+    plt.close(fig)
+    made.append(p)
+    return made
