@@ -19,17 +19,25 @@ _INV = {v: k for k, v in KEYS.items()}
 
 
 def _axes(rows: list[dict]) -> list[str]:
+    """The grid axes by name, then any other setting that differs between cells (an
+    ``[[cells]]`` entry's lr, float64, ...)."""
     names: list[str] = []
     for r in rows:
         for k in r["axes"]:
             if k not in names:
                 names.append(k)
+    for k, field_name in KEYS.items():
+        if k in names or k in ("recipe", "data_dir"):
+            continue
+        if len({repr(r["config"].get(field_name)) for r in rows}) > 1:
+            names.append(k)
     return names
 
 
 def _value(r: dict, axis: str):
-    if axis in FAMILY_KEYS and r["config"]["recipe"] != "calibrated":
-        return None  # the fixed recipes have no word length or update rounding to vary
+    fixed_recipe = r["config"]["recipe"] != "calibrated" or r["config"].get("float64")
+    if axis in FAMILY_KEYS and fixed_recipe:
+        return None  # fixed recipes and float64 have no word length or update rounding
     if axis in r["axes"]:
         return r["axes"][axis]
     return r["config"].get(KEYS.get(axis, axis))
