@@ -11,7 +11,8 @@ catch it. The runner copies the repository to a temporary folder, applies one mu
 there (the working tree is never touched), points numba at an empty cache
 (``NUMBA_CACHE_DIR``: numba's cache does not track inlined dependencies, so a stale
 kernel would hide the mutant), runs the tests with ``CI=true`` and records **killed**
-(some test failed) or **survived** (all passed). The table goes to stdout and, with
+(a test assertion failed), **error** (the tests crashed instead: often a broken mutant,
+so read it) or **survived** (all passed). The table goes to stdout and, with
 ``--markdown FILE``, to a file; docs/testing.md holds the last score. First, each test
 set runs on the unmutated copy and must pass, so that a failure can only mean a kill.
 """
@@ -169,8 +170,13 @@ def run(m: Mutant | None, timeout: float, tests: tuple[str, ...] = ()) -> tuple[
         try:
             r = subprocess.run([sys.executable, "-m", "pytest", "-x", "-q", "-p", "no:cacheprovider", *tests],
                                cwd=tree, env=env, capture_output=True, text=True, timeout=timeout)
-            status = "survived" if r.returncode == 0 else "killed"
-            first = next((ln for ln in r.stdout.splitlines() if ln.startswith("FAILED")), "")
+            first = next((ln for ln in r.stdout.splitlines() if ln.startswith(("FAILED", "ERROR"))), "")
+            if r.returncode == 0:
+                status = "survived"
+            elif " - AssertionError" in first or " - Failed" in first:
+                status = "killed"
+            else:  # a crash (NameError, a numba TypingError ...) may be a broken mutant: look
+                status = "error"
         except subprocess.TimeoutExpired:
             status, first = "timeout", ""
         return status, time.perf_counter() - t, first
