@@ -37,6 +37,7 @@ import io
 import os
 import pickle
 import pickletools
+import warnings
 from pathlib import Path
 
 import numpy as np
@@ -223,7 +224,10 @@ def _prescan(data: bytes, source: str) -> None:
     really present (the unpickler allocates the declared size before reading), and
     out-of-band buffers (protocol 5, which we never pass) are refused."""
     try:
-        for op, arg, _ in pickletools.genops(data):
+        with warnings.catch_warnings():  # pickletools warns on odd escapes in STRING args
+            warnings.simplefilter("ignore", DeprecationWarning)
+            ops = list(pickletools.genops(data))
+        for op, arg, _ in ops:
             if op.name in _MEMO_OPS and isinstance(arg, int) and not 0 <= arg <= len(data):
                 raise ValueError(f"memo index {arg} in a {len(data)}-byte pickle refused")
             if op.name in ("NEXT_BUFFER", "READONLY_BUFFER", "PERSID", "BINPERSID"):
