@@ -113,7 +113,7 @@ MUTANTS = [
            'def fpl19_accumulate(V, G_g, lr_q, f_G: int, f_lr: int, f_V: int, rounding: str = "half_up",\n'
            '                     overflow: str = "saturate"', NET),
     Mutant("H1", "squared hinge: zero where z*t >= 1", "fxtrain/ops/losses.py",
-           "pos_done = (z64 >= one)", "pos_done = (z64 > one)", NET),
+           "pos_done = (z64 >= one)", "pos_done = (z64 >= 2 * one)", NET),
     # ---- growth and pruning slices
     Mutant("G1", "growth: new momentum rows are zero", "fxtrain/grow/surgery.py",
            "np.zeros_like(w_new, dtype=net.params[vk].dtype)", "np.ones_like(w_new, dtype=net.params[vk].dtype)",
