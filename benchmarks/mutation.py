@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import argparse
 import os
+import re
 import shutil
 import subprocess
 import sys
@@ -150,6 +151,12 @@ def apply(m: Mutant, tree: Path) -> None:
     p.write_text(text.replace(m.old, m.new))
 
 
+def _crash(summary_line: str) -> bool:
+    """Whether pytest's FAILED line names an exception other than an assertion failure."""
+    m = re.search(r" - ([\w.]+(?:Error|Exception))\b", summary_line)
+    return m is not None and m.group(1) != "AssertionError"
+
+
 def run(m: Mutant | None, timeout: float, tests: tuple[str, ...] = ()) -> tuple[str, float, str]:
     """Run ``m``'s tests on a copy with ``m`` applied (``m=None``: the unmutated copy, on
     ``tests``, which must pass: the baseline that makes a failure mean a kill)."""
@@ -173,10 +180,10 @@ def run(m: Mutant | None, timeout: float, tests: tuple[str, ...] = ()) -> tuple[
             first = next((ln for ln in r.stdout.splitlines() if ln.startswith(("FAILED", "ERROR"))), "")
             if r.returncode == 0:
                 status = "survived"
-            elif " - AssertionError" in first or " - Failed" in first:
-                status = "killed"
-            else:  # a crash (NameError, a numba TypingError ...) may be a broken mutant: look
+            elif _crash(first):  # NameError, a numba TypingError ...: maybe a broken mutant, look
                 status = "error"
+            else:
+                status = "killed"
         except subprocess.TimeoutExpired:
             status, first = "timeout", ""
         return status, time.perf_counter() - t, first
