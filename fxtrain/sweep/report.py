@@ -109,26 +109,23 @@ def plots(store: Store, rows: list[dict], out: str | os.PathLike) -> list[Path]:
         for r in rows:
             if r["config"].get("float64") and r["test_accuracy"] is not None:
                 ax.axhline(100 * r["test_accuracy"], color="k", ls="--", lw=1)
-        ax.set_xlabel("word length (bits)")
-        ax.set_ylabel("final test accuracy (%)")
         ax.legend()
-        ax.grid(alpha=0.3)
-        fig.tight_layout()
-        p = out / "accuracy_vs_word.png"
-        fig.savefig(p, dpi=120)
-        plt.close(fig)
-        made.append(p)
+        made.append(_save(plt, fig, ax, out / "accuracy_vs_word.png", "word length (bits)",
+                          "final test accuracy (%)"))
     fig, ax = plt.subplots(figsize=(6, 4))
     for r in rows:
         ep = store.epochs(r["key"])
         if ep:
             ax.plot([e["epoch"] for e in ep], [100 * e["test_accuracy"] for e in ep], lw=1, alpha=0.7)
-    ax.set_xlabel("epoch")
-    ax.set_ylabel("test accuracy (%)")
+    made.append(_save(plt, fig, ax, out / "accuracy_per_epoch.png", "epoch", "test accuracy (%)"))
+    return made
+
+
+def _save(plt, fig, ax, path: Path, xlabel: str, ylabel: str) -> Path:
+    ax.set_xlabel(xlabel)
+    ax.set_ylabel(ylabel)
     ax.grid(alpha=0.3)
     fig.tight_layout()
-    p = out / "accuracy_per_epoch.png"
-    fig.savefig(p, dpi=120)
+    fig.savefig(path, dpi=120)
     plt.close(fig)
-    made.append(p)
-    return made
+    return path
