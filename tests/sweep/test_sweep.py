@@ -99,7 +99,11 @@ def test_tiny_sweep_runs_then_reruns_nothing(tmp_path, capsys):
     assert json.loads(capsys.readouterr().out.strip().splitlines()[-1]) == \
         {"cells": 5, "ran": 0, "skipped": 5, "failed": 0, "diverged": 0}
     # the report: one row per cell, the axes by name
-    assert main(["sweep-report", str(tmp_path / "st"), "--csv", str(tmp_path / "r.csv")]) == 0
+    assert main(["sweep-report", str(tmp_path / "st"), "--csv", str(tmp_path / "r.csv"),
+                 "--plots", str(tmp_path / "plots")]) == 0
+    assert sorted(p.name for p in (tmp_path / "plots").iterdir()) == ["accuracy_per_epoch.png",
+                                                                     "accuracy_vs_word.png"]
+    assert (tmp_path / "plots" / "accuracy_vs_word.png").read_bytes()[:4] == b"\x89PNG"
     lines = (tmp_path / "r.csv").read_text().splitlines()
     assert lines[0].startswith("rounding,word,recipe,status,epochs,test_accuracy")  # axes by name, sorted
     assert len(lines) == 6
