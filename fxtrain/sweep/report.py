@@ -4,7 +4,9 @@ The table and the CSV have one row per cell. The columns are the grid axes by na
 cell's own value, also for ``[[cells]]`` rows), then recipe, status, epochs, the final
 test and train accuracy, the overflow count of the last epoch and the wall time. Plots
 (the ``plot`` extra) show the final test accuracy against word length, one line per
-update rounding with a band over seeds, and the test accuracy per epoch of every cell.
+update rounding with a band over seeds; the overflowed (saturated or wrapped) elements per
+training image and epoch against word length; and the test accuracy per epoch of every
+cell.
 """
 from __future__ import annotations
 
@@ -112,6 +114,26 @@ def plots(store: Store, rows: list[dict], out: str | os.PathLike) -> list[Path]:
         ax.legend()
         made.append(_save(plt, fig, ax, out / "accuracy_vs_word.png", "word length (bits)",
                           "final test accuracy (%)"))
+        # overflowed (saturated or wrapped) elements per training image, summed over epochs
+        fig, ax = plt.subplots(figsize=(6, 4))
+        top = 0.0
+        for mode in sorted({r["config"]["update_rounding"] for r in fam}):
+            sel = [r for r in fam if r["config"]["update_rounding"] == mode]
+            words = sorted({r["config"]["word"] for r in sel})
+            rate = []
+            for w in words:
+                per = [sum(e["overflows"] for e in store.epochs(r["key"])) /
+                       max(1, len(store.epochs(r["key"])) * (r["config"]["limit_train"] or 1))
+                       for r in sel if r["config"]["word"] == w]
+                rate.append(float(np.mean(per)))
+            ax.plot(words, rate, marker="o", label=f"{mode} updates")
+            top = max(top, *rate)
+        if top > 0:
+            ax.set_yscale("symlog", linthresh=1e-3)
+        ax.set_ylim(bottom=0)
+        ax.legend()
+        made.append(_save(plt, fig, ax, out / "overflows_vs_word.png", "word length (bits)",
+                          "overflows per image and epoch"))
     fig, ax = plt.subplots(figsize=(6, 4))
     for r in rows:
         ep = store.epochs(r["key"])

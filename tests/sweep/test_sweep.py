@@ -101,8 +101,8 @@ def test_tiny_sweep_runs_then_reruns_nothing(tmp_path, capsys):
     # the report: one row per cell, the axes by name
     assert main(["sweep-report", str(tmp_path / "st"), "--csv", str(tmp_path / "r.csv"),
                  "--plots", str(tmp_path / "plots")]) == 0
-    assert sorted(p.name for p in (tmp_path / "plots").iterdir()) == ["accuracy_per_epoch.png",
-                                                                     "accuracy_vs_word.png"]
+    assert sorted(p.name for p in (tmp_path / "plots").iterdir()) == [
+        "accuracy_per_epoch.png", "accuracy_vs_word.png", "overflows_vs_word.png"]
     assert (tmp_path / "plots" / "accuracy_vs_word.png").read_bytes()[:4] == b"\x89PNG"
     lines = (tmp_path / "r.csv").read_text().splitlines()
     assert lines[0].startswith("rounding,word,recipe,status,epochs,test_accuracy")  # axes by name, sorted
