@@ -137,10 +137,25 @@ def test_recorded_tensors_equal_a_fresh_engine_run(case):
     assert rest == {"acc", "momentum_accumulated"}  # the oracle test covers these
 
 
+def _oracle_plan(kind: str, desc: dict) -> dict:
+    """The plan the oracle derives itself for this case (reference/presets.py)."""
+    from reference.presets import fpl19_plan, sr16_plan
+
+    if kind == "fpl19":
+        return fpl19_plan(desc["layers"])
+    x, y = data(0)
+    h = desc["hyper"]
+    return sr16_plan(desc["layers"], desc["seed"], x, y, h["batch"], h["groups"], h["lr_start"],
+                     rounding=dict(ALL_STOCHASTIC) if kind == "sr16-all" else None)
+
+
 def test_accumulators_and_momenta_equal_the_oracle(case):
     b, net = case["bundle"], case["net"]
     for s, run in enumerate(case["runs"]):
-        desc, before = run["desc"], run["before"]
+        desc, before = dict(run["desc"]), run["before"]
+        own = _oracle_plan(case["kind"], desc)
+        assert desc["plan"] == own, "the bundle's plan differs from the oracle's derivation"
+        desc["plan"] = own
         ref = oracle.train_step(desc, before, run["x"], run["y"])
         layers_ = net.layers
         first_w = min(i for i, L in enumerate(layers_) if L.weighted)
