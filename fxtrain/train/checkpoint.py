@@ -33,13 +33,6 @@ VERSION = 1
 _META = "__meta__"
 
 
-def _atomic_write(path: Path, write) -> None:
-    """``atomic_write`` of what ``write(fh)`` produces (kept for callers that stream)."""
-    buf = io.BytesIO()
-    write(buf)
-    atomic_write(path, buf.getvalue())
-
-
 def _npz_bytes(arrays: dict[str, np.ndarray], meta: dict) -> bytes:
     blob = np.frombuffer(json.dumps(meta, sort_keys=True).encode(), dtype=np.uint8)
     buf = io.BytesIO()

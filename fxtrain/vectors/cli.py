@@ -13,14 +13,11 @@ import sys
 def _cmd_vectors(args: argparse.Namespace) -> int:
     from .make import make_bundle
 
-    try:
-        out = make_bundle(args.out, model=args.model, recipe=args.recipe, batch=args.batch,
-                          groups=args.groups, seed=args.seed, data=args.data, data_dir=args.data_dir,
-                          image_size=args.image_size, steps=args.steps, lr=args.lr,
-                          momentum=args.momentum, limit_train=args.limit_train, overwrite=args.force)
-    except (ValueError, FileExistsError, FileNotFoundError) as exc:
-        print(f"fxtrain vectors: error: {exc}", file=sys.stderr)
-        return 2
+    # bad values, an existing --out: one line and exit 2 from fxtrain.cli's shared handler
+    out = make_bundle(args.out, model=args.model, recipe=args.recipe, batch=args.batch,
+                      groups=args.groups, seed=args.seed, data=args.data, data_dir=args.data_dir,
+                      image_size=args.image_size, steps=args.steps, lr=args.lr,
+                      momentum=args.momentum, limit_train=args.limit_train, overwrite=args.force)
     _summary(out)
     print("cyclic bank images for P lanes: hwgen banks", out, "--lanes P")
     return 0

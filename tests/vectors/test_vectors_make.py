@@ -1,6 +1,5 @@
 """make_bundle / `fxtrain vectors`: the bundle's steps are `fxtrain train`'s first steps,
 and the CLI writes, verifies and refuses as documented."""
-import argparse
 import json
 import subprocess
 import sys
@@ -10,7 +9,6 @@ import pytest
 
 from fxtrain.train.loop import TrainConfig, fit
 from fxtrain.vectors.bundle import load_bundle
-from fxtrain.vectors.cli import register
 from fxtrain.vectors.make import make_bundle
 
 SMALL = dict(model="lenet", image_size=28, batch=4, groups=2, seed=3, limit_train=8)
@@ -44,10 +42,10 @@ def test_make_bundle_rejects_bad_requests(tmp_path):
 
 
 def _cli(argv):
-    p = argparse.ArgumentParser(prog="fxtrain")
-    register(p.add_subparsers())
-    args = p.parse_args(argv)
-    return args.func(args)
+    """The real console entry point (its shared handler turns user errors into exit 2)."""
+    from fxtrain.cli import main
+
+    return main(argv)
 
 
 def test_cli_vectors_then_check(tmp_path, capsys):
