@@ -328,3 +328,9 @@ def load_descriptions(path: str | Path) -> dict[str, dict]:
         raise ValueError(f"{p}: not a network description (needs 'input_shape' and 'layers', "
                          "or 'phases')")
     return {str(data.get("name", p.stem)): data}
+
+
+# The cycle model of the generated training accelerator (hwgen/rtl/accel_core.v): per
+# instruction, state by state; hwgen compile writes it into config.json and hwgen simulate
+# sets it against Verilator (docs/accelerator.md).
+from hwgen.accel_perf import DRAM_LATENCY, DRAM_STALL_EVERY, accel_cycles  # noqa: E402,F401

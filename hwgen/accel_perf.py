@@ -1,0 +1,122 @@
+"""Cycle model of the training accelerator (hwgen/rtl/accel_core.v), per instruction.
+
+It mirrors the controller state by state, so it predicts the simulated cycles of every
+instruction (from its fetch to the next fetch) from the program alone:
+
+- fetch and decode: 4 cycles (HALT: 3 until done);
+- a DRAM load of n words: ``n + stalls + LATENCY + 1`` (one request per cycle, the last
+  word LATENCY cycles after its request, one cycle to see it);
+- per item: 1 cycle to start it, its loads, then
+  - MAC ops: per tile ``beats + MAC_PIPE + results`` (the drain writes one result per
+    cycle), then a flush of ``7 + stalls in the last tile's writes`` cycles;
+  - vector ops: one beat per cycle, then ``3 + unit latency`` cycles of flush; every DRAM
+    stall inside a dense result stream costs one cycle (the write-back FIFO absorbs it
+    or, once full, holds the beats back), a 2x2 pool's one result per 4 beats hides them.
+
+DRAM stalls follow the DRAM model's rule: one stall cycle after every STALL_EVERY-th
+request (counted over the whole run, reads and writes), so a stall delays a stream only
+when it falls between two of its requests. docs/accelerator.md states the measured
+agreement with Verilator.
+"""
+from __future__ import annotations
+
+#: the DRAM model's read latency and backpressure period used by hwgen compile/simulate
+DRAM_LATENCY = 8
+DRAM_STALL_EVERY = 16
+MAC_PIPE = 6
+_FETCH = 4
+_MAC_FLUSH = 7
+_UNIT_LATENCY = {"RELU_Y": 1, "RELU_MASK": 1, "RELU_BP": 1, "POOL_Y": 1, "POOL_ARG": 1,
+                 "UNPOOL": 1, "LOSS": 1, "ACCUM": 4, "APPLY": 4, "DECAY": 4}
+
+
+def _ceil(a: int, b: int) -> int:
+    return -(-a // b)
+
+
+class _Dram:
+    """The global request counter that decides where the stalls fall."""
+
+    def __init__(self, stall_every: int):
+        self.n = stall_every
+        self.g = 0
+
+    def stream(self, words: int) -> int:
+        """Stall cycles inside a back-to-back stream of ``words`` requests; counts them."""
+        if words <= 0:
+            return 0
+        g, self.g = self.g, self.g + words
+        if not self.n:
+            return 0
+        return (g + words - 1) // self.n - g // self.n
+
+
+def _tiles(ins, pox: int, poy: int, pof: int):
+    """(beats, results) of every tile of one item of a MAC instruction, in RTL order."""
+    npix = pox * poy
+    if ins.op == "CONV_WU":
+        beats = ins.gs * ins.H * ins.W
+        for to in range(_ceil(ins.O, pof)):
+            nf = min(pof, ins.O - to * pof)
+            for tc in range(_ceil(ins.C, npix)):
+                nc = min(npix, ins.C - tc * npix)
+                for _ in range(ins.K * ins.K):
+                    yield beats, nf * nc
+        return
+    F, R = (ins.C, ins.O) if ins.op == "CONV_BP" else (ins.O, ins.C)
+    beats = R * ins.K * ins.K
+    for tf in range(_ceil(F, pof)):
+        nf = min(pof, F - tf * pof)
+        for ty in range(_ceil(ins.H, poy)):
+            ny = min(poy, ins.H - ty * poy)
+            for tx in range(_ceil(ins.W, pox)):
+                yield beats, nf * ny * min(pox, ins.W - tx * pox)
+
+
+def _vector(ins) -> tuple[int, int, bool]:
+    """(beats, results, dense) of one item of a vector instruction."""
+    if ins.op in ("POOL_Y", "POOL_ARG"):
+        n = ins.C * (ins.H // 2) * (ins.W // 2)
+        return 4 * n, n, False
+    if ins.op == "UNPOOL":
+        n = ins.C * ins.H * ins.W
+        return n, n, True
+    return ins.count, ins.count, True
+
+
+def accel_cycles(prog: list, params: dict, latency: int = DRAM_LATENCY,
+                 stall_every: int = DRAM_STALL_EVERY) -> dict:
+    """Modeled cycles of a program (hwgen.compiler.program.Instr list) on an accel_core
+    with ``params`` (POX, POY, POF): ``{"instructions": [cycles per instruction],
+    "per_layer_phase": {"layer.phase": cycles}, "total": cycles, "macs": MAC beats x lanes}``."""
+    pox, poy, pof = int(params["POX"]), int(params["POY"]), int(params["POF"])
+    dram = _Dram(stall_every)
+
+    def load(n: int) -> int:
+        return n + dram.stream(n) + latency + 1 if n else 0
+
+    out, per, macs = [], {}, 0
+    for ins in prog:
+        if ins.op == "HALT":
+            c = _FETCH - 1
+        else:
+            c = _FETCH
+            if ins.op in ("CONV_FP", "CONV_BP"):
+                c += load(ins.w_len)
+            for _ in range(ins.n_items):
+                c += 1 + load(ins.x_len) + load(ins.e_len)
+                if ins.op.startswith("CONV"):
+                    last = 0
+                    for beats, results in _tiles(ins, pox, poy, pof):
+                        c += beats + MAC_PIPE + results
+                        last = dram.stream(results)
+                        macs += beats * pox * poy * pof
+                    c += _MAC_FLUSH + last
+                else:
+                    beats, results, dense = _vector(ins)
+                    stalls = dram.stream(results)
+                    c += beats + 3 + _UNIT_LATENCY[ins.op] + (stalls if dense else 0)
+        out.append(c)
+        key = f"{ins.label[0]}.{ins.label[1]}" if ins.label[1] else ins.label[0]
+        per[key] = per.get(key, 0) + c
+    return {"instructions": out, "per_layer_phase": per, "total": sum(out), "macs": macs}

@@ -1,0 +1,211 @@
+"""``hwgen compile``: a network (+ state + batches) -> a configured accelerator folder.
+
+The folder holds everything ``hwgen simulate`` needs and everything an RTL team reads:
+
+=================  ===============================================================
+file               contents
+=================  ===============================================================
+accel_top.v        the generated top: accel_core with this network's parameters
+files.f            the RTL sources of the top, one path per line (library first)
+program.hex        the program (``$readmemh``, hwgen.compiler.program)
+dram.hex           the DRAM image before the first step (hwgen.compiler.image)
+config.json        lanes, buffer depths, widths, the DRAM map, per-instruction
+                   labels and modeled cycles per layer-phase (hwgen.perf)
+expected.npz       fxtrain's state after the steps (weights and momenta, int16)
+vectors/           the vector bundle of the same steps (per-layer-phase tensors)
+describe.json      the network description the program was assembled from
+=================  ===============================================================
+"""
+from __future__ import annotations
+
+import json
+import os
+import shutil
+from pathlib import Path
+
+import numpy as np
+
+from fxtrain.atomic import atomic_write
+from fxtrain.nn.update import lr_constants
+from fxtrain.vectors.make import bundle_network
+
+from .dram_map import image_words
+from .image import network_from_describe, pack_image, write_hex_words
+from .program import MAC_OPS, assemble, program_hex
+
+RTL = Path(__file__).resolve().parent.parent / "rtl"
+LIBRARY = ("accel_core.v", "accel_mac.v", "accel_vu.v", "accel_buf.v", "sync_fifo.v", "cyclic_wbuf.v",
+           "mac_array.v", "fx_requant.v", "lowbias32.v", "relu_mask.v", "maxpool.v", "hinge_grad.v",
+           "sgd_momentum.v")
+
+_TOP = """\
+/*
+
+accel_top: the training accelerator configured for network "{name}" by hwgen compile.
+Generated file: edit the network or the lane counts and compile again.
+
+{summary}
+
+*/
+
+// Language: Verilog 2005
+
+`resetall
+`timescale 1ns / 1ps
+`default_nettype none
+
+module accel_top
+(
+    input  wire            clk,
+    input  wire            rst,
+    input  wire            start,
+    output wire            busy,
+    output wire            done,
+    output wire [{pa}:0]   prog_addr,
+    input  wire [639:0]    prog_data,
+    output wire            mem_req_valid,
+    input  wire            mem_req_ready,
+    output wire            mem_req_we,
+    output wire [31:0]     mem_req_addr,
+    output wire [15:0]     mem_req_wdata,
+    input  wire            mem_rsp_valid,
+    input  wire [15:0]     mem_rsp_data,
+    output wire            trace_valid,
+    output wire [{pa}:0]   trace_pc
+);
+
+accel_core #(
+{params}
+)
+core_inst (
+    .clk(clk), .rst(rst), .start(start), .busy(busy), .done(done),
+    .prog_addr(prog_addr), .prog_data(prog_data),
+    .mem_req_valid(mem_req_valid), .mem_req_ready(mem_req_ready), .mem_req_we(mem_req_we),
+    .mem_req_addr(mem_req_addr), .mem_req_wdata(mem_req_wdata),
+    .mem_rsp_valid(mem_rsp_valid), .mem_rsp_data(mem_rsp_data),
+    .trace_valid(trace_valid), .trace_pc(trace_pc)
+);
+
+endmodule
+
+`resetall
+"""
+
+PROG_AW = 10
+
+
+def _pow2_at_least(n: int, lo: int = 2) -> int:
+    v = lo
+    while v < n:
+        v *= 2
+    return v
+
+
+def hardware_params(prog, regions, pox: int, poy: int, pof: int, f_z: int,
+                    minimum: dict | None = None) -> dict:
+    """The accel_core parameters a program needs (buffer depths rounded up to powers of
+    two, so networks of similar size share one build; ``minimum`` raises any of them)."""
+    x = max([i.x_len for i in prog] + [2])
+    e = max([i.e_len for i in prog] + [2])
+    w = max([-(-i.w_len // pof) for i in prog if i.op in MAC_OPS] + [2])
+    p = {"POX": pox, "POY": poy, "POF": pof, "XBUF_DEPTH": _pow2_at_least(x),
+         "EBUF_DEPTH": _pow2_at_least(e), "WBUF_DEPTH": _pow2_at_least(w), "PROG_AW": PROG_AW,
+         "F_Z": f_z}
+    for k, v in (minimum or {}).items():
+        p[k] = max(p[k], int(v))
+    if len(prog) > 1 << PROG_AW:
+        raise ValueError(f"the program has {len(prog)} instructions; the program memory holds "
+                         f"{1 << PROG_AW}")
+    return p
+
+
+def top_source(name: str, params: dict, summary: str) -> str:
+    width = max(len(k) for k in params)
+    lines = [f"    .{k.ljust(width)}({v})" for k, v in params.items()]
+    return _TOP.format(name=name, summary=summary, pa=PROG_AW - 1, params=",\n".join(lines))
+
+
+def _check_lanes(pox: int, poy: int, pof: int) -> None:
+    for what, v in (("pox", pox), ("poy", poy), ("pof", pof)):
+        if isinstance(v, bool) or not isinstance(v, int) or not 1 <= v <= 64:
+            raise ValueError(f"--{what} must be an integer in 1..64, got {v!r}")
+
+
+def compile_network(desc: dict, out: str | os.PathLike, pox: int, poy: int, pof: int,
+                    state: dict | None = None, batches: list | None = None, steps: int = 1,
+                    seed: int = 0, minimum: dict | None = None, force: bool = False) -> dict:
+    """Write the accelerator folder ``out`` (see the module docstring) and return config.
+
+    ``batches`` is a list of ``(x int16 [B, C, H, W], labels int64 [B])``, one per step;
+    without it ``steps`` random batches are drawn from ``seed``. ``state`` is a
+    ``state_dict()`` without ``step`` (default: the description's seeded initialisation).
+    """
+    from hwgen import perf
+
+    _check_lanes(pox, poy, pof)
+    net = network_from_describe(desc)
+    if state is not None:
+        net.load_state_dict({k: np.asarray(v) for k, v in state.items() if k != "step"})
+    B = net.recipe.batch
+    if batches is None:
+        rng = np.random.default_rng(seed)
+        fmt = net.plan.input.fmt
+        lo, hi = -(1 << (fmt.w - 1)), 1 << (fmt.w - 1)
+        batches = [(rng.integers(lo // 2, hi // 2, size=(B,) + net.input_shape).astype(fmt.dtype),
+                    rng.integers(0, net.num_classes, size=B).astype(np.int64)) for _ in range(steps)]
+    steps = len(batches)
+    for s, (x, y) in enumerate(batches):
+        if x.shape != (B,) + net.input_shape or x.dtype != np.int16:
+            raise ValueError(f"batch {s}: x must be int16 {[B, *net.input_shape]}, got {x.dtype} "
+                             f"{list(x.shape)}")
+        if np.asarray(y).shape != (B,):
+            raise ValueError(f"batch {s}: labels must have shape [{B}], got {list(np.asarray(y).shape)}")
+    d = net.describe()
+    constants = {L.name: lr_constants(net.recipe, net.plan, net.plan[L.name]) for L in net.weighted_layers}
+    prog, regions = assemble(d, constants, pof, steps)
+    f_z = net.logits_f
+    params = hardware_params(prog, regions, pox, poy, pof, f_z, minimum)
+    words = image_words(regions)
+    img = pack_image(regions, net.state_dict(), batches[0][0], batches[0][1], words)
+    for s in range(1, steps):
+        ra, rl = regions[f"act0@{s}"], regions[f"labels@{s}"]
+        img[ra.base:ra.base + ra.words] = batches[s][0].reshape(-1).astype(np.int64).astype(np.uint16)
+        img[rl.base:rl.base + rl.words] = np.asarray(batches[s][1]).astype(np.uint16)
+
+    out = Path(out)
+    if out.exists() and any(out.iterdir()):
+        if not force and not (out / "config.json").exists():
+            raise ValueError(f"{out} exists and is not an hwgen compile folder; pick another --out")
+        shutil.rmtree(out / "vectors", ignore_errors=True)
+    out.mkdir(parents=True, exist_ok=True)
+    atomic_write(out / "describe.json", (json.dumps(d, indent=1) + "\n").encode())
+    bundle_network(out / "vectors", net, batches, overwrite=True)
+    expected = {k: v for k, v in net.state_dict().items() if k != "step"}
+    tmp = out / ".expected.tmp.npz"
+    np.savez(tmp, **expected)
+    os.replace(tmp, out / "expected.npz")
+
+    cost = perf.accel_cycles(prog, params)
+    summary = (f"lanes POX={pox} POY={poy} POF={pof}; XBUF {params['XBUF_DEPTH']}, EBUF "
+               f"{params['EBUF_DEPTH']}, WBUF {pof}x{params['WBUF_DEPTH']} words; "
+               f"{len(prog)} instructions, {steps} step(s)")
+    atomic_write(out / "accel_top.v", top_source(d["name"], params, summary).encode())
+    files = [str(RTL / f) for f in LIBRARY] + [str((out / "accel_top.v").resolve())]
+    atomic_write(out / "files.f", ("\n".join(files) + "\n").encode())
+    atomic_write(out / "program.hex", program_hex(prog).encode())
+    tmp_hex = out / ".dram.hex.tmp"
+    write_hex_words(tmp_hex, img)
+    os.replace(tmp_hex, out / "dram.hex")
+    config = {
+        "format_version": 1, "network": d["name"], "steps": steps,
+        "lanes": {"pox": pox, "poy": poy, "pof": pof}, "params": params,
+        "dram": {"words": words, "latency": perf.DRAM_LATENCY, "stall_every": perf.DRAM_STALL_EVERY},
+        "widths": {"word": 16, "accumulator": net.plan.acc_table(), "mac_accumulator": 64},
+        "regions": {k: {"base": r.base, "words": r.words, "shape": list(r.shape),
+                        "cyclic": r.layout is not None} for k, r in regions.items() if k != "_end"},
+        "program": [{"op": i.op, "layer": i.label[0], "phase": i.label[1], "dst": i.dst,
+                     "modeled_cycles": c} for i, c in zip(prog, cost["instructions"])],
+        "modeled_cycles": {"total": cost["total"], "per_layer_phase": cost["per_layer_phase"]},
+    }
+    atomic_write(out / "config.json", (json.dumps(config, indent=1) + "\n").encode())
+    return config

@@ -1,0 +1,306 @@
+"""The accelerator's program: the instruction format and the assembler.
+
+One instruction is one layer-phase task (docs/accelerator.md, "Program format"): 20
+little fields of 32 bits, 640 bits, written as one hex line per instruction (field 19
+first, so ``$readmemh`` into ``reg [639:0]`` puts field k at bits ``[32k +: 32]``).
+
+=====  ==========  ============================================================
+field  name        meaning
+=====  ==========  ============================================================
+0      op, flags   bits 7:0 opcode; 8 ReLU rule gt; 9 update saturates (else wraps);
+                   10 requantization wraps (else saturates); 14:12 rounding code
+                   (fxtrain.numerics ROUNDING_MODES order: 2 = half_up)
+1      n_items     images (FP, BP, element-wise), groups (WU), or 1 (update)
+2      count       elements per item of an element-wise op (ReLU, loss, update)
+3..6   C, H, W, O  input channels and size, output channels (BP: the layer's own)
+7, 8   K, pad      kernel (1 or 3), zero padding (stride is 1)
+9      src_a       XBUF operand base (FP input, BP gradient, WU input, V, W)
+10     src_b       EBUF operand base (WU gradient, mask, argmax, labels, G_g, V),
+                   or the weights (FP, BP)
+11     dst         result base
+12, 13 x_len,      words loaded per item into XBUF / EBUF
+       e_len
+14     out_stride  result words per item
+15     shift       requantization shift f_src - f_dst, 8-bit two's complement
+16     acc_bits    accumulator width 16..64 (64: exact)
+17     const       bits 15:0 the 16-bit constant (lr_q, s_q, m_q); 21:16 the update's
+                   round-half-up shift s; 28:24 its exact left shift lb
+18     gs          images per group (WU)
+19     w_len       weight words loaded into the cyclic buffer (FP, BP)
+=====  ==========  ============================================================
+
+Compatibility: the format is versioned by ``FORMAT_VERSION``; a field's meaning never
+changes within a version.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from fxtrain.numerics.formats import ROUNDING_MODES
+
+from .dram_map import Region, dram_map, first_weighted, layer_shapes
+
+FORMAT_VERSION = 1
+INSTR_BITS = 640
+FIELDS = 20
+
+OPCODES = {"HALT": 0, "CONV_FP": 1, "CONV_BP": 2, "CONV_WU": 3, "RELU_Y": 4, "RELU_MASK": 5,
+           "RELU_BP": 6, "POOL_Y": 7, "POOL_ARG": 8, "UNPOOL": 9, "LOSS": 10, "ACCUM": 11,
+           "APPLY": 12, "DECAY": 13}
+MAC_OPS = ("CONV_FP", "CONV_BP", "CONV_WU")
+
+
+@dataclass
+class Instr:
+    """One instruction; ``label`` = (layer, phase) names it in reports (not encoded)."""
+
+    op: str
+    label: tuple[str, str] = ("", "")
+    n_items: int = 1
+    count: int = 0
+    C: int = 0
+    H: int = 0
+    W: int = 0
+    O: int = 0
+    K: int = 0
+    pad: int = 0
+    src_a: int = 0
+    src_b: int = 0
+    dst: int = 0
+    x_len: int = 0
+    e_len: int = 0
+    out_stride: int = 0
+    shift: int = 0
+    acc_bits: int = 64
+    const: int = 0
+    sgd_shift: int = 0
+    sgd_align: int = 0
+    gs: int = 0
+    w_len: int = 0
+    relu_gt: bool = False
+    sgd_saturate: bool = False
+    rq_wrap: bool = False
+    rounding: str = "half_up"
+    extra: dict = field(default_factory=dict)
+
+    def fields(self) -> list[int]:
+        if not -128 <= self.shift <= 127:
+            raise ValueError(f"{self.label}: requantization shift {self.shift} does not fit 8 bits")
+        if not 0 <= self.sgd_shift < 64 or not 0 <= self.sgd_align < 32:
+            raise ValueError(f"{self.label}: update shifts s={self.sgd_shift}, lb={self.sgd_align} "
+                             "do not fit their 6 and 5 bits")
+        flags = (OPCODES[self.op] | self.relu_gt << 8 | self.sgd_saturate << 9 | self.rq_wrap << 10
+                 | ROUNDING_MODES.index(self.rounding) << 12)
+        f = [flags, self.n_items, self.count, self.C, self.H, self.W, self.O, self.K, self.pad,
+             self.src_a, self.src_b, self.dst, self.x_len, self.e_len, self.out_stride,
+             self.shift & 0xFF, self.acc_bits,
+             (self.const & 0xFFFF) | self.sgd_shift << 16 | self.sgd_align << 24, self.gs, self.w_len]
+        for i, v in enumerate(f):
+            if not 0 <= v < 1 << 32:
+                raise ValueError(f"{self.label}: field {i} = {v} does not fit 32 bits")
+        return f
+
+    def hex(self) -> str:
+        return "".join(f"{v:08x}" for v in reversed(self.fields()))
+
+
+def program_hex(prog: list[Instr]) -> str:
+    """The ``$readmemh`` text of a program."""
+    return "".join(i.hex() + "\n" for i in prog)
+
+
+def decode_line(line: str) -> list[int]:
+    """The 20 fields of one hex line (for tests and debugging)."""
+    line = line.strip()
+    if len(line) != INSTR_BITS // 4:
+        raise ValueError(f"an instruction line has {INSTR_BITS // 4} hex digits, got {len(line)}")
+    v = int(line, 16)
+    return [(v >> (32 * k)) & 0xFFFFFFFF for k in range(FIELDS)]
+
+
+def _size(shape) -> int:
+    n = 1
+    for v in shape:
+        n *= v
+    return n
+
+
+def _update_shift(f_prod: int, f_res: int) -> tuple[int, int]:
+    """(s, lb) of sgd_momentum for a product at fraction f_prod rounded to f_res."""
+    d = f_prod - f_res
+    return (d, 0) if d >= 0 else (0, -d)
+
+
+def _spec_ok(spec: dict, what: str, roundings: tuple) -> None:
+    if spec["rounding"] not in roundings:
+        raise ValueError(f"{what}: rounding {spec['rounding']!r} is not built in the accelerator "
+                         f"(supported: {', '.join(roundings)}); stochastic rounding is not yet")
+
+
+def assemble(desc: dict, constants: dict, pof: int, steps: int = 1) -> tuple[list[Instr], dict[str, Region]]:
+    """The program of ``steps`` training steps of ``desc`` (a ``Network.describe()`` dict)
+    and its DRAM map: the step's instructions once per step (step s reading its batch
+    from ``act0@s``/``labels@s``), then HALT. ``constants`` is {layer: {"lr_q", "s_q",
+    "m_q", "lr_frac", "scale_frac"}} (fxtrain.nn.update.lr_constants; constant over the
+    steps, as the engine's lr is)."""
+    if isinstance(steps, bool) or not isinstance(steps, int) or steps < 1:
+        raise ValueError(f"steps must be a positive integer, got {steps!r}")
+    hyper = desc["hyper"]
+    regions = dram_map(desc, pof, int(hyper["batch"]), int(hyper["groups"]), steps)
+    prog: list[Instr] = []
+    for s in range(steps):
+        view = dict(regions)
+        if s:
+            view["act0"], view["labels"] = regions[f"act0@{s}"], regions[f"labels@{s}"]
+        prog += _step(desc, constants, pof, view)
+    prog.append(Instr("HALT", ("halt", "")))
+    return prog, regions
+
+
+def _step(desc: dict, constants: dict, pof: int, regions: dict[str, Region]) -> list[Instr]:
+    plan = desc["plan"]
+    hyper = desc["hyper"]
+    batch, groups = int(hyper["batch"]), int(hyper["groups"])
+    if batch % groups:
+        raise ValueError(f"batch {batch} is not a multiple of groups {groups}")
+    gs = batch // groups
+    if plan["loss"] != "squared_hinge":
+        raise ValueError(f"loss {plan['loss']!r}: the accelerator builds the squared hinge only")
+    if plan["optimizer"] != "fpl19":
+        raise ValueError(f"optimizer {plan['optimizer']!r}: the accelerator builds fpl19 only")
+    layers = desc["layers"]
+    shapes = layer_shapes(desc)
+    prog: list[Instr] = []
+    rq_modes = tuple(m for m in ROUNDING_MODES if m != "stochastic")
+    relu_gt = plan["relu_rule"] == "gt"
+
+    def fmt_f(spec: dict) -> int:
+        return int(spec["format"].split(".")[1])
+
+    def lp(name: str) -> dict:
+        return plan["layers"][name]
+
+    def mac_dims(L: dict, shape_in: tuple) -> dict:
+        if L["type"] == "Conv2d":
+            if L["stride"] != 1 or (L["k"], L["pad"]) not in ((3, 1), (1, 0)):
+                raise ValueError(f"{L['name']}: the accelerator builds 3x3 pad 1 and 1x1 pad 0 "
+                                 f"convolutions of stride 1, got k={L['k']} stride={L['stride']} "
+                                 f"pad={L['pad']}")
+            return dict(C=L["in_ch"], H=shape_in[1], W=shape_in[2], O=L["out_ch"], K=L["k"], pad=L["pad"])
+        return dict(C=L["in_f"], H=1, W=1, O=L["out_f"], K=1, pad=0)
+
+    def requant(spec: dict, f_src: int, what: str) -> dict:
+        _spec_ok(spec, what, rq_modes)
+        return dict(shift=f_src - fmt_f(spec), rounding=spec["rounding"],
+                    rq_wrap=spec["overflow"] == "wrap")
+
+    for i, L in enumerate(layers):
+        t = L["type"]
+        if t == "MaxPool2d" and (L["k"] != 2 or shapes[i][1] % 2 or shapes[i][2] % 2):
+            raise ValueError(f"{L['name']}: the accelerator builds 2x2 max-pooling of even-sized "
+                             f"maps, got k={L['k']} on {shapes[i][1]}x{shapes[i][2]}")
+        if t not in ("Conv2d", "Linear", "ReLU", "MaxPool2d", "Flatten"):
+            raise ValueError(f"layer type {t!r} is not built in the accelerator")
+        if len(shapes[i]) not in (1, 3):
+            raise ValueError(f"{L['name']}: unexpected input shape {shapes[i]}")
+        for s in (shapes[i], shapes[i + 1]):
+            if t in ("Conv2d", "Linear") and _size(s) <= 0:
+                raise ValueError(f"{L['name']}: empty tensor")
+
+    # ------------------------------------------------------------------ forward
+    f = fmt_f(plan["input"])
+    f_in: dict[int, int] = {}
+    for i, L in enumerate(layers):
+        name, t = L["name"], L["type"]
+        f_in[i] = f
+        src, dst = regions[f"act{i}"], regions[f"act{i + 1}"]
+        size_in, size_out = _size(shapes[i]), _size(shapes[i + 1])
+        if t in ("Conv2d", "Linear"):
+            d = mac_dims(L, shapes[i])
+            w = regions[f"{name}.weight"]
+            spec = lp(name)["activation"]
+            prog.append(Instr("CONV_FP", (name, "fp"), n_items=batch, src_a=src.base, src_b=w.base,
+                              dst=dst.base, x_len=size_in, out_stride=size_out, w_len=w.words,
+                              acc_bits=lp(name)["acc_bits"]["fp"],
+                              **requant(spec, f + fmt_f(lp(name)["weight"]), f"{name} activation"), **d))
+            f = fmt_f(spec)
+        elif t == "ReLU":
+            common = dict(n_items=batch, count=size_in, src_a=src.base, x_len=size_in,
+                          out_stride=size_in, relu_gt=relu_gt)
+            prog.append(Instr("RELU_Y", (name, "fp"), dst=dst.base, **common))
+            prog.append(Instr("RELU_MASK", (name, "fp"), dst=regions[f"mask{i}"].base, **common))
+        elif t == "MaxPool2d":
+            C, H, W = shapes[i]
+            common = dict(n_items=batch, C=C, H=H, W=W, src_a=src.base, x_len=size_in,
+                          out_stride=size_out)
+            prog.append(Instr("POOL_Y", (name, "fp"), dst=dst.base, **common))
+            prog.append(Instr("POOL_ARG", (name, "fp"), dst=regions[f"arg{i}"].base, **common))
+    n = len(layers)
+    weighted = [L["name"] for L in layers if L["type"] in ("Conv2d", "Linear")]
+    logits_f = fmt_f(lp(weighted[-1])["activation"])
+    k = shapes[n][0]
+    prog.append(Instr("LOSS", ("loss", "bp"), n_items=batch, count=k, src_a=regions[f"act{n}"].base,
+                      src_b=regions["labels"].base, dst=regions[f"grad{n}"].base, x_len=k, e_len=1,
+                      out_stride=k))
+
+    # ------------------------------------------------------------------ backward and update
+    fw = first_weighted(desc)
+    fe = logits_f
+    for i in range(n - 1, -1, -1):
+        L = layers[i]
+        name, t = L["name"], L["type"]
+        size_in, size_out = _size(shapes[i]), _size(shapes[i + 1])
+        if t in ("Conv2d", "Linear"):
+            d = mac_dims(L, shapes[i])
+            p = lp(name)
+            w, v, g0 = (regions[f"{name}.{r}"] for r in ("weight", "momentum", "wgrad0"))
+            c = constants[name]
+            prog.append(Instr("CONV_WU", (name, "wu"), n_items=groups, gs=gs,
+                              src_a=regions[f"act{i}"].base, src_b=regions[f"grad{i + 1}"].base,
+                              dst=g0.base, x_len=gs * size_in, e_len=gs * size_out,
+                              out_stride=g0.words, acc_bits=p["acc_bits"]["wu"],
+                              **requant(p["weight_gradient"], fe + f_in[i], f"{name} weight_gradient"),
+                              **d))
+            mspec, uspec = p["momentum"], p["update"]
+            _spec_ok(mspec, f"{name} momentum", ("half_up",))
+            _spec_ok(uspec, f"{name} update", ("half_up",))
+            for spec, what in ((mspec, "momentum"), (uspec, "update")):
+                if int(spec["format"].split(".")[0][1:]) != 16:
+                    raise ValueError(f"{name} {what}: the accelerator's words are 16 bits, got "
+                                     f"{spec['format']}")
+            f_g, f_v, f_w = fmt_f(p["weight_gradient"]), fmt_f(mspec), fmt_f(uspec)
+            for g in range(groups):
+                s, lb = _update_shift(f_g + c["lr_frac"], f_v)
+                prog.append(Instr("ACCUM", (name, "update"), count=w.words,
+                                  src_a=v.base, src_b=g0.base + g * g0.words, dst=v.base,
+                                  x_len=w.words, e_len=w.words, const=c["lr_q"], sgd_shift=s,
+                                  sgd_align=lb, sgd_saturate=mspec["overflow"] == "saturate",
+                                  extra={"group": g}))
+            if i > fw:
+                prog.append(Instr("CONV_BP", (name, "bp"), n_items=batch,
+                                  src_a=regions[f"grad{i + 1}"].base, src_b=w.base,
+                                  dst=regions[f"grad{i}"].base, x_len=size_out, out_stride=size_in,
+                                  w_len=w.words, acc_bits=p["acc_bits"]["bp"],
+                                  **requant(p["local_gradient"], fe + fmt_f(p["weight"]),
+                                            f"{name} local_gradient"), **d))
+                fe = fmt_f(p["local_gradient"])
+            s, lb = _update_shift(f_v + c["scale_frac"], f_w)
+            prog.append(Instr("APPLY", (name, "update"), count=w.words, src_a=w.base, src_b=v.base,
+                              dst=w.base, x_len=w.words, e_len=w.words, const=c["s_q"], sgd_shift=s,
+                              sgd_align=lb, sgd_saturate=uspec["overflow"] == "saturate"))
+            s, lb = _update_shift(f_v + 16, f_v)
+            prog.append(Instr("DECAY", (name, "update"), count=w.words, src_b=v.base, dst=v.base,
+                              e_len=w.words, const=c["m_q"], sgd_shift=s, sgd_align=lb,
+                              sgd_saturate=mspec["overflow"] == "saturate"))
+        elif i > fw and t == "ReLU":
+            prog.append(Instr("RELU_BP", (name, "bp"), n_items=batch, count=size_in,
+                              src_a=regions[f"grad{i + 1}"].base, src_b=regions[f"mask{i}"].base,
+                              dst=regions[f"grad{i}"].base, x_len=size_in, e_len=size_in,
+                              out_stride=size_in))
+        elif i > fw and t == "MaxPool2d":
+            C, H, W = shapes[i]
+            prog.append(Instr("UNPOOL", (name, "bp"), n_items=batch, C=C, H=H, W=W,
+                              src_a=regions[f"grad{i + 1}"].base, src_b=regions[f"arg{i}"].base,
+                              dst=regions[f"grad{i}"].base, x_len=size_out, e_len=size_out,
+                              out_stride=size_in))
+    return prog

@@ -1,0 +1,705 @@
+/*
+
+accel_core: the training accelerator, one layer engine run by a program
+
+Contract (docs/accelerator.md; hwgen.compiler.program is the one definition of the
+instruction format): after start, the core executes instructions 0, 1, ... from the
+program port until HALT, then holds done high. Each instruction is one layer-phase task
+over n_items items (images, on-chip groups, or one weight tensor):
+
+    load   the layer's weights into the cyclic weight buffer (CONV_FP / CONV_BP, once)
+    per item:
+      load   x_len words from src_a + item*x_len into XBUF and e_len words from
+             src_b + item*e_len into EBUF (DRAM reads, in order)
+      run    MAC tiles (CONV_*) or vector beats (accel_vu ops), results written to
+             dst + item*out_stride + (the op's output index)
+      flush  wait until every result is in DRAM
+
+CONV_FP, CONV_BP and CONV_WU compute a K x K stride-1 correlation on the POX x POY x POF
+array (accel_mac) with exact 64-bit sums; the drain wraps each sum to the instruction's
+accumulator width (the plan's, 16..64), requantizes it (fx_requant: shift, rounding,
+saturate/wrap) and writes it. Linear layers run as 1 x 1 convolutions of a 1 x 1 image.
+The word each lane reads and the DRAM word each result goes to are listed per op in
+docs/accelerator.md; the weights and the weight gradients are in the cyclic layout of
+hwgen.layout with P = POF, so FP and BP read the same stored words.
+
+DRAM port: word-addressed, 16-bit words. A request is taken when mem_req_valid and
+mem_req_ready are high; read data returns in request order on mem_rsp_valid (any latency,
+no backpressure on responses). Reads happen only in load phases, writes only outside them.
+
+Program port: prog_addr is registered by the program memory, prog_data is read the cycle
+after (a synchronous ROM). trace_valid pulses once per fetched instruction with its
+address on trace_pc (the testbench's cycle log).
+
+Timing: a MAC beat per cycle; a tile costs its beats + MAC_PIPE cycles + one cycle per
+result; a vector beat per cycle; every DRAM word one cycle plus the DRAM's stalls.
+hwgen.perf.accel_cycles models it per instruction.
+
+Reset: rst is synchronous and active high; it returns to idle and empties the FIFOs.
+
+*/
+
+// Language: Verilog 2005
+
+`resetall
+`timescale 1ns / 1ps
+`default_nettype none
+
+module accel_core #
+(
+    // MAC lanes along output x (>= 1)
+    parameter POX = 2,
+    // MAC lanes along output y (>= 1)
+    parameter POY = 2,
+    // MAC lanes along output channels = banks of the cyclic weight buffer (>= 1)
+    parameter POF = 4,
+    // Words of the input buffer XBUF (activations, gradients, weights for the update)
+    parameter XBUF_DEPTH = 4096,
+    // Words of the second-operand buffer EBUF (gradients for WU, masks, argmax, momenta)
+    parameter EBUF_DEPTH = 4096,
+    // Words per bank of the cyclic weight buffer (hwgen.layout depth of every layer)
+    parameter WBUF_DEPTH = 1024,
+    // Address width of the program memory
+    parameter PROG_AW = 8,
+    // Fraction length of the logits (the loss gradient's target)
+    parameter F_Z = 8,
+    // Width of an instruction, hwgen.compiler.program.INSTR_BITS; leave at its default
+    parameter INSTR_W = 640
+)
+(
+    input  wire                clk,
+    input  wire                rst,
+
+    /*
+     * Control
+     */
+    input  wire                start,
+    output wire                busy,
+    output wire                done,
+
+    /*
+     * Program memory (synchronous read)
+     */
+    output wire [PROG_AW-1:0]  prog_addr,
+    input  wire [INSTR_W-1:0]  prog_data,
+
+    /*
+     * DRAM port
+     */
+    output wire                mem_req_valid,
+    input  wire                mem_req_ready,
+    output wire                mem_req_we,
+    output wire [31:0]         mem_req_addr,
+    output wire [15:0]         mem_req_wdata,
+    input  wire                mem_rsp_valid,
+    input  wire [15:0]         mem_rsp_data,
+
+    /*
+     * Instruction trace
+     */
+    output wire                trace_valid,
+    output wire [PROG_AW-1:0]  trace_pc
+);
+
+localparam NP = POX * POY;
+localparam XAW = $clog2(XBUF_DEPTH);
+localparam EAW = $clog2(EBUF_DEPTH);
+localparam WAW = $clog2(WBUF_DEPTH);
+localparam PW = NP > 1 ? $clog2(NP) : 1;
+localparam FW = POF > 1 ? $clog2(POF) : 1;
+localparam RW = POF > 1 ? $clog2(POF) : 1;
+localparam CNT_W = $clog2(POF + 1);
+localparam integer LAST_BANK_I = POF - 1;
+localparam [RW-1:0] LAST_BANK = LAST_BANK_I[RW-1:0];
+localparam FIFO_DEPTH = 16;
+// cycles from a tile's last beat until its sums can be drained (buffer read 1 + operand
+// alignment 2 + mac_array 3)
+localparam MAC_PIPE = 6;
+
+localparam [7:0] OP_HALT = 8'd0;
+localparam [7:0] OP_CONV_FP = 8'd1;
+localparam [7:0] OP_CONV_BP = 8'd2;
+localparam [7:0] OP_CONV_WU = 8'd3;
+localparam [7:0] OP_POOL_Y = 8'd7;
+localparam [7:0] OP_POOL_ARG = 8'd8;
+localparam [7:0] OP_UNPOOL = 8'd9;
+localparam [7:0] OP_LOSS = 8'd10;
+
+localparam [3:0] S_IDLE = 4'd0, S_FETCH = 4'd1, S_FETCH2 = 4'd2, S_PREP1 = 4'd3,
+                 S_PREP2 = 4'd4, S_LOADW = 4'd5, S_ITEM = 4'd6, S_LOADX = 4'd7,
+                 S_LOADE = 4'd8, S_MAC_BEAT = 4'd9, S_MAC_WAIT = 4'd10,
+                 S_MAC_DRAIN = 4'd11, S_VU = 4'd12, S_FLUSH = 4'd13, S_DONE = 4'd14;
+
+// check configuration
+initial begin
+    if (POX < 1 || POY < 1 || POF < 1) begin
+        $error("Error: POX, POY and POF must be at least 1 (instance %m)");
+        $finish;
+    end
+    if (XBUF_DEPTH < 2 || EBUF_DEPTH < 2 || WBUF_DEPTH < 2) begin
+        $error("Error: buffer depths must be at least 2 (instance %m)");
+        $finish;
+    end
+    if (INSTR_W != 640) begin
+        $error("Error: INSTR_W must be 640 (20 fields of 32 bits), got %0d (instance %m)", INSTR_W);
+        $finish;
+    end
+end
+
+// ---------------------------------------------------------------- instruction fields
+reg  [INSTR_W-1:0] ir_reg;
+
+wire [7:0]  op = ir_reg[7:0];
+wire        flag_relu_gt = ir_reg[8];
+wire        flag_sgd_sat = ir_reg[9];
+wire        flag_rq_wrap = ir_reg[10];
+wire [2:0]  rq_round = ir_reg[14:12];
+wire [31:0] n_items = ir_reg[1*32 +: 32];
+wire [31:0] count = ir_reg[2*32 +: 32];
+wire [31:0] C = ir_reg[3*32 +: 32];
+wire [31:0] H = ir_reg[4*32 +: 32];
+wire [31:0] W = ir_reg[5*32 +: 32];
+wire [31:0] O = ir_reg[6*32 +: 32];
+wire [31:0] K = ir_reg[7*32 +: 32];
+wire [31:0] pad = ir_reg[8*32 +: 32];
+wire [31:0] src_a = ir_reg[9*32 +: 32];
+wire [31:0] src_b = ir_reg[10*32 +: 32];
+wire [31:0] dst = ir_reg[11*32 +: 32];
+wire [31:0] x_len = ir_reg[12*32 +: 32];
+wire [31:0] e_len = ir_reg[13*32 +: 32];
+wire [31:0] out_stride = ir_reg[14*32 +: 32];
+wire [7:0]  rq_shift = ir_reg[15*32 +: 8];
+wire [6:0]  acc_bits = ir_reg[16*32 +: 7];
+wire [15:0] sgd_c = ir_reg[17*32 +: 16];
+wire [5:0]  sgd_shift = ir_reg[17*32+16 +: 6];
+wire [4:0]  sgd_align = ir_reg[17*32+24 +: 5];
+wire [31:0] gs = ir_reg[18*32 +: 32];
+wire [31:0] w_len = ir_reg[19*32 +: 32];
+
+/* verilator lint_off UNUSEDSIGNAL */
+wire [INSTR_W-1:0] ir_unused = ir_reg;
+/* verilator lint_on UNUSEDSIGNAL */
+
+wire is_fp = op == OP_CONV_FP;
+wire is_bp = op == OP_CONV_BP;
+wire is_wu = op == OP_CONV_WU;
+wire is_mac = is_fp || is_bp || is_wu;
+
+// ---------------------------------------------------------------- derived values
+reg [31:0] hw_reg, kk_reg, tc_reg, chw_reg, ohw_reg, hp_reg, wp_reg, hpwp_reg;
+reg [31:0] lim3_reg, lim2_reg, lim1_reg, lim0_reg, blim2_reg, blim1_reg, blim0_reg;
+reg [31:0] vlim_c_reg, vlim_y_reg, vlim_x_reg, vlim_w_reg;
+reg [31:0] lane_off_reg [0:NP-1];
+reg [31:0] elane_off_reg [0:POF-1];
+
+// ---------------------------------------------------------------- state
+reg [3:0]          state_reg;
+reg [PROG_AW-1:0]  pc_reg;
+reg [31:0]         item_reg, item_xa_reg, item_ea_reg, item_dst_reg;
+
+// loads
+reg [31:0]         ld_base_reg, ld_len_reg, ld_req_reg, ld_rsp_reg;
+reg [RW-1:0]       wb_bank_reg;
+reg [WAW-1:0]      wb_row_reg;
+
+// MAC tile and beat counters
+reg [31:0]         t3_reg, t2_reg, t1_reg, t0_reg, i2_reg, i1_reg, i0_reg;
+reg [3:0]          wait_reg;
+reg [31:0]         df_reg, d1_reg, d0_reg;
+
+// vector counters
+reg [31:0]         vc_reg, vy_reg, vx_reg, vw_reg, vj_reg;
+
+assign busy = state_reg != S_IDLE && state_reg != S_DONE;
+assign done = state_reg == S_DONE;
+assign prog_addr = pc_reg;
+assign trace_valid = state_reg == S_FETCH;
+assign trace_pc = pc_reg;
+
+// ---------------------------------------------------------------- write-back path
+wire        afifo_in_valid;
+wire [31:0] afifo_in_addr;
+wire [31:0] afifo_out_addr;
+/* verilator lint_off UNUSEDSIGNAL */
+wire        afifo_out_valid, afifo_in_ready, wfifo_in_ready;
+/* verilator lint_on UNUSEDSIGNAL */
+wire [4:0]  afifo_count, wfifo_count;
+wire        res_valid;
+wire [15:0] res_data;
+wire        wfifo_out_valid;
+wire [47:0] wfifo_out_data;
+wire        loading = state_reg == S_LOADW || state_reg == S_LOADX || state_reg == S_LOADE;
+wire        can_issue = ({1'b0, afifo_count} + {1'b0, wfifo_count}) < FIFO_DEPTH - 1;
+
+sync_fifo #(.WIDTH(32), .DEPTH(FIFO_DEPTH)) afifo_inst (
+    .clk(clk), .rst(rst),
+    .in_data(afifo_in_addr), .in_valid(afifo_in_valid), .in_ready(afifo_in_ready),
+    .out_data(afifo_out_addr), .out_valid(afifo_out_valid), .out_ready(res_valid),
+    .count(afifo_count)
+);
+
+sync_fifo #(.WIDTH(48), .DEPTH(FIFO_DEPTH)) wfifo_inst (
+    .clk(clk), .rst(rst),
+    .in_data({afifo_out_addr, res_data}), .in_valid(res_valid), .in_ready(wfifo_in_ready),
+    .out_data(wfifo_out_data), .out_valid(wfifo_out_valid),
+    .out_ready(!loading && mem_req_ready),
+    .count(wfifo_count)
+);
+
+wire ld_req_valid = loading && ld_req_reg < ld_len_reg;
+
+assign mem_req_valid = loading ? ld_req_valid : wfifo_out_valid;
+assign mem_req_we = !loading;
+assign mem_req_addr = loading ? ld_base_reg + ld_req_reg : wfifo_out_data[47:16];
+assign mem_req_wdata = wfifo_out_data[15:0];
+
+// ---------------------------------------------------------------- buffers
+wire [NP*XAW-1:0]  xbuf_rd_addr;
+wire [NP*16-1:0]   xbuf_rd_data;
+wire [POF*EAW-1:0] ebuf_rd_addr;
+wire [POF*16-1:0]  ebuf_rd_data;
+
+accel_buf #(.WORD_W(16), .DEPTH(XBUF_DEPTH), .PORTS(NP)) xbuf_inst (
+    .clk(clk),
+    .wr_en(state_reg == S_LOADX && mem_rsp_valid), .wr_addr(ld_rsp_reg[XAW-1:0]),
+    .wr_data(mem_rsp_data),
+    .rd_addr(xbuf_rd_addr), .rd_data(xbuf_rd_data)
+);
+
+accel_buf #(.WORD_W(16), .DEPTH(EBUF_DEPTH), .PORTS(POF)) ebuf_inst (
+    .clk(clk),
+    .wr_en(state_reg == S_LOADE && mem_rsp_valid), .wr_addr(ld_rsp_reg[EAW-1:0]),
+    .wr_data(mem_rsp_data),
+    .rd_addr(ebuf_rd_addr), .rd_data(ebuf_rd_data)
+);
+
+// cyclic weight buffer: FP and BP read the same stored words
+wire [WAW-1:0]     w_rd_addr;
+wire [RW-1:0]      w_rd_rot;
+wire [CNT_W-1:0]   w_rd_lanes;
+wire [POF*16-1:0]  w_lanes;
+/* verilator lint_off UNUSEDSIGNAL */
+wire               w_out_valid;
+/* verilator lint_on UNUSEDSIGNAL */
+wire               beat_valid = state_reg == S_MAC_BEAT;
+
+cyclic_wbuf #(.LANES(POF), .WORD_W(16), .DEPTH(WBUF_DEPTH)) wbuf_inst (
+    .clk(clk), .rst(rst),
+    .cfg_kk(kk_reg[WAW-1:0]),
+    .wr_en((state_reg == S_LOADW && mem_rsp_valid) ? ({{(POF-1){1'b0}}, 1'b1} << wb_bank_reg)
+                                                    : {POF{1'b0}}),
+    .wr_addr(wb_row_reg), .wr_data({POF{mem_rsp_data}}),
+    .rd_bp(is_bp), .rd_addr(w_rd_addr), .rd_rot(w_rd_rot), .rd_lanes(w_rd_lanes),
+    .rd_valid(beat_valid && !is_wu),
+    .out_data(w_lanes), .out_valid(w_out_valid)
+);
+
+// ---------------------------------------------------------------- vector beat addresses
+wire is_pool = op == OP_POOL_Y || op == OP_POOL_ARG;
+wire [31:0] vu_xaddr_pool = vc_reg * hw_reg + (2 * vy_reg + vw_reg[1]) * W + 2 * vx_reg + vw_reg[0];
+wire [31:0] vu_addr_unpool = vc_reg * hpwp_reg + vy_reg[31:1] * wp_reg + vx_reg[31:1];
+wire [31:0] vu_xaddr = is_pool ? vu_xaddr_pool : (op == OP_UNPOOL ? vu_addr_unpool : vc_reg);
+wire [31:0] vu_eaddr = op == OP_UNPOOL ? vu_addr_unpool : (op == OP_LOSS ? 32'd0 : vc_reg);
+wire        vu_issue = state_reg == S_VU && can_issue;
+wire        vu_out_beat = !is_pool || vw_reg == 3;
+wire        vu_last = vc_reg == vlim_c_reg - 1 && vy_reg == vlim_y_reg - 1 && vx_reg == vlim_x_reg - 1
+                      && vw_reg == vlim_w_reg - 1;
+
+// ---------------------------------------------------------------- MAC operand addresses
+wire beat_first = i2_reg == 0 && i1_reg == 0 && i0_reg == 0;
+wire beat_last = i2_reg == blim2_reg - 1 && i1_reg == blim1_reg - 1 && i0_reg == blim0_reg - 1;
+
+// FP/BP: the tap's offset from the output (FP) or input (BP) pixel
+wire signed [31:0] dy = is_bp ? $signed(pad) - $signed(i1_reg) : $signed(i1_reg) - $signed(pad);
+wire signed [31:0] dx = is_bp ? $signed(pad) - $signed(i0_reg) : $signed(i0_reg) - $signed(pad);
+wire signed [31:0] ybase = $signed(t2_reg * POY) + dy;
+wire signed [31:0] xbase = $signed(t1_reg * POX) + dx;
+// WU: the tap's input pixel for output pixel (i1, i0)
+wire signed [31:0] wu_yy = $signed(i1_reg) + $signed(t1_reg) - $signed(pad);
+wire signed [31:0] wu_xx = $signed(i0_reg) + $signed(t0_reg) - $signed(pad);
+wire wu_in = wu_yy >= 0 && wu_yy < $signed(H) && wu_xx >= 0 && wu_xx < $signed(W);
+wire signed [31:0] x_base = is_wu ? $signed(i2_reg * chw_reg + t2_reg * NP * hw_reg) + wu_yy * $signed(W) + wu_xx
+                                  : $signed(i2_reg * hw_reg) + ybase * $signed(W) + xbase;
+wire [31:0] e_base = i2_reg * ohw_reg + t3_reg * POF * hw_reg + i1_reg * W + i0_reg;
+
+reg  [NP-1:0]  x_ok;
+reg  [POF-1:0] e_ok;
+
+genvar gp;
+generate
+for (gp = 0; gp < NP; gp = gp + 1) begin : xlane
+    localparam PY = gp / POX;
+    localparam PX = gp % POX;
+    wire signed [31:0] yy = ybase + PY;
+    wire signed [31:0] xx = xbase + PX;
+    wire pix_ok = t2_reg * POY + PY < H && t1_reg * POX + PX < W;
+    wire fb_ok = yy >= 0 && yy < $signed(H) && xx >= 0 && xx < $signed(W) && pix_ok;
+    wire wu_ok = t2_reg * NP + gp < C && wu_in;
+    // addresses are computed in 32 bits and cut to the buffer's width
+    /* verilator lint_off UNUSEDSIGNAL */
+    wire [31:0] a = $unsigned(x_base) + lane_off_reg[gp];
+    wire [31:0] vaddr = vu_xaddr;
+    /* verilator lint_on UNUSEDSIGNAL */
+    assign xbuf_rd_addr[gp*XAW +: XAW] = (gp == 0 && !is_mac) ? vaddr[XAW-1:0] : a[XAW-1:0];
+    always @* x_ok[gp] = is_wu ? wu_ok : fb_ok;
+end
+for (gp = 0; gp < POF; gp = gp + 1) begin : elane
+    /* verilator lint_off UNUSEDSIGNAL */
+    wire [31:0] a = e_base + elane_off_reg[gp];
+    wire [31:0] vaddr = vu_eaddr;
+    /* verilator lint_on UNUSEDSIGNAL */
+    assign ebuf_rd_addr[gp*EAW +: EAW] = (gp == 0 && !is_mac) ? vaddr[EAW-1:0] : a[EAW-1:0];
+    always @* e_ok[gp] = t3_reg * POF + gp < O;
+end
+endgenerate
+
+// cyclic weight buffer read of the beat (hwgen.layout: lane 0's slot)
+wire [31:0] r_q = i2_reg / POF;
+wire [31:0] r_r = i2_reg % POF;
+wire [31:0] tap = i1_reg * K + i0_reg;
+wire [31:0] w_addr_fp = (t3_reg * tc_reg + r_q) * POF * kk_reg + tap;
+wire [31:0] w_addr_bp = ((r_q * tc_reg + t3_reg) * POF + r_r) * kk_reg + tap;
+wire [31:0] w_avail = (is_bp ? C : O) - t3_reg * POF;
+/* verilator lint_off UNUSEDSIGNAL */
+wire [31:0] w_addr = is_bp ? w_addr_bp : w_addr_fp;
+assign w_rd_addr = w_addr[WAW-1:0];
+assign w_rd_rot = r_r[RW-1:0];
+wire [31:0] w_lanes_n = w_avail < POF ? w_avail : POF;
+/* verilator lint_on UNUSEDSIGNAL */
+assign w_rd_lanes = w_lanes_n[CNT_W-1:0];
+
+// align the buffer words (1 cycle) with the weight buffer (3 cycles)
+reg [NP*16-1:0]  xa_d2_reg, xa_d3_reg;
+reg [POF*16-1:0] eb_d2_reg, eb_d3_reg;
+reg [NP-1:0]     x_ok_d1_reg;
+reg [POF-1:0]    e_ok_d1_reg;
+reg [2:0]        ctl_d1_reg, ctl_d2_reg, ctl_d3_reg;  // {valid, last, first}
+
+integer li;
+always @(posedge clk) begin
+    x_ok_d1_reg <= x_ok;
+    e_ok_d1_reg <= e_ok;
+    for (li = 0; li < NP; li = li + 1) begin
+        xa_d2_reg[li*16 +: 16] <= x_ok_d1_reg[li] ? xbuf_rd_data[li*16 +: 16] : 16'd0;
+    end
+    for (li = 0; li < POF; li = li + 1) begin
+        eb_d2_reg[li*16 +: 16] <= e_ok_d1_reg[li] ? ebuf_rd_data[li*16 +: 16] : 16'd0;
+    end
+    xa_d3_reg <= xa_d2_reg;
+    eb_d3_reg <= eb_d2_reg;
+    ctl_d1_reg <= {beat_valid, beat_last, beat_first};
+    ctl_d2_reg <= ctl_d1_reg;
+    ctl_d3_reg <= ctl_d2_reg;
+    if (rst) begin
+        ctl_d1_reg <= 3'd0;
+        ctl_d2_reg <= 3'd0;
+        ctl_d3_reg <= 3'd0;
+    end
+end
+
+// ---------------------------------------------------------------- MAC array and drain
+wire [63:0] sel_acc;
+wire [31:0] nf_avail = (is_bp ? C : O) - t3_reg * POF;
+wire [31:0] n1_avail = H - t2_reg * POY;
+wire [31:0] n0_avail = is_wu ? C - t2_reg * NP : W - t1_reg * POX;
+wire [31:0] nf = nf_avail < POF ? nf_avail : POF;
+wire [31:0] n1 = is_wu ? 32'd1 : (n1_avail < POY ? n1_avail : POY);
+wire [31:0] n0 = is_wu ? (n0_avail < NP ? n0_avail : NP) : (n0_avail < POX ? n0_avail : POX);
+/* verilator lint_off UNUSEDSIGNAL */
+wire [31:0] dp = is_wu ? d0_reg : d1_reg * POX + d0_reg;
+/* verilator lint_on UNUSEDSIGNAL */
+wire drain_last = df_reg == nf - 1 && d1_reg == n1 - 1 && d0_reg == n0 - 1;
+
+accel_mac #(.POX(POX), .POY(POY), .POF(POF)) mac_inst (
+    .clk(clk), .rst(rst),
+    .in_act(xa_d3_reg), .in_wgt(is_wu ? eb_d3_reg : w_lanes),
+    .in_first(ctl_d3_reg[0]), .in_last(ctl_d3_reg[1]), .in_valid(ctl_d3_reg[2]),
+    .sel_p(dp[PW-1:0]), .sel_f(df_reg[FW-1:0]), .sel_acc(sel_acc)
+);
+
+// the plan's accumulator width: the exact sum wrapped to acc_bits (two's complement)
+wire [6:0]  acc_drop = 7'd64 - acc_bits;
+wire [63:0] acc_wrapped = $signed(sel_acc << acc_drop) >>> acc_drop;
+
+// destination of result (df, dp)
+wire [31:0] wu_c = t2_reg * NP + d0_reg;
+wire [31:0] wu_t = t3_reg * tc_reg + wu_c / POF;
+wire [31:0] wu_bank = (df_reg + wu_c % POF) % POF;
+wire [31:0] drain_addr_wu = item_dst_reg + (((wu_t * POF + df_reg) * kk_reg + t1_reg * K + t0_reg) * POF + wu_bank);
+wire [31:0] drain_addr_fb = item_dst_reg + (t3_reg * POF + df_reg) * hw_reg + (t2_reg * POY + d1_reg) * W
+                            + t1_reg * POX + d0_reg;
+wire        drain_feed = state_reg == S_MAC_DRAIN && can_issue;
+
+wire [15:0] rq_data;
+wire        rq_valid;
+/* verilator lint_off UNUSEDSIGNAL */
+wire        rq_ovf_unused, rq_err_unused;
+/* verilator lint_on UNUSEDSIGNAL */
+
+fx_requant #(.LANES(1), .IN_W(64), .OUT_W(16), .SHIFT_MIN(-16), .SHIFT_MAX(48)) rq_inst (
+    .clk(clk), .rst(rst),
+    .in_data(acc_wrapped), .in_index(32'd0), .in_shift(rq_shift), .in_round(rq_round),
+    .in_wrap(flag_rq_wrap), .in_key(32'd0), .in_valid(drain_feed),
+    .out_data(rq_data), .out_ovf(rq_ovf_unused), .out_err(rq_err_unused), .out_valid(rq_valid)
+);
+
+reg         vu_valid_d1_reg;
+reg  [15:0] vu_k_d1_reg;
+reg  [1:0]  vu_pos_d1_reg;
+wire [15:0] vu_out_data;
+wire        vu_out_valid;
+
+always @(posedge clk) begin
+    vu_valid_d1_reg <= vu_issue;
+    vu_k_d1_reg <= vc_reg[15:0];
+    vu_pos_d1_reg <= {vy_reg[0], vx_reg[0]};
+    if (rst) begin
+        vu_valid_d1_reg <= 1'b0;
+    end
+end
+
+accel_vu #(.F_Z(F_Z)) vu_inst (
+    .clk(clk), .rst(rst),
+    .in_op(op), .in_x(xbuf_rd_data[15:0]), .in_e(ebuf_rd_data[15:0]),
+    .in_target(ebuf_rd_data[15:0] == vu_k_d1_reg),
+    .in_hit(ebuf_rd_data[15:0] == {14'd0, vu_pos_d1_reg}),
+    .in_valid(vu_valid_d1_reg),
+    .cfg_relu_gt(flag_relu_gt), .cfg_saturate(flag_sgd_sat), .cfg_c(sgd_c),
+    .cfg_shift(sgd_shift), .cfg_align(sgd_align),
+    .out_data(vu_out_data), .out_valid(vu_out_valid)
+);
+
+assign res_valid = is_mac ? rq_valid : vu_out_valid;
+assign res_data = is_mac ? rq_data : vu_out_data;
+assign afifo_in_valid = drain_feed || (vu_issue && vu_out_beat);
+assign afifo_in_addr = is_mac ? (is_wu ? drain_addr_wu : drain_addr_fb) : item_dst_reg + vj_reg;
+
+// ---------------------------------------------------------------- controller
+wire ld_done = ld_rsp_reg == ld_len_reg;
+
+task start_load;
+    input [31:0] base;
+    input [31:0] len;
+    begin
+        ld_base_reg <= base;
+        ld_len_reg <= len;
+        ld_req_reg <= 32'd0;
+        ld_rsp_reg <= 32'd0;
+        wb_bank_reg <= {RW{1'b0}};
+        wb_row_reg <= {WAW{1'b0}};
+    end
+endtask
+
+integer k;
+always @(posedge clk) begin
+    case (state_reg)
+        S_IDLE: begin
+            if (start) begin
+                pc_reg <= {PROG_AW{1'b0}};
+                state_reg <= S_FETCH;
+            end
+        end
+        S_FETCH: state_reg <= S_FETCH2;
+        S_FETCH2: begin
+            ir_reg <= prog_data;
+            state_reg <= S_PREP1;
+        end
+        S_PREP1: begin
+            hw_reg <= H * W;
+            kk_reg <= K * K;
+            tc_reg <= (C + POF - 1) / POF;
+            hp_reg <= H >> 1;
+            wp_reg <= W >> 1;
+            state_reg <= op == OP_HALT ? S_DONE : S_PREP2;
+        end
+        S_PREP2: begin
+            chw_reg <= C * hw_reg;
+            ohw_reg <= O * hw_reg;
+            hpwp_reg <= hp_reg * wp_reg;
+            for (k = 0; k < NP; k = k + 1) begin
+                lane_off_reg[k] <= is_wu ? k * hw_reg : (k / POX) * W + (k % POX);
+            end
+            for (k = 0; k < POF; k = k + 1) begin
+                elane_off_reg[k] <= k * hw_reg;
+            end
+            // MAC tiles: FP/BP (filter tile, y tile, x tile); WU (o tile, c tile, ky, kx)
+            lim3_reg <= ((is_bp ? C : O) + POF - 1) / POF;
+            lim2_reg <= is_wu ? (C + NP - 1) / NP : (H + POY - 1) / POY;
+            lim1_reg <= is_wu ? K : (W + POX - 1) / POX;
+            lim0_reg <= is_wu ? K : 32'd1;
+            blim2_reg <= is_wu ? gs : (is_bp ? O : C);
+            blim1_reg <= is_wu ? H : K;
+            blim0_reg <= is_wu ? W : K;
+            // vector beats: (c, y, x, window position)
+            vlim_c_reg <= (is_pool || op == OP_UNPOOL) ? C : count;
+            vlim_y_reg <= is_pool ? H >> 1 : (op == OP_UNPOOL ? H : 32'd1);
+            vlim_x_reg <= is_pool ? W >> 1 : (op == OP_UNPOOL ? W : 32'd1);
+            vlim_w_reg <= is_pool ? 32'd4 : 32'd1;
+            item_reg <= 32'd0;
+            item_xa_reg <= src_a;
+            item_ea_reg <= src_b;
+            item_dst_reg <= dst;
+            if (is_fp || is_bp) begin
+                start_load(src_b, w_len);
+                state_reg <= S_LOADW;
+            end else begin
+                state_reg <= S_ITEM;
+            end
+        end
+        S_ITEM: begin
+            if (x_len != 0) begin
+                start_load(item_xa_reg, x_len);
+                state_reg <= S_LOADX;
+            end else if (e_len != 0) begin
+                start_load(item_ea_reg, e_len);
+                state_reg <= S_LOADE;
+            end else begin
+                state_reg <= is_mac ? S_MAC_BEAT : S_VU;
+            end
+            t3_reg <= 32'd0; t2_reg <= 32'd0; t1_reg <= 32'd0; t0_reg <= 32'd0;
+            i2_reg <= 32'd0; i1_reg <= 32'd0; i0_reg <= 32'd0;
+            vc_reg <= 32'd0; vy_reg <= 32'd0; vx_reg <= 32'd0; vw_reg <= 32'd0; vj_reg <= 32'd0;
+        end
+        S_LOADW, S_LOADX, S_LOADE: begin
+            if (ld_req_valid && mem_req_ready) begin
+                ld_req_reg <= ld_req_reg + 1;
+            end
+            if (mem_rsp_valid) begin
+                ld_rsp_reg <= ld_rsp_reg + 1;
+                if (wb_bank_reg == LAST_BANK) begin
+                    wb_bank_reg <= {RW{1'b0}};
+                    wb_row_reg <= wb_row_reg + 1'b1;
+                end else begin
+                    wb_bank_reg <= wb_bank_reg + 1'b1;
+                end
+            end
+            if (ld_done) begin
+                if (state_reg == S_LOADW) begin
+                    state_reg <= S_ITEM;
+                end else if (state_reg == S_LOADX && e_len != 0) begin
+                    start_load(item_ea_reg, e_len);
+                    state_reg <= S_LOADE;
+                end else begin
+                    state_reg <= is_mac ? S_MAC_BEAT : S_VU;
+                end
+            end
+        end
+        S_MAC_BEAT: begin
+            if (i0_reg != blim0_reg - 1) begin
+                i0_reg <= i0_reg + 1;
+            end else begin
+                i0_reg <= 32'd0;
+                if (i1_reg != blim1_reg - 1) begin
+                    i1_reg <= i1_reg + 1;
+                end else begin
+                    i1_reg <= 32'd0;
+                    if (i2_reg != blim2_reg - 1) begin
+                        i2_reg <= i2_reg + 1;
+                    end else begin
+                        i2_reg <= 32'd0;
+                        wait_reg <= MAC_PIPE - 1;
+                        state_reg <= S_MAC_WAIT;
+                    end
+                end
+            end
+        end
+        S_MAC_WAIT: begin
+            if (wait_reg == 0) begin
+                df_reg <= 32'd0; d1_reg <= 32'd0; d0_reg <= 32'd0;
+                state_reg <= S_MAC_DRAIN;
+            end else begin
+                wait_reg <= wait_reg - 1'b1;
+            end
+        end
+        S_MAC_DRAIN: begin
+            if (drain_feed) begin
+                if (d0_reg != n0 - 1) begin
+                    d0_reg <= d0_reg + 1;
+                end else begin
+                    d0_reg <= 32'd0;
+                    if (d1_reg != n1 - 1) begin
+                        d1_reg <= d1_reg + 1;
+                    end else begin
+                        d1_reg <= 32'd0;
+                        df_reg <= df_reg + 1;
+                    end
+                end
+                if (drain_last) begin
+                    // next tile (t0 fastest)
+                    state_reg <= S_MAC_BEAT;
+                    if (t0_reg != lim0_reg - 1) begin
+                        t0_reg <= t0_reg + 1;
+                    end else begin
+                        t0_reg <= 32'd0;
+                        if (t1_reg != lim1_reg - 1) begin
+                            t1_reg <= t1_reg + 1;
+                        end else begin
+                            t1_reg <= 32'd0;
+                            if (t2_reg != lim2_reg - 1) begin
+                                t2_reg <= t2_reg + 1;
+                            end else begin
+                                t2_reg <= 32'd0;
+                                if (t3_reg != lim3_reg - 1) begin
+                                    t3_reg <= t3_reg + 1;
+                                end else begin
+                                    state_reg <= S_FLUSH;
+                                end
+                            end
+                        end
+                    end
+                end
+            end
+        end
+        S_VU: begin
+            if (vu_issue) begin
+                if (vu_out_beat) begin
+                    vj_reg <= vj_reg + 1;
+                end
+                if (vw_reg != vlim_w_reg - 1) begin
+                    vw_reg <= vw_reg + 1;
+                end else begin
+                    vw_reg <= 32'd0;
+                    if (vx_reg != vlim_x_reg - 1) begin
+                        vx_reg <= vx_reg + 1;
+                    end else begin
+                        vx_reg <= 32'd0;
+                        if (vy_reg != vlim_y_reg - 1) begin
+                            vy_reg <= vy_reg + 1;
+                        end else begin
+                            vy_reg <= 32'd0;
+                            vc_reg <= vc_reg + 1;
+                        end
+                    end
+                end
+                if (vu_last) begin
+                    state_reg <= S_FLUSH;
+                end
+            end
+        end
+        S_FLUSH: begin
+            if (afifo_count == 0 && wfifo_count == 0 && !vu_valid_d1_reg) begin
+                if (item_reg == n_items - 1) begin
+                    pc_reg <= pc_reg + 1'b1;
+                    state_reg <= S_FETCH;
+                end else begin
+                    item_reg <= item_reg + 1;
+                    item_xa_reg <= item_xa_reg + x_len;
+                    item_ea_reg <= item_ea_reg + e_len;
+                    item_dst_reg <= item_dst_reg + out_stride;
+                    state_reg <= S_ITEM;
+                end
+            end
+        end
+        S_DONE: state_reg <= S_DONE;
+        default: state_reg <= S_IDLE;
+    endcase
+
+    if (rst) begin
+        state_reg <= S_IDLE;
+        pc_reg <= {PROG_AW{1'b0}};
+    end
+end
+
+endmodule
+
+`resetall

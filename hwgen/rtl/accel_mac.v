@@ -1,0 +1,110 @@
+/*
+
+accel_mac: the POX x POY x POF MAC array of the training accelerator
+
+Contract: NP = POX*POY pixel lanes, each an instance of mac_array with POF filter lanes
+and 64-bit accumulators. A beat brings one activation per pixel lane (in_act, lane p at
+[p*16 +: 16]) and one weight per filter lane (in_wgt, lane f at [f*16 +: 16], shared by
+every pixel lane), so accumulator (p, f) sums in_act[p] * in_wgt[f] over the beats from
+in_first to in_last, exactly (64 bits hold any sum of up to 2**33 products of 16-bit
+words: the plan's narrower widths are applied by the drain, which wraps the exact sum,
+the same bits as wrapping after every addition).
+
+Mapping (docs/accelerator.md): FP pixel lanes = output pixels, filter lanes = output
+channels; BP pixel lanes = input pixels, filter lanes = input channels (the transposed,
+flipped read of the cyclic weight buffer); WU pixel lanes = input channels, filter
+lanes = output channels, one kernel tap per tile.
+
+sel_p / sel_f pick one finished sum for the drain: sel_acc = accumulator (sel_p, sel_f),
+combinational. Accumulators hold their sums until the next tile's first beat reaches
+them, 3 cycles after it is taken (mac_array's latency).
+
+Timing: one beat per cycle, latency 3 (mac_array).
+
+*/
+
+// Language: Verilog 2005
+
+`resetall
+`timescale 1ns / 1ps
+`default_nettype none
+
+module accel_mac #
+(
+    // MAC lanes along output x (>= 1)
+    parameter POX = 2,
+    // MAC lanes along output y (>= 1)
+    parameter POY = 2,
+    // MAC lanes along output channels (>= 1)
+    parameter POF = 4,
+    // Derived values, leave at their defaults
+    parameter NP = POX * POY,
+    parameter PW = NP > 1 ? $clog2(NP) : 1,
+    parameter FW = POF > 1 ? $clog2(POF) : 1
+)
+(
+    input  wire               clk,
+    input  wire               rst,
+
+    /*
+     * One beat
+     */
+    input  wire [NP*16-1:0]   in_act,
+    input  wire [POF*16-1:0]  in_wgt,
+    input  wire               in_first,
+    input  wire               in_last,
+    input  wire               in_valid,
+
+    /*
+     * Drain select
+     */
+    input  wire [PW-1:0]      sel_p,
+    input  wire [FW-1:0]      sel_f,
+    output wire [63:0]        sel_acc
+);
+
+// check configuration
+initial begin
+    if (POX < 1 || POY < 1 || POF < 1) begin
+        $error("Error: POX, POY and POF must be at least 1, got %0d, %0d, %0d (instance %m)",
+               POX, POY, POF);
+        $finish;
+    end
+end
+
+wire [NP*POF*64-1:0] acc;
+
+genvar p;
+generate
+for (p = 0; p < NP; p = p + 1) begin : pixel
+    /* verilator lint_off UNUSEDSIGNAL */
+    wire done_unused;
+    /* verilator lint_on UNUSEDSIGNAL */
+
+    mac_array #(
+        .LANES(POF),
+        .A_W(16),
+        .W_W(16),
+        .ACC_BITS(64)
+    )
+    mac_inst (
+        .clk(clk),
+        .rst(rst),
+        .in_act(in_act[p*16 +: 16]),
+        .in_wgt(in_wgt),
+        .in_first(in_first),
+        .in_last(in_last),
+        .in_valid(in_valid),
+        .out_acc(acc[p*POF*64 +: POF*64]),
+        .out_valid(done_unused)
+    );
+end
+endgenerate
+
+wire [31:0] sel_index = {{(32-PW){1'b0}}, sel_p} * POF + {{(32-FW){1'b0}}, sel_f};
+
+assign sel_acc = acc[sel_index*64 +: 64];
+
+endmodule
+
+`resetall

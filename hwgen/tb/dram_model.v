@@ -1,0 +1,98 @@
+/*
+
+dram_model: the testbench's external memory, a word-addressed port with latency and
+backpressure (simulation only)
+
+Contract: WORDS 16-bit words. A request is taken at a rising edge where req_valid and
+req_ready are both high: a write stores req_wdata at req_addr; a read returns mem[req_addr]
+on rsp_valid/rsp_data exactly LATENCY cycles later, in request order (a read after a
+write to the same address sees the write). Backpressure is deterministic so the cost
+model can count it: after every STALL_EVERY-th taken request req_ready is low for one
+cycle (STALL_EVERY = 0: never). An address >= WORDS stops the simulation with an error.
+
+hwgen.compiler.dram_map.pack_image writes the memory image (+dram=FILE); the bench dumps
+it back after the run (+dump=FILE).
+
+*/
+
+// Language: Verilog 2005
+
+`resetall
+`timescale 1ns / 1ps
+`default_nettype none
+
+module dram_model #
+(
+    // Address width: WORDS = 2**AW words
+    parameter AW = 20,
+    // Cycles from a taken read to its data (>= 1)
+    parameter LATENCY = 8,
+    // One stall cycle after every STALL_EVERY taken requests (0: no stalls)
+    parameter STALL_EVERY = 16
+)
+(
+    input  wire         clk,
+    input  wire         rst,
+
+    input  wire         req_valid,
+    output wire         req_ready,
+    input  wire         req_we,
+    input  wire [31:0]  req_addr,
+    input  wire [15:0]  req_wdata,
+    output wire         rsp_valid,
+    output wire [15:0]  rsp_data
+);
+
+localparam WORDS = 1 << AW;
+
+initial begin
+    if (LATENCY < 1) begin
+        $error("Error: LATENCY must be at least 1, got %0d (instance %m)", LATENCY);
+        $finish;
+    end
+end
+
+reg [15:0] mem [0:WORDS-1];
+reg [31:0] taken_reg;
+reg        stall_reg;
+reg [LATENCY-1:0] v_reg;
+reg [15:0] d_reg [0:LATENCY-1];
+
+wire take = req_valid && req_ready;
+
+assign req_ready = !stall_reg;
+assign rsp_valid = v_reg[LATENCY-1];
+assign rsp_data = d_reg[LATENCY-1];
+
+integer i;
+always @(posedge clk) begin
+    stall_reg <= 1'b0;
+    if (take) begin
+        if (req_addr >= WORDS) begin
+            $display("dram_model: error: address %0d is outside the %0d-word memory", req_addr, WORDS);
+            $finish;
+        end
+        if (req_we) begin
+            mem[req_addr[AW-1:0]] <= req_wdata;
+        end
+        taken_reg <= taken_reg + 1;
+        if (STALL_EVERY != 0 && (taken_reg + 1) % STALL_EVERY == 0) begin
+            stall_reg <= 1'b1;
+        end
+    end
+    v_reg[0] <= take && !req_we;
+    d_reg[0] <= mem[req_addr[AW-1:0]];
+    for (i = 1; i < LATENCY; i = i + 1) begin
+        v_reg[i] <= v_reg[i-1];
+        d_reg[i] <= d_reg[i-1];
+    end
+    if (rst) begin
+        taken_reg <= 32'd0;
+        stall_reg <= 1'b0;
+        v_reg <= {LATENCY{1'b0}};
+    end
+end
+
+endmodule
+
+`resetall
