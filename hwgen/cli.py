@@ -11,6 +11,13 @@
     hwgen widths (--describe F | --model M) [--recipe R --batch B --groups G --json OUT]
                                         per layer and phase: terms per sum, the accumulator
                                         width that makes it exact, the plan's width
+    hwgen compile (--model M | --describe F) [--state S.npz --batch-file B.npz]
+                  --pox N --poy N --pof N --out DIR
+                                        the training accelerator for a network: top,
+                                        program, DRAM image, expected state (docs/accelerator.md)
+    hwgen simulate DIR [--simulator verilator|icarus]
+                                        run it in RTL simulation, compare every weight and
+                                        momentum word with fxtrain, cycles vs the model
 
 ``-P NAME=VALUE`` (repeatable) sets a top-level Verilog parameter. Exit status: 0 on
 success, 1 when a check fails, 2 on usage errors or missing tools.
@@ -28,6 +35,7 @@ from pathlib import Path
 from typing import Sequence
 
 from hwgen import bundle_banks, checks, perf, sim, widths
+from hwgen.compiler import cli as accel_cli
 
 
 def _param(text: str) -> tuple[str, int]:
@@ -60,6 +68,7 @@ def _parser() -> argparse.ArgumentParser:
     y.add_argument("module", metavar="MODULE")
     y.add_argument("--family", default="xc7", help="synth_xilinx -family (default xc7)")
     bundle_banks.register(sub)
+    accel_cli.register(sub)
     _perf_parser(sub)
     wd = sub.add_parser("widths", help="exact accumulator width per layer and phase",
                         description=widths.__doc__.split("\n\n")[0])
@@ -235,10 +244,12 @@ def main(argv: Sequence[str] | None = None) -> int:
             return _perf(args)
         if args.cmd == "widths":
             return _widths(args)
+        if args.cmd in ("compile", "simulate"):
+            return accel_cli.run(args)
         report = checks.synth(args.module, params, args.family)
         print(report.table())
         return 1 if report.latches else 0
-    except (sim.ToolMissing, sim.BuildFailed, ValueError, TypeError) as exc:
+    except (sim.ToolMissing, sim.BuildFailed, ValueError, TypeError, OSError, RuntimeError) as exc:
         print(f"hwgen: error: {exc}", file=sys.stderr)
         return 2
 

@@ -187,8 +187,7 @@ def compile_network(desc: dict, out: str | os.PathLike, pox: int, poy: int, pof:
 
     cost = perf.accel_cycles(prog, params)
     summary = (f"lanes POX={pox} POY={poy} POF={pof}; XBUF {params['XBUF_DEPTH']}, EBUF "
-               f"{params['EBUF_DEPTH']}, WBUF {pof}x{params['WBUF_DEPTH']} words; "
-               f"{len(prog)} instructions, {steps} step(s)")
+               f"{params['EBUF_DEPTH']}, WBUF {pof}x{params['WBUF_DEPTH']} words, logits Q16.{f_z}")
     atomic_write(out / "accel_top.v", top_source(d["name"], params, summary).encode())
     files = [str(RTL / f) for f in LIBRARY] + [str((out / "accel_top.v").resolve())]
     atomic_write(out / "files.f", ("\n".join(files) + "\n").encode())

@@ -79,8 +79,10 @@ def unpack(regions: dict[str, Region], img: np.ndarray, name: str) -> np.ndarray
 
 def read_hex_words(path, count: int) -> np.ndarray:
     """A ``$writememh`` dump of 16-bit words as uint16; 'x'/'z' words are an error."""
-    text = open(path).read().split()
-    words = [t for t in text if not t.startswith("//")]
+    words = []
+    with open(path) as fh:
+        for line in fh:
+            words += line.split("//", 1)[0].split()  # Icarus writes "// 0x..." address lines
     if len(words) < count:
         raise ValueError(f"{path}: {len(words)} words, expected {count}")
     try:
