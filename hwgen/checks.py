@@ -23,7 +23,7 @@ import subprocess
 import tempfile
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Mapping
+from typing import Mapping, Sequence
 
 from hwgen import sim as _sim
 from hwgen.sim import ToolMissing
@@ -151,6 +151,30 @@ def synth(module: str, parameters: Mapping[str, object] | None = None,
     design = data.get("design") or next(iter(data["modules"].values()))
     cells = dict(design["num_cells_by_type"])
     return SynthReport(module, params, cells, **_classify(cells))
+
+
+def synth_files(top: str, files: Sequence[str | Path], family: str = "xc7") -> SynthReport:
+    """``yosys synth_xilinx`` of module ``top`` read from ``files`` (e.g. a generated
+    accelerator's files.f), out of context, with its resource counts."""
+    yosys = shutil.which("yosys")
+    if yosys is None:
+        raise ToolMissing("yosys not on PATH (apt-get install yosys)")
+    if not _sim._IDENT.match(top) or not _sim._IDENT.match(family):
+        raise ValueError(f"bad top module {top!r} or FPGA family {family!r}")
+    with tempfile.TemporaryDirectory(prefix="hwgen-synth-") as tmp:
+        stat = Path(tmp) / "stat.json"
+        script = "; ".join([f'read_verilog -defer "{Path(f)}"' for f in files]
+                           + [f"hierarchy -top {top}",
+                              f"synth_xilinx -family {family} -top {top} -flatten -noiopad -noclkbuf",
+                              f"tee -q -o {stat} stat -json"])
+        proc = subprocess.run([yosys, "-q", "-p", script], capture_output=True, text=True)
+        data = json.loads(stat.read_text()) if proc.returncode == 0 and stat.is_file() else None
+    if data is None:
+        tail = "\n".join((proc.stdout + proc.stderr).splitlines()[-20:])
+        raise RuntimeError(f"yosys failed on {top}:\n{tail}")
+    design = data.get("design") or next(iter(data["modules"].values()))
+    cells = dict(design["num_cells_by_type"])
+    return SynthReport(top, {}, cells, **_classify(cells))
 
 
 def _yosys_const(name: str, value: int) -> str:

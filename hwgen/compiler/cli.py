@@ -39,6 +39,10 @@ def register(sub) -> None:
     m.add_argument("--lr", type=float, default=0.01, help="learning rate (default 0.01)")
     m.add_argument("--momentum", type=float, default=0.5, help="momentum (default 0.5)")
     m.add_argument("--net-seed", type=int, default=0, help="seed of the weights (default 0)")
+    for buf, what in (("xbuf", "input buffer"), ("ebuf", "second-operand buffer"),
+                      ("wbuf", "weight buffer, per bank")):
+        c.add_argument(f"--{buf}-depth", type=int, metavar="WORDS",
+                       help=f"at least this many words in the {what} (default: what the network needs)")
     c.add_argument("--force", action="store_true", help="overwrite a non-empty --out that is not "
                    "an accelerator folder")
     s = sub.add_parser("simulate", help="run a compiled accelerator in RTL simulation and check it")
@@ -97,8 +101,10 @@ def _compile(args) -> int:
         raise ValueError(f"{args.state} holds 'step': save state_dict() without it")
     batches = _batches(args.batch_file, int(desc["hyper"]["batch"])) if args.batch_file else None
     print(f"compiling {desc['name']} for POX={args.pox} POY={args.poy} POF={args.pof} ...", flush=True)
+    minimum = {f"{b.upper()}_DEPTH": getattr(args, f"{b}_depth") for b in ("xbuf", "ebuf", "wbuf")
+               if getattr(args, f"{b}_depth")}
     cfg = compile_network(desc, args.out, args.pox, args.poy, args.pof, state=state, batches=batches,
-                          steps=args.steps, seed=args.seed, force=args.force)
+                          steps=args.steps, seed=args.seed, minimum=minimum, force=args.force)
     p = cfg["params"]
     print(f"wrote {args.out}: accel_top.v, files.f, program.hex ({len(cfg['program'])} instructions), "
           f"dram.hex ({cfg['dram']['words']} words), config.json, expected.npz, vectors/")

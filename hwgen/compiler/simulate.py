@@ -82,7 +82,7 @@ def build(folder: Path, simulator: str, config: dict) -> Path:
     if missing:
         raise sim.ToolMissing(missing)
     tb_params = {"PROG_AW": config["params"]["PROG_AW"],
-                 "DRAM_AW": max(4, int(np.ceil(np.log2(max(config["dram"]["words"], 16))))),
+                 "DRAM_AW": max(16, int(np.ceil(np.log2(max(config["dram"]["words"], 16))))),
                  "LATENCY": config["dram"]["latency"], "STALL_EVERY": config["dram"]["stall_every"]}
     sources = _sources(folder)
     bdir = sim.sim_build_root() / "accel" / f"{simulator}-{_build_key(simulator, sources, tb_params)}"

@@ -1,0 +1,203 @@
+"""The training accelerator (hwgen/rtl/accel_core.v) runs whole fpl19 training steps in
+Verilator, word for word equal to fxtrain, with cycles the model predicts.
+
+Every simulated network compiles for the same lanes (POX=3, POY=2, POF=4: 8x8 maps and
+most channel counts give ragged tiles), buffer depths, logits format and DRAM size, so
+one Verilator build serves the whole file (hwgen.sim caches it per parameter set).
+"""
+from __future__ import annotations
+
+import json
+import subprocess
+
+import numpy as np
+import pytest
+
+from fxtrain.nn.layers import Conv2d, Flatten, Linear, MaxPool2d, ReLU
+from fxtrain.nn.network import Network
+from fxtrain.presets import fpl19
+from hwgen import checks, sim
+from hwgen.compiler.build import compile_network
+from hwgen.compiler.image import read_hex_words, unpack
+from hwgen.compiler.simulate import _regions, first_mismatch, simulate
+
+LANES = (3, 2, 4)
+DEPTHS = {"XBUF_DEPTH": 4096, "EBUF_DEPTH": 4096, "WBUF_DEPTH": 256}
+
+
+def need(simulator: str) -> None:
+    reason = sim.simulator_missing(simulator)
+    if reason:
+        pytest.skip(f"{simulator} cannot run the accelerator here: {reason}")
+
+
+def net_a() -> list:
+    """The issue's example: conv-relu-conv-relu-pool-conv-relu-pool-fc."""
+    return [Conv2d("conv0", 2, 8), ReLU("relu0"), Conv2d("conv1", 8, 8), ReLU("relu1"),
+            MaxPool2d("pool0", 2), Conv2d("conv2", 8, 8), ReLU("relu2"), MaxPool2d("pool1", 2),
+            Flatten("flatten"), Linear("fc", 8 * 2 * 2, 10)]
+
+
+def net_ragged() -> list:
+    """Channel counts that are multiples of neither POF = 4 nor POX*POY = 6."""
+    return [Conv2d("conv0", 3, 5), ReLU("relu0"), Conv2d("conv1", 5, 7), ReLU("relu1"),
+            MaxPool2d("pool0", 2), Conv2d("conv2", 7, 9), ReLU("relu2"), MaxPool2d("pool1", 2),
+            Flatten("flatten"), Linear("fc", 9 * 2 * 2, 7)]
+
+
+def net_1x1() -> list:
+    return [Conv2d("conv0", 1, 4), ReLU("relu0"), Conv2d("mix", 4, 6, k=1, pad=0), ReLU("relu1"),
+            MaxPool2d("pool0", 2), Conv2d("conv2", 6, 5), ReLU("relu2"), MaxPool2d("pool1", 2),
+            Flatten("flatten"), Linear("fc", 5 * 2 * 2, 10)]
+
+
+def build(tmp_path, layers, in_ch: int, steps: int = 1, batch: int = 4, groups: int = 2, seed: int = 5):
+    net = Network(layers, fpl19(batch=batch, groups=groups, lr=0.05), (in_ch, 8, 8), seed=seed, name="t")
+    folder = tmp_path / "accel"
+    cfg = compile_network(net.describe(), folder, *LANES, steps=steps, seed=seed, minimum=DEPTHS)
+    return folder, cfg
+
+
+def check(result) -> None:
+    assert result.tensors_total == 8
+    assert result.ok, "\n".join(result.lines + [str(result.first_mismatch)])
+    assert result.first_mismatch is None
+
+
+@pytest.fixture(scope="module")
+def step_a(tmp_path_factory):
+    need("verilator")
+    folder, cfg = build(tmp_path_factory.mktemp("a"), net_a(), 2)
+    return folder, cfg, simulate(folder)
+
+
+def test_training_step_equals_fxtrain(step_a):
+    check(step_a[2])
+
+
+def test_ragged_channel_counts(tmp_path):
+    need("verilator")
+    folder, _ = build(tmp_path, net_ragged(), 3)
+    check(simulate(folder))
+
+
+def test_1x1_conv(tmp_path):
+    need("verilator")
+    folder, _ = build(tmp_path, net_1x1(), 1)
+    check(simulate(folder))
+
+
+def test_two_steps_with_nonzero_momentum(tmp_path):
+    need("verilator")
+    folder, _ = build(tmp_path, net_a(), 2, steps=2, seed=9)
+    expected = np.load(folder / "expected.npz", allow_pickle=False)
+    # the second step's update reads a momentum the first one made
+    assert all(np.count_nonzero(expected[k]) for k in expected.files if k.endswith(".momentum"))
+    check(simulate(folder))
+
+
+def test_every_layer_phase_tensor_matches_the_bundle(step_a):
+    folder, cfg, _ = step_a
+    img = read_hex_words(folder / "run" / "dram_out.hex", cfg["dram"]["words"])
+    assert first_mismatch(folder, cfg, img) is None
+    # and the comparison sees a single wrong word, naming where it is
+    regions = _regions(cfg)
+    r = regions["arg4"]  # pool0's argmax, written in FP
+    bad = img.copy()
+    bad[r.base + 5] ^= 1
+    text = first_mismatch(folder, cfg, bad)
+    where = [int(v) for v in np.unravel_index(5, r.shape)]  # [image, channel, y, x] of the flipped word
+    assert text is not None and text.startswith(f"layer pool0, phase fp, tensor argmax (arg4), index {where}:")
+    assert text.endswith("(1 words differ)")
+
+
+def test_mismatch_names_layer_phase_tensor_and_index(tmp_path):
+    need("verilator")
+    folder, cfg = build(tmp_path, net_a(), 2)
+    # one wrong bit in the program: conv1's BP requantization shift
+    lines = (folder / "program.hex").read_text().split()
+    j = next(i for i, p in enumerate(cfg["program"]) if (p["layer"], p["op"]) == ("conv1", "CONV_BP"))
+    v = int(lines[j], 16)
+    v ^= 1 << (15 * 32)
+    lines[j] = f"{v:0160x}"
+    (folder / "program.hex").write_text("\n".join(lines) + "\n")
+    r = simulate(folder)
+    assert not r.ok and r.tensors_equal < r.tensors_total
+    assert r.first_mismatch.startswith("layer conv1, phase bp, tensor local_gradient"), r.first_mismatch
+
+
+def test_cycle_model_within_2_percent_per_layer_phase(step_a):
+    result = step_a[2]
+    assert len(result.per_layer_phase) >= 20
+    for key, v in result.per_layer_phase.items():
+        assert abs(v["modeled"] - v["simulated"]) <= 0.02 * v["simulated"], (key, v)
+    assert result.modeled_cycles == sum(v["modeled"] for v in result.per_layer_phase.values())
+
+
+def test_icarus_agrees(tmp_path):
+    need("icarus")
+    folder, _ = build(tmp_path, net_1x1(), 1, batch=2, groups=1)
+    check(simulate(folder, "icarus"))
+
+
+def test_generated_top_is_lint_clean(step_a):
+    folder = step_a[0]
+    root = sim.setup_verilator_env()
+    files = (folder / "files.f").read_text().split()
+    r = subprocess.run([str(root / "bin" / "verilator"), "--lint-only", "-Wall", "--top-module",
+                        "accel_top", *files], capture_output=True, text=True)
+    assert r.returncode == 0 and "%Warning" not in r.stdout + r.stderr, r.stdout + r.stderr
+
+
+def test_cli_compile_and_simulate(tmp_path, capsys):
+    need("verilator")
+    from hwgen.cli import main
+
+    net = Network(net_a(), fpl19(batch=4, groups=2, lr=0.05), (2, 8, 8), seed=11, name="cli")
+    (tmp_path / "net.json").write_text(json.dumps(net.describe()))
+    state = {k: v for k, v in net.state_dict().items() if k != "step"}
+    np.savez(tmp_path / "state.npz", **state)
+    rng = np.random.default_rng(3)
+    x = rng.integers(-20000, 20000, size=(4, 2, 8, 8)).astype(np.int16)
+    np.savez(tmp_path / "batch.npz", x=x, labels=rng.integers(0, 10, size=4))
+    out = tmp_path / "acc"
+    args = ["compile", "--describe", str(tmp_path / "net.json"), "--state", str(tmp_path / "state.npz"),
+            "--batch-file", str(tmp_path / "batch.npz"), "--pox", "3", "--poy", "2", "--pof", "4",
+            "--out", str(out), "--xbuf-depth", "4096", "--ebuf-depth", "4096", "--wbuf-depth", "256"]
+    assert main(args) == 0
+    assert main(["simulate", str(out)]) == 0
+    last = capsys.readouterr().out.strip().split("\n")[-1]
+    assert last.startswith("8/8 weight and momentum tensors bit-identical; cycles simulated ")
+    # the batch in the DRAM image is the file's, word for word
+    cfg = json.loads((out / "config.json").read_text())
+    img = read_hex_words(out / "dram.hex", cfg["dram"]["words"])
+    np.testing.assert_array_equal(unpack(_regions(cfg), img, "act0"), x)
+
+
+@pytest.mark.parametrize("content,message", [
+    ({"x": np.zeros((4, 2, 8, 8), np.float32), "labels": np.zeros(4, np.int64)}, "x must be int16"),
+    ({"x": np.zeros((3, 2, 8, 8), np.int16), "labels": np.zeros(3, np.int64)}, "multiple of the batch 4"),
+    ({"x": np.zeros((4, 2, 8, 8), np.int16)}, "exactly 'x' and 'labels'"),
+])
+def test_cli_refuses_bad_batch_files(tmp_path, capsys, content, message):
+    from hwgen.cli import main
+
+    net = Network(net_a(), fpl19(batch=4, groups=2), (2, 8, 8), name="bad")
+    (tmp_path / "net.json").write_text(json.dumps(net.describe()))
+    np.savez(tmp_path / "b.npz", **content)
+    rc = main(["compile", "--describe", str(tmp_path / "net.json"), "--batch-file",
+               str(tmp_path / "b.npz"), "--pox", "2", "--poy", "2", "--pof", "2", "--out",
+               str(tmp_path / "o")])
+    assert rc == 2 and message in capsys.readouterr().err
+
+
+@pytest.mark.skipif(checks.shutil.which("yosys") is None, reason="yosys is not installed (apt-get install yosys)")
+def test_generated_top_synthesizes_without_latches(tmp_path, record_property):
+    layers = [Conv2d("conv0", 1, 4), ReLU("relu0"), MaxPool2d("pool0", 2), Flatten("flatten"),
+              Linear("fc", 4 * 4 * 4, 4)]
+    net = Network(layers, fpl19(batch=2, groups=1), (1, 8, 8), name="syn")
+    compile_network(net.describe(), tmp_path / "syn", 2, 2, 2)
+    report = checks.synth_files("accel_top", (tmp_path / "syn" / "files.f").read_text().split())
+    record_property("resources", report.table())
+    assert report.latches == 0, report.cells
+    assert report.dsp >= 4, report.cells  # one DSP48 per MAC lane at least
