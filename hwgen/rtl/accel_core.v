@@ -63,6 +63,9 @@ module accel_core #
     parameter PROG_AW = 8,
     // Fraction length of the logits (the loss gradient's target)
     parameter F_Z = 8,
+    // Entries of the write-back FIFOs, a power of two >= 16: enough to hold the DRAM
+    // stalls of a whole tile's results, so the drain never waits (hwgen compile sizes it)
+    parameter WB_DEPTH = 16,
     // Width of an instruction, hwgen.compiler.program.INSTR_BITS; leave at its default
     parameter INSTR_W = 640
 )
@@ -102,16 +105,18 @@ module accel_core #
 );
 
 localparam NP = POX * POY;
-localparam XAW = $clog2(XBUF_DEPTH);
-localparam EAW = $clog2(EBUF_DEPTH);
-localparam WAW = $clog2(WBUF_DEPTH);
+// address widths (1 for an illegal depth, so the guard below can report it)
+localparam XAW = XBUF_DEPTH > 1 ? $clog2(XBUF_DEPTH) : 1;
+localparam EAW = EBUF_DEPTH > 1 ? $clog2(EBUF_DEPTH) : 1;
+localparam WAW = WBUF_DEPTH > 1 ? $clog2(WBUF_DEPTH) : 1;
 localparam PW = NP > 1 ? $clog2(NP) : 1;
 localparam FW = POF > 1 ? $clog2(POF) : 1;
 localparam RW = POF > 1 ? $clog2(POF) : 1;
 localparam CNT_W = $clog2(POF + 1);
 localparam integer LAST_BANK_I = POF - 1;
 localparam [RW-1:0] LAST_BANK = LAST_BANK_I[RW-1:0];
-localparam FIFO_DEPTH = 16;
+localparam FIFO_DEPTH = WB_DEPTH;
+localparam FCW = $clog2(WB_DEPTH + 1);
 // cycles from a tile's last beat until its sums can be drained (buffer read 1 + operand
 // alignment 2 + mac_array 3)
 localparam MAC_PIPE = 6;
@@ -138,6 +143,10 @@ initial begin
     end
     if (XBUF_DEPTH < 2 || EBUF_DEPTH < 2 || WBUF_DEPTH < 2) begin
         $error("Error: buffer depths must be at least 2 (instance %m)");
+        $finish;
+    end
+    if (WB_DEPTH < 16 || (WB_DEPTH & (WB_DEPTH - 1)) != 0) begin
+        $error("Error: WB_DEPTH must be a power of two >= 16, got %0d (instance %m)", WB_DEPTH);
         $finish;
     end
     if (INSTR_W != 640) begin
@@ -223,7 +232,7 @@ wire [31:0] afifo_out_addr;
 /* verilator lint_off UNUSEDSIGNAL */
 wire        afifo_out_valid, afifo_in_ready, wfifo_in_ready;
 /* verilator lint_on UNUSEDSIGNAL */
-wire [4:0]  afifo_count, wfifo_count;
+wire [FCW-1:0] afifo_count, wfifo_count;
 wire        res_valid;
 wire [15:0] res_data;
 wire        wfifo_out_valid;

@@ -72,7 +72,7 @@ wire        push = in_valid && in_ready;
 wire        pop = out_valid && out_ready;
 
 assign count = fill[CW-1:0];
-assign in_ready = fill < DEPTH;
+assign in_ready = !fill[AW];  // fill < DEPTH (fill never exceeds DEPTH)
 assign out_valid = wr_ptr_reg != rd_ptr_reg;
 assign out_data = mem[rd_ptr_reg[AW-1:0]];
 
