@@ -96,6 +96,11 @@ class Network:
         return self.recipe.float64
 
     @property
+    def weight_words(self) -> int:
+        """Number of weight words (all weighted layers)."""
+        return sum(int(np.prod(L.weight_shape)) for L in self.weighted_layers)
+
+    @property
     def weighted_layers(self) -> list:
         return [L for L in self.layers if L.weighted]
 
@@ -310,6 +315,11 @@ class Network:
         gradients), ``weight_gradients`` ({layer: [G_g ...]}), ``constants``; keeping them
         all costs the fused fast path. ``gradients`` (a dict) receives only the weight
         gradients ({layer: [G_g ...]}, fresh arrays) and keeps the fast path (CGaP's saliency).
+
+        Besides ``loss``, ``correct``, ``n`` and ``overflows`` the metrics hold
+        ``zero_updates``: the weight words this step left unchanged although their weight
+        gradient was nonzero in some group (the update was rounded away, at the momentum
+        accumulate or at the weight update), out of ``weight_words``.
         """
         x = self._check_input(x)
         n = x.shape[0]
@@ -329,7 +339,8 @@ class Network:
         if gradients is not None:
             gradients.update(grads)
         self.step += 1
-        return {"loss": loss / n, "correct": correct, "n": n, "overflows": dict(self.overflows)}
+        return {"loss": loss / n, "correct": correct, "n": n, "overflows": dict(self.overflows),
+                "zero_updates": self.zero_updates, "weight_words": self.weight_words}
 
     def _backward(self, e, fwd, reuse: bool = False):
         groups = self.recipe.groups
@@ -413,14 +424,20 @@ class Network:
 
     def _update(self, grads) -> dict:
         consts = {}
+        self.zero_updates = 0
         for li, L in enumerate(self.layers):
             if not L.weighted:
                 continue
             wk, vk = f"{L.name}.weight", f"{L.name}.momentum"
+            w_before = self.params[wk]
+            moved = np.zeros(w_before.shape, dtype=bool)  # a nonzero gradient in some group
+            for G in grads[L.name]:
+                moved |= G != 0
             if self.float64:
                 self.params[wk], self.params[vk] = float_update(
                     self.params[wk], self.params[vk], grads[L.name],
                     self.recipe.lr / self.recipe.batch, self.recipe.momentum)
+                self.zero_updates += int(np.count_nonzero(moved & (self.params[wk] == w_before)))
                 continue
             lp = self.plan[L.name]
             c = lr_constants(self.recipe, self.plan, lp)
@@ -430,6 +447,7 @@ class Network:
             self.params[wk], self.params[vk] = W, V
             for role, cnt in nov.items():
                 self._count(f"{L.name}.{role}", cnt)
+            self.zero_updates += int(np.count_nonzero(moved & (W == w_before)))
         return consts
 
     # ------------------------------------------------------------------ calibration

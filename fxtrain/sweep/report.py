@@ -48,12 +48,13 @@ def _value(r: dict, axis: str):
 def table_rows(rows: list[dict]) -> tuple[list[str], list[list]]:
     axes = _axes(rows)
     head = axes + ["recipe", "status", "epochs", "test_accuracy", "train_accuracy", "overflows",
-                   "wall_seconds", "key"]
+                   "zero_update_fraction", "wall_seconds", "key"]
     out = []
     for r in rows:
         out.append([_value(r, a) for a in axes] + [
             r["config"]["recipe"] + ("-float64" if r["config"].get("float64") else ""), r["status"],
-            r["epoch"], r["test_accuracy"], r["train_accuracy"], r["overflows"], r["wall_seconds"], r["key"]])
+            r["epoch"], r["test_accuracy"], r["train_accuracy"], r["overflows"],
+            r.get("zero_update_fraction"), r["wall_seconds"], r["key"]])
     return head, out
 
 
@@ -68,6 +69,8 @@ def markdown(rows: list[dict]) -> str:
             return f"{100 * v:.2f}"
         if col == "wall_seconds":
             return f"{v:.0f}"
+        if col == "zero_update_fraction":
+            return f"{100 * v:.1f}%"
         return str(v)
     cols = head[:-1]
     lines = ["| " + " | ".join(h.replace("_accuracy", " acc %").replace("wall_seconds", "seconds")
@@ -134,6 +137,24 @@ def plots(store: Store, rows: list[dict], out: str | os.PathLike) -> list[Path]:
         ax.legend()
         made.append(_save(plt, fig, ax, out / "overflows_vs_word.png", "word length (bits)",
                           "overflows per image and epoch"))
+        # updates rounded away: share of weight words whose nonzero gradient left them
+        # unchanged, averaged over the epochs (stores from before the column have none)
+        fig, ax = plt.subplots(figsize=(6, 4))
+        for mode in sorted({r["config"]["update_rounding"] for r in fam}):
+            sel = [r for r in fam if r["config"]["update_rounding"] == mode]
+            words, rate = [], []
+            for w in sorted({r["config"]["word"] for r in sel}):
+                per = [e["zero_update_fraction"] for r in sel if r["config"]["word"] == w
+                       for e in store.epochs(r["key"]) if e.get("zero_update_fraction") is not None]
+                if per:
+                    words.append(w)
+                    rate.append(100 * float(np.mean(per)))
+            if words:
+                ax.plot(words, rate, marker="o", label=f"{mode} updates")
+        ax.set_ylim(bottom=0)
+        ax.legend()
+        made.append(_save(plt, fig, ax, out / "zero_updates_vs_word.png", "word length (bits)",
+                          "weight updates rounded to zero (%)"))
     fig, ax = plt.subplots(figsize=(6, 4))
     for r in rows:
         ep = store.epochs(r["key"])

@@ -25,9 +25,10 @@ Keys (in ``[fixed]``, as ``[grid]`` axes and in ``[[cells]]``): the fields of
 :class:`fxtrain.train.loop.TrainConfig` under their CLI names: ``model``, ``recipe``,
 ``float64``, ``data``, ``data_dir``, ``image_size``, ``epochs``, ``batch``, ``groups``,
 ``lr``, ``momentum``, ``schedule``, ``seed``, ``limit_train``, ``limit_test``, ``word``,
-``rounding`` (the update rounding of the calibrated recipe) and ``overflow``. For the
-fixed recipes, ``word``, ``rounding`` and ``overflow`` are ignored, so that one grid can
-hold both. Unknown tables or keys, empty axes, duplicate cells and values that
+``rounding`` (the update rounding of the calibrated recipe), ``overflow`` and
+``update_overflow`` (the fixed recipes' momentum and update overflow, e.g. fpl19 with
+saturating updates). For the fixed recipes, ``word``, ``rounding`` and ``overflow`` are
+ignored, so that one grid can hold both. Unknown tables or keys, empty axes, duplicate cells and values that
 ``TrainConfig`` refuses are errors before anything runs, each naming the key or cell.
 
 A cell's key is the sha256 of its canonical configuration (sorted JSON) plus the fxtrain
@@ -55,7 +56,7 @@ KEYS = {"model": "model", "recipe": "recipe", "float64": "float64", "data": "dat
         "data_dir": "data_dir", "image_size": "image_size", "epochs": "epochs", "batch": "batch",
         "groups": "groups", "lr": "lr", "momentum": "momentum", "schedule": "schedule", "seed": "seed",
         "limit_train": "limit_train", "limit_test": "limit_test", "word": "word",
-        "rounding": "update_rounding", "overflow": "overflow"}
+        "rounding": "update_rounding", "overflow": "overflow", "update_overflow": "update_overflow"}
 #: only the calibrated recipe has these
 FAMILY_KEYS = ("word", "rounding", "overflow")
 TABLES = ("sweep", "fixed", "grid", "cells")
@@ -83,8 +84,12 @@ class Cell:
 
     @property
     def config(self) -> dict:
-        """The canonical configuration (every TrainConfig field, data folder made absolute)."""
-        return asdict(self.train_config())
+        """The canonical configuration (every TrainConfig field, data folder made absolute;
+        ``update_overflow`` only when set, so cells from before it keep their keys)."""
+        c = asdict(self.train_config())
+        if c.get("update_overflow") is None:
+            c.pop("update_overflow", None)
+        return c
 
     @property
     def key(self) -> str:

@@ -12,7 +12,12 @@ Tables::
     cells(key PRIMARY KEY, sweep, status, config JSON, axes JSON, attempts, error,
           fxtrain_version, data_sha256, wall_seconds, updated)
     epochs(key, epoch, lr, train_loss, train_accuracy, test_loss, test_accuracy,
-           overflows, accumulator_overflows, diverged, seconds, PRIMARY KEY (key, epoch))
+           overflows, accumulator_overflows, diverged, seconds, zero_update_fraction,
+           PRIMARY KEY (key, epoch))
+
+``zero_update_fraction`` is the share of weight words per step whose nonzero gradient was
+rounded away (fxtrain.nn.Network.train_step's ``zero_updates``); stores written before
+it existed get the column on open, NULL for their old rows.
 
 ``status`` is ``done``, ``diverged`` (finished, but the run broke down: see
 :func:`diverged`) or ``failed`` (an error; ``error`` holds it, and a rerun tries again).
@@ -36,8 +41,10 @@ CREATE TABLE IF NOT EXISTS cells (
 CREATE TABLE IF NOT EXISTS epochs (
     key TEXT NOT NULL, epoch INTEGER NOT NULL, lr REAL, train_loss REAL, train_accuracy REAL,
     test_loss REAL, test_accuracy REAL, overflows INTEGER, accumulator_overflows INTEGER,
-    diverged INTEGER NOT NULL, seconds REAL, PRIMARY KEY (key, epoch));
+    diverged INTEGER NOT NULL, seconds REAL, zero_update_fraction REAL, PRIMARY KEY (key, epoch));
 """
+EPOCH_COLUMNS = ("key", "epoch", "lr", "train_loss", "train_accuracy", "test_loss", "test_accuracy",
+                 "overflows", "accumulator_overflows", "diverged", "seconds", "zero_update_fraction")
 FINISHED = ("done", "diverged")
 
 
@@ -63,6 +70,10 @@ class Store:
         self.db = sqlite3.connect(self.path / "results.sqlite", timeout=30)
         try:
             self.db.executescript(SCHEMA)
+            have = {r[1] for r in self.db.execute("PRAGMA table_info(epochs)")}
+            if "zero_update_fraction" not in have:  # a store from before the column
+                with self.db:
+                    self.db.execute("ALTER TABLE epochs ADD COLUMN zero_update_fraction REAL")
         except sqlite3.DatabaseError as exc:
             raise ValueError(f"{self.path / 'results.sqlite'} is not a sweep store: {exc}") from None
 
@@ -84,11 +95,12 @@ class Store:
         with self.db:
             self.db.execute("DELETE FROM epochs WHERE key = ?", (key,))
             self.db.executemany(
-                "INSERT INTO epochs VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                f"INSERT INTO epochs ({', '.join(EPOCH_COLUMNS)}) VALUES "
+                f"({', '.join('?' * len(EPOCH_COLUMNS))})",
                 [(key, h["epoch"], h["lr"], h["train_loss"], h["train_accuracy"], h["test_loss"],
                   h["test_accuracy"], int(sum(h["overflows"].values())),
                   int(sum(v for k, v in h["overflows"].items() if ".accumulator_" in k)), int(d),
-                  h["seconds"]) for h, d in zip(hist, div)])
+                  h["seconds"], h.get("zero_update_fraction")) for h, d in zip(hist, div)])
             self._upsert(key, sweep, status, config, axes, None, result.get("data_sha256"),
                          result.get("wall_seconds"))
         return status
@@ -110,11 +122,12 @@ class Store:
     def rows(self, sweep: str | None = None) -> list[dict]:
         """Every cell with its final epoch's metrics (for reports)."""
         q = ("SELECT c.key, c.sweep, c.status, c.config, c.axes, c.error, c.wall_seconds, "
-             "e.epoch, e.test_accuracy, e.train_accuracy, e.test_loss, e.overflows FROM cells c "
+             "e.epoch, e.test_accuracy, e.train_accuracy, e.test_loss, e.overflows, "
+             "e.zero_update_fraction FROM cells c "
              "LEFT JOIN epochs e ON e.key = c.key AND e.epoch = (SELECT MAX(epoch) FROM epochs "
              "WHERE key = c.key)" + (" WHERE c.sweep = ?" if sweep else "") + " ORDER BY c.key")
         cols = ("key", "sweep", "status", "config", "axes", "error", "wall_seconds", "epoch",
-                "test_accuracy", "train_accuracy", "test_loss", "overflows")
+                "test_accuracy", "train_accuracy", "test_loss", "overflows", "zero_update_fraction")
         out = []
         for r in self.db.execute(q, (sweep,) if sweep else ()):
             d = dict(zip(cols, r))

@@ -29,6 +29,9 @@ def _add_run_args(p: argparse.ArgumentParser) -> None:
     g.add_argument("--update-rounding", default="stochastic",
                    help="rounding of weight gradients, momentum and updates (e.g. half_even)")
     g.add_argument("--overflow", default="saturate", help="saturate or wrap, every role")
+    p.add_argument("--update-overflow", choices=("saturate", "wrap"),
+                   help="fixed recipes (fpl19, sr16): overflow of momentum and weight updates "
+                        "(default: the recipe's; fpl19 wraps)")
 
 
 def _config(args):
@@ -39,7 +42,7 @@ def _config(args):
                        batch=args.batch, groups=args.groups, lr=args.lr, momentum=args.momentum,
                        schedule=args.schedule, seed=args.seed, limit_train=args.limit_train,
                        limit_test=args.limit_test, word=args.word, update_rounding=args.update_rounding,
-                       overflow=args.overflow)
+                       overflow=args.overflow, update_overflow=args.update_overflow)
 
 
 def _cmd_train(args) -> int:

@@ -56,6 +56,9 @@ class TrainConfig:
     word: int = 16
     update_rounding: str = "stochastic"
     overflow: str = "saturate"
+    #: the fixed recipes (fpl19, sr16): overflow of the momentum and weight update words,
+    #: "saturate" or "wrap" (None: the recipe's own; fpl19 wraps, as the hardware does)
+    update_overflow: str | None = None
 
     def __post_init__(self) -> None:
         if self.model not in MODELS:
@@ -77,6 +80,12 @@ class TrainConfig:
             raise ValueError(f"lr must be a finite number > 0, got {self.lr!r}")
         if not (_is_real(self.momentum) and 0 <= self.momentum < 1):
             raise ValueError(f"momentum must lie in [0, 1), got {self.momentum!r}")
+        if self.update_overflow is not None:
+            if self.update_overflow not in ("saturate", "wrap"):
+                raise ValueError(f"update_overflow must be 'saturate' or 'wrap', got {self.update_overflow!r}")
+            if self.recipe == "calibrated":
+                raise ValueError("update_overflow is for the fixed recipes; the calibrated recipe "
+                                 "sets every role's overflow with overflow")
         if self.data_dir is not None:
             # stored absolute, so that eval from another working directory finds the data
             self.data_dir = os.path.abspath(os.fspath(self.data_dir))
@@ -150,8 +159,13 @@ def make_recipe(cfg: TrainConfig, calib=None):
     kw = {"calib": calib} if cfg.recipe in CALIBRATED else {}
     if cfg.recipe == "calibrated":
         kw.update(word=cfg.word, update_rounding=cfg.update_rounding, overflow=cfg.overflow)
-    return PRESETS[cfg.recipe](lr=cfg.lr, momentum=cfg.momentum, batch=cfg.batch, groups=cfg.groups,
-                               lr_start=cfg.lr, **kw)
+    recipe = PRESETS[cfg.recipe](lr=cfg.lr, momentum=cfg.momentum, batch=cfg.batch, groups=cfg.groups,
+                                 lr_start=cfg.lr, **kw)
+    if cfg.update_overflow is not None:
+        recipe = replace(recipe, name=f"{recipe.name}-{cfg.update_overflow}-updates",
+                         overflow={**recipe.overflow, "momentum": cfg.update_overflow,
+                                   "update": cfg.update_overflow})
+    return recipe
 
 
 #: recipes whose fractions are calibrated on the first batch of epoch 0
@@ -192,12 +206,14 @@ def train_epoch(net: Network, x: np.ndarray, y: np.ndarray, order: np.ndarray, b
     """One epoch: the full batches of ``order`` (float images ``x``, labels ``y``), each
     trained by ``step(x_q, labels)`` (default ``net.train_step``; CGaP wraps it), with a
     progress line. Returns ``train_loss``, ``train_accuracy`` (means), ``seconds``,
-    ``images_per_s`` and the summed ``overflows``."""
+    ``images_per_s``, the summed ``overflows`` and ``zero_update_fraction`` (the share of
+    weight words per step whose nonzero gradient was rounded away, over the epoch)."""
     step = step or net.train_step
     nb = len(order) // batch
     t0 = time.perf_counter()
     loss = correct = 0.0
     overflows: dict[str, int] = {}
+    zero = words = 0
     with Progress(nb * batch, label, enabled=progress) as bar:
         for b in range(nb):
             failpoint("train-step")
@@ -207,10 +223,13 @@ def train_epoch(net: Network, x: np.ndarray, y: np.ndarray, order: np.ndarray, b
             correct += m["correct"]
             for k, v in m["overflows"].items():
                 overflows[k] = overflows.get(k, 0) + v
+            zero += m.get("zero_updates", 0)
+            words += m.get("weight_words", 0)
             bar.update(batch, loss=loss / (b + 1), acc=correct / ((b + 1) * batch))
     secs = time.perf_counter() - t0
     return {"train_loss": loss / nb, "train_accuracy": correct / (nb * batch), "seconds": secs,
-            "images_per_s": nb * batch / secs, "overflows": overflows}
+            "images_per_s": nb * batch / secs, "overflows": overflows,
+            "zero_update_fraction": zero / words if words else 0.0}
 
 
 def _acc_note(overflows: dict) -> str:

@@ -128,3 +128,25 @@ def test_accumulator_overflows_are_counted_always(bits):
         net.overflows = {}
         net.forward(x, record) if record is not None else net._forward(x, None, keep_acc=False)
         assert net.overflows.get("conv0.accumulator_fp", 0) == want
+
+
+def test_zero_updates_count_gradients_rounded_away():
+    """An lr so small that every update rounds to zero: each weight with a nonzero
+    gradient is counted; at a normal lr most weights move, and the count says how many
+    did not although their gradient was nonzero."""
+    x, y = batch()
+    for lr, expect_all in ((1e-9, True), (0.05, False)):
+        net = tiny(fpl19(lr=lr, batch=4, groups=2), seed=1)
+        before = {k: v.copy() for k, v in net.params.items() if k.endswith(".weight")}
+        grads: dict = {}
+        m = net.train_step(net.quantize_input(x), y, gradients=grads)
+        nonzero = sum(int(np.count_nonzero(np.any([G != 0 for G in grads[k[:-7]]], axis=0)))
+                      for k in before)
+        unchanged = sum(int(np.count_nonzero(np.any([G != 0 for G in grads[k[:-7]]], axis=0)
+                                             & (net.params[k] == before[k]))) for k in before)
+        assert m["weight_words"] == sum(v.size for v in before.values())
+        assert m["zero_updates"] == unchanged
+        if expect_all:
+            assert nonzero > 0 and m["zero_updates"] == nonzero
+        else:
+            assert m["zero_updates"] < nonzero / 2

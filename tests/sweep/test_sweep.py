@@ -102,11 +102,32 @@ def test_tiny_sweep_runs_then_reruns_nothing(tmp_path, capsys):
     assert main(["sweep-report", str(tmp_path / "st"), "--csv", str(tmp_path / "r.csv"),
                  "--plots", str(tmp_path / "plots")]) == 0
     assert sorted(p.name for p in (tmp_path / "plots").iterdir()) == [
-        "accuracy_per_epoch.png", "accuracy_vs_word.png", "overflows_vs_word.png"]
+        "accuracy_per_epoch.png", "accuracy_vs_word.png", "overflows_vs_word.png",
+        "zero_updates_vs_word.png"]
     assert (tmp_path / "plots" / "accuracy_vs_word.png").read_bytes()[:4] == b"\x89PNG"
     lines = (tmp_path / "r.csv").read_text().splitlines()
     assert lines[0].startswith("rounding,word,recipe,status,epochs,test_accuracy")  # axes by name, sorted
     assert len(lines) == 6
+    head = lines[0].split(",")
+    zero = [float(r.split(",")[head.index("zero_update_fraction")]) for r in lines[1:]]
+    assert all(0.0 <= z <= 1.0 for z in zero) and max(zero) > 0  # 8-bit updates lose some
+
+
+def test_a_store_from_before_the_zero_update_column_opens(tmp_path):
+    import sqlite3
+
+    (tmp_path / "old").mkdir()
+    db = sqlite3.connect(tmp_path / "old" / "results.sqlite")
+    db.executescript("""CREATE TABLE epochs (key TEXT NOT NULL, epoch INTEGER NOT NULL, lr REAL,
+        train_loss REAL, train_accuracy REAL, test_loss REAL, test_accuracy REAL, overflows INTEGER,
+        accumulator_overflows INTEGER, diverged INTEGER NOT NULL, seconds REAL,
+        PRIMARY KEY (key, epoch));
+        INSERT INTO epochs VALUES ('k', 1, 0.01, 1.0, 0.5, 1.0, 0.5, 0, 0, 0, 1.0);""")
+    db.commit()
+    db.close()
+    store = Store(tmp_path / "old")
+    assert store.epochs("k")[0]["zero_update_fraction"] is None  # old rows: unknown, not zero
+    store.close()
 
 
 def test_killed_worker_cell_resumes_to_the_same_words(tmp_path, monkeypatch):

@@ -50,3 +50,32 @@ def test_old_checkpoint_configs_still_load(tmp_path):
     _, meta = load_checkpoint(tmp_path / "checkpoint.npz")
     old = {k: v for k, v in meta["config"].items() if k not in ("word", "update_rounding", "overflow")}
     assert TrainConfig(**old).run_key() == TrainConfig(**meta["config"]).run_key()
+
+
+def test_fpl19_with_saturating_updates(tmp_path, capsys):
+    args = ["train", *TINY, "--recipe", "fpl19", "--update-overflow", "saturate", "--epochs", "1",
+            "--out", str(tmp_path / "s")]
+    assert main(args) == 0
+    _, meta = load_checkpoint(tmp_path / "s" / "checkpoint.npz")
+    assert meta["plan"]["recipe"] == "fpl19-saturate-updates"
+    for lp in meta["plan"]["layers"].values():
+        assert lp["momentum"]["overflow"] == lp["update"]["overflow"] == "saturate"
+        assert lp["activation"]["overflow"] == "saturate" and lp["weight"]["rounding"] == "half_up"
+    default = TrainConfig(model="lenet", recipe="fpl19")
+    assert default.update_overflow is None
+    from fxtrain.train.loop import make_recipe
+
+    assert make_recipe(default).overflow["update"] == "wrap"  # the hardware's, unchanged
+    assert main(["train", *TINY, "--recipe", "calibrated", "--update-overflow", "saturate"]) == 2
+    assert "update_overflow is for the fixed recipes" in capsys.readouterr().err
+
+
+def test_sweep_cells_keep_their_keys_without_update_overflow():
+    from fxtrain.sweep.spec import parse_spec
+
+    spec = parse_spec('[sweep]\nname = "k"\n[fixed]\nmodel = "lenet"\ndata = "synthetic"\n'
+                      'recipe = "fpl19"\n[grid]\nseed = [0]\n[[cells]]\nrecipe = "fpl19"\n'
+                      'update_overflow = "saturate"\n')
+    plain, sat = spec.cells()
+    assert "update_overflow" not in plain.config and sat.config["update_overflow"] == "saturate"
+    assert plain.key != sat.key
