@@ -317,9 +317,10 @@ class Network:
         gradients ({layer: [G_g ...]}, fresh arrays) and keeps the fast path (CGaP's saliency).
 
         Besides ``loss``, ``correct``, ``n`` and ``overflows`` the metrics hold
-        ``zero_updates``: the weight words this step left unchanged although their weight
-        gradient was nonzero in some group (the update was rounded away, at the momentum
-        accumulate or at the weight update), out of ``weight_words``.
+        ``zero_updates``: the weight words this step left unchanged, out of
+        ``weight_words``. In fixed point an update rounds to zero wherever the weight
+        gradient, the momentum accumulate or ``round(s_q * V)`` falls below half an LSB;
+        float64 leaves only weights whose gradient is exactly zero (e.g. behind dead ReLUs).
         """
         x = self._check_input(x)
         n = x.shape[0]
@@ -430,14 +431,11 @@ class Network:
                 continue
             wk, vk = f"{L.name}.weight", f"{L.name}.momentum"
             w_before = self.params[wk]
-            moved = np.zeros(w_before.shape, dtype=bool)  # a nonzero gradient in some group
-            for G in grads[L.name]:
-                moved |= G != 0
             if self.float64:
                 self.params[wk], self.params[vk] = float_update(
                     self.params[wk], self.params[vk], grads[L.name],
                     self.recipe.lr / self.recipe.batch, self.recipe.momentum)
-                self.zero_updates += int(np.count_nonzero(moved & (self.params[wk] == w_before)))
+                self.zero_updates += int(np.count_nonzero(self.params[wk] == w_before))
                 continue
             lp = self.plan[L.name]
             c = lr_constants(self.recipe, self.plan, lp)
@@ -447,7 +445,7 @@ class Network:
             self.params[wk], self.params[vk] = W, V
             for role, cnt in nov.items():
                 self._count(f"{L.name}.{role}", cnt)
-            self.zero_updates += int(np.count_nonzero(moved & (W == w_before)))
+            self.zero_updates += int(np.count_nonzero(W == w_before))
         return consts
 
     # ------------------------------------------------------------------ calibration

@@ -137,8 +137,8 @@ def plots(store: Store, rows: list[dict], out: str | os.PathLike) -> list[Path]:
         ax.legend()
         made.append(_save(plt, fig, ax, out / "overflows_vs_word.png", "word length (bits)",
                           "overflows per image and epoch"))
-        # updates rounded away: share of weight words whose nonzero gradient left them
-        # unchanged, averaged over the epochs (stores from before the column have none)
+        # updates rounded to zero: share of weight words a step left unchanged, averaged
+        # over the epochs (stores from before the column have none)
         fig, ax = plt.subplots(figsize=(6, 4))
         for mode in sorted({r["config"]["update_rounding"] for r in fam}):
             sel = [r for r in fam if r["config"]["update_rounding"] == mode]

@@ -15,9 +15,9 @@ Tables::
            overflows, accumulator_overflows, diverged, seconds, zero_update_fraction,
            PRIMARY KEY (key, epoch))
 
-``zero_update_fraction`` is the share of weight words per step whose nonzero gradient was
-rounded away (fxtrain.nn.Network.train_step's ``zero_updates``); stores written before
-it existed get the column on open, NULL for their old rows.
+``zero_update_fraction`` is the share of weight words a step left unchanged, over the
+epoch (fxtrain.nn.Network.train_step's ``zero_updates``); stores written before it
+existed get the column on open, NULL for their old rows.
 
 ``status`` is ``done``, ``diverged`` (finished, but the run broke down: see
 :func:`diverged`) or ``failed`` (an error; ``error`` holds it, and a rerun tries again).

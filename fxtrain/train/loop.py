@@ -207,7 +207,7 @@ def train_epoch(net: Network, x: np.ndarray, y: np.ndarray, order: np.ndarray, b
     trained by ``step(x_q, labels)`` (default ``net.train_step``; CGaP wraps it), with a
     progress line. Returns ``train_loss``, ``train_accuracy`` (means), ``seconds``,
     ``images_per_s``, the summed ``overflows`` and ``zero_update_fraction`` (the share of
-    weight words per step whose nonzero gradient was rounded away, over the epoch)."""
+    weight words a step left unchanged, over the epoch's steps)."""
     step = step or net.train_step
     nb = len(order) // batch
     t0 = time.perf_counter()
