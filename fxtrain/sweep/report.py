@@ -45,6 +45,13 @@ def _value(r: dict, axis: str):
     return r["config"].get(KEYS.get(axis, axis))
 
 
+def family_rows(rows: list[dict]) -> list[dict]:
+    """The calibrated family's finished fixed-point cells: what the word-length plots draw
+    (float64 cells, also recipe "calibrated", are the reference line, not a member)."""
+    return [r for r in rows if r["config"]["recipe"] == "calibrated" and not r["config"].get("float64")
+            and r["test_accuracy"] is not None]
+
+
 def table_rows(rows: list[dict]) -> tuple[list[str], list[list]]:
     axes = _axes(rows)
     head = axes + ["recipe", "status", "epochs", "test_accuracy", "train_accuracy", "overflows",
@@ -100,7 +107,7 @@ def plots(store: Store, rows: list[dict], out: str | os.PathLike) -> list[Path]:
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
     made = []
-    fam = [r for r in rows if r["config"]["recipe"] == "calibrated" and r["test_accuracy"] is not None]
+    fam = family_rows(rows)
     if fam:
         fig, ax = plt.subplots(figsize=(6, 4))
         for mode in sorted({r["config"]["update_rounding"] for r in fam}):
@@ -137,24 +144,21 @@ def plots(store: Store, rows: list[dict], out: str | os.PathLike) -> list[Path]:
         ax.legend()
         made.append(_save(plt, fig, ax, out / "overflows_vs_word.png", "word length (bits)",
                           "overflows per image and epoch"))
-        # updates rounded to zero: share of weight words a step left unchanged, averaged
-        # over the epochs (stores from before the column have none)
+        # updates rounded to zero: share of weight words a step left unchanged in the final
+        # epoch, as in the table (stores from before the column have none), mean over seeds
         fig, ax = plt.subplots(figsize=(6, 4))
         for mode in sorted({r["config"]["update_rounding"] for r in fam}):
-            sel = [r for r in fam if r["config"]["update_rounding"] == mode]
-            words, rate = [], []
-            for w in sorted({r["config"]["word"] for r in sel}):
-                per = [e["zero_update_fraction"] for r in sel if r["config"]["word"] == w
-                       for e in store.epochs(r["key"]) if e.get("zero_update_fraction") is not None]
-                if per:
-                    words.append(w)
-                    rate.append(100 * float(np.mean(per)))
+            sel = [r for r in fam if r["config"]["update_rounding"] == mode
+                   and r.get("zero_update_fraction") is not None]
+            words = sorted({r["config"]["word"] for r in sel})
+            rate = [100 * float(np.mean([r["zero_update_fraction"] for r in sel if r["config"]["word"] == w]))
+                    for w in words]
             if words:
                 ax.plot(words, rate, marker="o", label=f"{mode} updates")
-        ax.set_ylim(bottom=0)
+        ax.set_ylim(0, 100)
         ax.legend()
         made.append(_save(plt, fig, ax, out / "zero_updates_vs_word.png", "word length (bits)",
-                          "weight updates rounded to zero (%)"))
+                          "weight words a step left unchanged (%)"))
     fig, ax = plt.subplots(figsize=(6, 4))
     for r in rows:
         ep = store.epochs(r["key"])

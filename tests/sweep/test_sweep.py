@@ -173,3 +173,14 @@ def test_external_scheduler(tmp_path):
         for p in procs:
             p.kill()
             p.wait()
+
+
+def test_word_length_plots_leave_the_float64_reference_out():
+    from fxtrain.sweep.report import family_rows
+
+    def row(**config):
+        return {"config": {"recipe": "calibrated", "word": 16, "update_rounding": "stochastic", **config},
+                "test_accuracy": 0.8}
+
+    rows = [row(), row(float64=True), row(recipe="fpl19"), dict(row(word=8), test_accuracy=None)]
+    assert family_rows(rows) == [rows[0]]
