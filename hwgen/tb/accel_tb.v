@@ -10,6 +10,7 @@ Plusargs (hwgen.compiler.simulate passes them):
     +dump=FILE      where the DRAM is written after HALT
     +trace=FILE     one line "pc cycle" per fetched instruction, then "done cycle"
     +max_cycles=N   give up (exit with an error line) after N cycles (default 50,000,000)
+    +vcd=FILE       record every signal as a VCD waveform (Verilator: a --trace build)
 
 The clock period is 10 time units; cycle 0 is the first edge after reset.
 
@@ -68,7 +69,7 @@ always @(posedge clk) begin
     prog_q <= prog[prog_addr];
 end
 
-reg [1023:0] program_file, dram_file, dump_file, trace_file;
+reg [1023:0] program_file, dram_file, dump_file, trace_file, vcd_file;
 integer words, max_cycles, trace_fd, cycle;
 
 initial begin
@@ -83,6 +84,10 @@ initial begin
     if (!$value$plusargs("dump=%s", dump_file)) dump_file = "dram_out.hex";
     if (!$value$plusargs("trace=%s", trace_file)) trace_file = "trace.txt";
     if (!$value$plusargs("max_cycles=%d", max_cycles)) max_cycles = 50000000;
+    if ($value$plusargs("vcd=%s", vcd_file)) begin
+        $dumpfile(vcd_file);
+        $dumpvars(0, accel_tb);
+    end
     $readmemh(program_file, prog);
     $readmemh(dram_file, dram.mem, 0, words - 1);
     trace_fd = $fopen(trace_file, "w");
