@@ -68,9 +68,14 @@ def _sources(folder: Path) -> list[Path]:
     return [Path(p) for p in (folder / "files.f").read_text().split()] + [TB / f for f in TB_FILES]
 
 
-def _build_key(simulator: str, sources: list[Path], tb_params: dict) -> str:
-    h = hashlib.sha256(json.dumps([simulator, tb_params]).encode())
+def _build_key(simulator: str, sources: list[Path], tb_params: dict, core_params: dict) -> str:
+    """Hash of what the build depends on: the library and bench sources, the bench's and the
+    core's parameters. The generated top is left out (its text names the network; its
+    logic is the core parameters), so networks with equal parameters share one build."""
+    h = hashlib.sha256(json.dumps([simulator, tb_params, core_params], sort_keys=True).encode())
     for p in sources:
+        if p.name == "accel_top.v":
+            continue
         h.update(p.name.encode())
         h.update(p.read_bytes())
     return h.hexdigest()[:16]
@@ -87,7 +92,7 @@ def build(folder: Path, simulator: str, config: dict, waves: bool = False) -> Pa
                  "LATENCY": config["dram"]["latency"], "STALL_EVERY": config["dram"]["stall_every"]}
     sources = _sources(folder)
     waves = waves and simulator == "verilator"  # Icarus records VCD without a special build
-    key = _build_key(simulator, sources, tb_params) + ("-waves" if waves else "")
+    key = _build_key(simulator, sources, tb_params, config["params"]) + ("-waves" if waves else "")
     bdir = sim.sim_build_root() / "accel" / f"{simulator}-{key}"
     gflags = [f"-G{k}={v}" for k, v in tb_params.items()]
     with sim._locked(bdir):

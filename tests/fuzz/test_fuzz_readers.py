@@ -1,7 +1,7 @@
 """Fuzz every reader of untrusted files: a mutated or random input is either read or
 refused with the reader's documented error, never anything else (fxtrain.testing.fuzz).
 
-The CI budget is FUZZ_EXAMPLES inputs per reader and strategy (default 2000 byte-level
+The CI budget is FUZZ_EXAMPLES inputs per reader and strategy (default 1000 byte-level
 mutations, plus 1000 structural JSON edits for the two JSON readers); set
 FXTRAIN_FUZZ_EXAMPLES for more, or run the atheris harness for hours:
 ``python scripts/fuzz.py READER``. Any finding is a bug to fix, and its input belongs in
@@ -16,7 +16,7 @@ from hypothesis import HealthCheck, given, settings
 from fxtrain.testing import strategies as fst
 from fxtrain.testing.fuzz import TARGETS, mutate
 
-FUZZ_EXAMPLES = int(os.environ.get("FXTRAIN_FUZZ_EXAMPLES", "2000"))
+FUZZ_EXAMPLES = int(os.environ.get("FXTRAIN_FUZZ_EXAMPLES", "1000"))
 _SETTINGS = dict(deadline=None, suppress_health_check=list(HealthCheck))
 
 
