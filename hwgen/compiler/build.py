@@ -62,7 +62,7 @@ module accel_top
     output wire            busy,
     output wire            done,
     output wire [{pa}:0]   prog_addr,
-    input  wire [639:0]    prog_data,
+    input  wire [1279:0]   prog_data,
     output wire            mem_req_valid,
     input  wire            mem_req_ready,
     output wire            mem_req_we,
@@ -193,7 +193,7 @@ def compile_network(desc: dict, out: str | os.PathLike, pox: int, poy: int, pof:
     atomic_write(out / "accel_top.v", top_source(d["name"], params, summary).encode())
     files = [str(RTL / f) for f in LIBRARY] + [str((out / "accel_top.v").resolve())]
     atomic_write(out / "files.f", ("\n".join(files) + "\n").encode())
-    atomic_write(out / "program.hex", program_hex(prog).encode())
+    atomic_write(out / "program.hex", program_hex(prog, (pox, poy, pof)).encode())
     tmp_hex = out / ".dram.hex.tmp"
     write_hex_words(tmp_hex, img)
     os.replace(tmp_hex, out / "dram.hex")

@@ -1,8 +1,11 @@
 """The accelerator's program: the instruction format and the assembler.
 
-One instruction is one layer-phase task (docs/accelerator.md, "Program format"): 20
-little fields of 32 bits, 640 bits, written as one hex line per instruction (field 19
-first, so ``$readmemh`` into ``reg [639:0]`` puts field k at bits ``[32k +: 32]``).
+One instruction is one layer-phase task (docs/accelerator.md, "Program format"): 40
+fields of 32 bits, 1280 bits, written as one hex line per instruction (field 39 first, so
+``$readmemh`` into ``reg [1279:0]`` puts field k at bits ``[32k +: 32]``). Fields 0..19
+say what to do; fields 20..39 are products and quotients of them that the assembler
+computes once, so the controller's address generators only add (no multiplier or
+divider outside the MAC lanes).
 
 =====  ==========  ============================================================
 field  name        meaning
@@ -27,6 +30,11 @@ field  name        meaning
                    round-half-up shift s; 28:24 its exact left shift lb
 18     gs          images per group (WU)
 19     w_len       weight words loaded into the cyclic buffer (FP, BP)
+20..39 derived     ``DERIVED`` in order: H*W, K*K, TC = ceil(C/POF), C*H*W, O*H*W,
+                   (H/2)*(W/2), the tile counts (filter tiles, y or channel tiles,
+                   x tiles), POY*W, NP*H*W, POF*H*W, POF*K*K, TC*POF*K*K, K*K*POF,
+                   K*POF, POF*K*K*POF, TC*POF*K*K*POF, (NP div POF)*POF*K*K*POF, and
+                   two spare zeros (NP = POX*POY)
 =====  ==========  ============================================================
 
 Compatibility: the format is versioned by ``FORMAT_VERSION``; a field's meaning never
@@ -40,9 +48,13 @@ from fxtrain.numerics.formats import ROUNDING_MODES
 
 from .dram_map import Region, dram_map, first_weighted, layer_shapes
 
-FORMAT_VERSION = 1
-INSTR_BITS = 640
-FIELDS = 20
+FORMAT_VERSION = 2
+INSTR_BITS = 1280
+FIELDS = 40
+#: the derived fields 20..37 (38, 39 spare)
+DERIVED = ("hw", "kk", "tc", "chw", "ohw", "hpwp", "tiles3", "tiles2", "tiles1", "poy_w", "np_hw",
+           "pof_hw", "pof_kk", "tc_pof_kk", "kk_pof", "k_pof", "pof_kk_pof", "tc_pof_kk_pof",
+           "npq_pof_kk_pof")
 
 OPCODES = {"HALT": 0, "CONV_FP": 1, "CONV_BP": 2, "CONV_WU": 3, "RELU_Y": 4, "RELU_MASK": 5,
            "RELU_BP": 6, "POOL_Y": 7, "POOL_ARG": 8, "UNPOOL": 9, "LOSS": 10, "ACCUM": 11,
@@ -83,7 +95,24 @@ class Instr:
     rounding: str = "half_up"
     extra: dict = field(default_factory=dict)
 
-    def fields(self) -> list[int]:
+    def derived(self, pox: int, poy: int, pof: int) -> list[int]:
+        """Fields 20..39 for an array of POX x POY x POF lanes."""
+        npix = pox * poy
+        hw, kk = self.H * self.W, self.K * self.K
+        tc = -(-self.C // pof) if self.C else 0
+        if self.op == "CONV_WU":
+            tiles = (-(-self.O // pof), -(-self.C // npix), self.K)
+        elif self.op in ("CONV_FP", "CONV_BP"):
+            F = self.C if self.op == "CONV_BP" else self.O
+            tiles = (-(-F // pof), -(-self.H // poy), -(-self.W // pox))
+        else:
+            tiles = (0, 0, 0)
+        v = [hw, kk, tc, self.C * hw, self.O * hw, (self.H // 2) * (self.W // 2), *tiles, poy * self.W,
+             npix * hw, pof * hw, pof * kk, tc * pof * kk, kk * pof, self.K * pof, pof * kk * pof,
+             tc * pof * kk * pof, (npix // pof) * pof * kk * pof]
+        return v + [0] * (FIELDS - 20 - len(v))
+
+    def fields(self, lanes: tuple[int, int, int] = (1, 1, 1)) -> list[int]:
         if not -128 <= self.shift <= 127:
             raise ValueError(f"{self.label}: requantization shift {self.shift} does not fit 8 bits")
         if not 0 <= self.sgd_shift < 64 or not 0 <= self.sgd_align < 32:
@@ -95,18 +124,19 @@ class Instr:
              self.src_a, self.src_b, self.dst, self.x_len, self.e_len, self.out_stride,
              self.shift & 0xFF, self.acc_bits,
              (self.const & 0xFFFF) | self.sgd_shift << 16 | self.sgd_align << 24, self.gs, self.w_len]
+        f += self.derived(*lanes)
         for i, v in enumerate(f):
             if not 0 <= v < 1 << 32:
                 raise ValueError(f"{self.label}: field {i} = {v} does not fit 32 bits")
         return f
 
-    def hex(self) -> str:
-        return "".join(f"{v:08x}" for v in reversed(self.fields()))
+    def hex(self, lanes: tuple[int, int, int] = (1, 1, 1)) -> str:
+        return "".join(f"{v:08x}" for v in reversed(self.fields(lanes)))
 
 
-def program_hex(prog: list[Instr]) -> str:
-    """The ``$readmemh`` text of a program."""
-    return "".join(i.hex() + "\n" for i in prog)
+def program_hex(prog: list[Instr], lanes: tuple[int, int, int]) -> str:
+    """The ``$readmemh`` text of a program for an array of ``lanes`` = (POX, POY, POF)."""
+    return "".join(i.hex(lanes) + "\n" for i in prog)
 
 
 def decode_line(line: str) -> list[int]:

@@ -35,6 +35,11 @@ Timing: a MAC beat per cycle; a tile costs its beats + MAC_PIPE cycles + one cyc
 result; a vector beat per cycle; every DRAM word one cycle plus the DRAM's stalls.
 hwgen.perf.accel_cycles models it per instruction.
 
+Address generation only adds: every product of a counter and a shape is a register
+stepped with its counter (the "_reg" terms below, each with its invariant in a comment),
+and the instruction brings the products of shapes (fields 20..39), so the MAC lanes and
+the update's multiplier are the only multipliers.
+
 Reset: rst is synchronous and active high; it returns to idle and empties the FIFOs.
 
 */
@@ -67,7 +72,7 @@ module accel_core #
     // stalls of a whole tile's results, so the drain never waits (hwgen compile sizes it)
     parameter WB_DEPTH = 16,
     // Width of an instruction, hwgen.compiler.program.INSTR_BITS; leave at its default
-    parameter INSTR_W = 640
+    parameter INSTR_W = 1280
 )
 (
     input  wire                clk,
@@ -149,8 +154,8 @@ initial begin
         $error("Error: WB_DEPTH must be a power of two >= 16, got %0d (instance %m)", WB_DEPTH);
         $finish;
     end
-    if (INSTR_W != 640) begin
-        $error("Error: INSTR_W must be 640 (20 fields of 32 bits), got %0d (instance %m)", INSTR_W);
+    if (INSTR_W != 1280) begin
+        $error("Error: INSTR_W must be 1280 (40 fields of 32 bits), got %0d (instance %m)", INSTR_W);
         $finish;
     end
 end
@@ -184,6 +189,25 @@ wire [5:0]  sgd_shift = ir_reg[17*32+16 +: 6];
 wire [4:0]  sgd_align = ir_reg[17*32+24 +: 5];
 wire [31:0] gs = ir_reg[18*32 +: 32];
 wire [31:0] w_len = ir_reg[19*32 +: 32];
+// products and quotients of the shapes, from the assembler (hwgen.compiler.program.DERIVED)
+wire [31:0] hw = ir_reg[20*32 +: 32];
+wire [31:0] kk = ir_reg[21*32 +: 32];
+wire [31:0] chw = ir_reg[23*32 +: 32];
+wire [31:0] ohw = ir_reg[24*32 +: 32];
+wire [31:0] hpwp = ir_reg[25*32 +: 32];
+wire [31:0] tiles3 = ir_reg[26*32 +: 32];
+wire [31:0] tiles2 = ir_reg[27*32 +: 32];
+wire [31:0] tiles1 = ir_reg[28*32 +: 32];
+wire [31:0] poy_w = ir_reg[29*32 +: 32];
+wire [31:0] np_hw = ir_reg[30*32 +: 32];
+wire [31:0] pof_hw = ir_reg[31*32 +: 32];
+wire [31:0] pof_kk = ir_reg[32*32 +: 32];
+wire [31:0] tc_pof_kk = ir_reg[33*32 +: 32];
+wire [31:0] kk_pof = ir_reg[34*32 +: 32];
+wire [31:0] k_pof = ir_reg[35*32 +: 32];
+wire [31:0] pof_kk_pof = ir_reg[36*32 +: 32];
+wire [31:0] tc_pof_kk_pof = ir_reg[37*32 +: 32];
+wire [31:0] npq_pof_kk_pof = ir_reg[38*32 +: 32];
 
 /* verilator lint_off UNUSEDSIGNAL */
 wire [INSTR_W-1:0] ir_unused = ir_reg;
@@ -194,12 +218,15 @@ wire is_bp = op == OP_CONV_BP;
 wire is_wu = op == OP_CONV_WU;
 wire is_mac = is_fp || is_bp || is_wu;
 
-// ---------------------------------------------------------------- derived values
-reg [31:0] hw_reg, kk_reg, tc_reg, chw_reg, ohw_reg, hp_reg, wp_reg, hpwp_reg;
+// ---------------------------------------------------------------- limits and lane offsets
 reg [31:0] lim3_reg, lim2_reg, lim1_reg, lim0_reg, blim2_reg, blim1_reg, blim0_reg;
 reg [31:0] vlim_c_reg, vlim_y_reg, vlim_x_reg, vlim_w_reg;
-reg [31:0] lane_off_reg [0:NP-1];
-reg [31:0] elane_off_reg [0:POF-1];
+reg [31:0] lane_off_reg [0:NP-1];   // FP/BP: (p div POX)*W + p mod POX; WU: p*H*W
+reg [31:0] elane_off_reg [0:POF-1]; // f*H*W
+
+// NP = NPQ*POF + NPR: the step of (c0 div POF, c0 mod POF) per WU channel tile
+localparam integer NPQ = NP / POF;
+localparam integer NPR = NP % POF;
 
 // ---------------------------------------------------------------- state
 reg [3:0]          state_reg;
@@ -211,13 +238,47 @@ reg [31:0]         ld_base_reg, ld_len_reg, ld_req_reg, ld_rsp_reg;
 reg [RW-1:0]       wb_bank_reg;
 reg [WAW-1:0]      wb_row_reg;
 
-// MAC tile and beat counters
-reg [31:0]         t3_reg, t2_reg, t1_reg, t0_reg, i2_reg, i1_reg, i0_reg;
-reg [3:0]          wait_reg;
-reg [31:0]         df_reg, d1_reg, d0_reg;
+// MAC tile counters (t0 fastest) and their products
+reg [31:0] t3_reg, t2_reg, t1_reg, t0_reg;
+reg [31:0] o0_reg;      // t3*POF: first filter lane's channel (FP o, BP c, WU o)
+reg [31:0] o0_hw_reg;   // t3*POF*H*W
+reg [31:0] t3_w_reg;    // weights: FP t3*TC*POF*KK, BP t3*POF*KK; WU G: t3*TC*POF*KK*POF
+reg [31:0] ty0_reg;     // FP/BP t2*POY
+reg [31:0] ty0w_reg;    // FP/BP t2*POY*W
+reg [31:0] tx0_reg;     // FP/BP t1*POX
+reg [31:0] c0_reg;      // WU t2*NP
+reg [31:0] c0_hw_reg;   // WU t2*NP*H*W
+reg [31:0] c0q_reg, c0r_reg;  // WU c0 div POF, c0 mod POF
+reg [31:0] c0q_g_reg;   // WU (c0 div POF)*POF*KK*POF
+reg [31:0] t1_w_reg;    // WU t1*W (the tap's ky*W)
+reg [31:0] t1_kpof_reg; // WU t1*K*POF
+reg [31:0] t0_pof_reg;  // WU t0*POF
+// beat counters (i0 fastest) and their products
+reg [31:0] i2_reg, i1_reg, i0_reg;
+reg [31:0] i2_xs_reg;   // i2 * (FP/BP H*W, WU C*H*W)
+reg [31:0] i2_es_reg;   // WU i2*O*H*W
+reg [31:0] i1_w_reg;    // i1*W
+reg [31:0] i1_k_reg;    // FP/BP i1*K
+reg [31:0] rq_reg, rr_reg;  // FP/BP i2 div POF, i2 mod POF
+reg [31:0] rq_w_reg;    // FP rq*POF*KK, BP rq*TC*POF*KK
+reg [31:0] rr_kk_reg;   // BP rr*KK
+reg [3:0]  wait_reg;
+// drain counters and their products
+reg [31:0] df_reg, d1_reg, d0_reg;
+reg [31:0] dp_reg;      // pixel lane: FP/BP d1*POX + d0, WU d0
+reg [31:0] d1_pox_reg;  // FP/BP d1*POX
+reg [31:0] df_hw_reg;   // FP/BP df*H*W
+reg [31:0] d1_w_reg;    // FP/BP d1*W
+reg [31:0] df_g_reg;    // WU df*KK*POF
+reg [31:0] cq_reg, cr_reg;  // WU (c0 + d0) div POF, mod POF
+reg [31:0] cq_g_reg;    // WU cq*POF*KK*POF
 
-// vector counters
-reg [31:0]         vc_reg, vy_reg, vx_reg, vw_reg, vj_reg;
+// vector counters and their products
+reg [31:0] vc_reg, vy_reg, vx_reg, vw_reg, vj_reg;
+reg [31:0] vc_hw_reg;   // POOL vc*H*W
+reg [31:0] vy_2w_reg;   // POOL 2*vy*W
+reg [31:0] vc_hp_reg;   // UNPOOL vc*(H/2)*(W/2)
+reg [31:0] vy_wp_reg;   // UNPOOL (vy div 2)*(W/2)
 
 assign busy = state_reg != S_IDLE && state_reg != S_DONE;
 assign done = state_reg == S_DONE;
@@ -294,7 +355,7 @@ wire               beat_valid = state_reg == S_MAC_BEAT;
 
 cyclic_wbuf #(.LANES(POF), .WORD_W(16), .DEPTH(WBUF_DEPTH)) wbuf_inst (
     .clk(clk), .rst(rst),
-    .cfg_kk(kk_reg[WAW-1:0]),
+    .cfg_kk(kk[WAW-1:0]),
     .wr_en((state_reg == S_LOADW && mem_rsp_valid) ? ({{(POF-1){1'b0}}, 1'b1} << wb_bank_reg)
                                                     : {POF{1'b0}}),
     .wr_addr(wb_row_reg), .wr_data({POF{mem_rsp_data}}),
@@ -305,8 +366,10 @@ cyclic_wbuf #(.LANES(POF), .WORD_W(16), .DEPTH(WBUF_DEPTH)) wbuf_inst (
 
 // ---------------------------------------------------------------- vector beat addresses
 wire is_pool = op == OP_POOL_Y || op == OP_POOL_ARG;
-wire [31:0] vu_xaddr_pool = vc_reg * hw_reg + (2 * vy_reg + vw_reg[1]) * W + 2 * vx_reg + vw_reg[0];
-wire [31:0] vu_addr_unpool = vc_reg * hpwp_reg + vy_reg[31:1] * wp_reg + vx_reg[31:1];
+wire [31:0] wp = W >> 1;
+wire [31:0] vu_xaddr_pool = vc_hw_reg + vy_2w_reg + (vw_reg[1] ? W : 32'd0) + {vx_reg[30:0], 1'b0}
+                            + {31'd0, vw_reg[0]};
+wire [31:0] vu_addr_unpool = vc_hp_reg + vy_wp_reg + {1'b0, vx_reg[31:1]};
 wire [31:0] vu_xaddr = is_pool ? vu_xaddr_pool : (op == OP_UNPOOL ? vu_addr_unpool : vc_reg);
 wire [31:0] vu_eaddr = op == OP_UNPOOL ? vu_addr_unpool : (op == OP_LOSS ? 32'd0 : vc_reg);
 wire        vu_issue = state_reg == S_VU && can_issue;
@@ -317,19 +380,20 @@ wire        vu_last = vc_reg == vlim_c_reg - 1 && vy_reg == vlim_y_reg - 1 && vx
 // ---------------------------------------------------------------- MAC operand addresses
 wire beat_first = i2_reg == 0 && i1_reg == 0 && i0_reg == 0;
 wire beat_last = i2_reg == blim2_reg - 1 && i1_reg == blim1_reg - 1 && i0_reg == blim0_reg - 1;
+wire [31:0] pad_w = pad[0] ? W : 32'd0;  // pad is 0 or 1 (3x3 pad 1, 1x1 pad 0)
 
-// FP/BP: the tap's offset from the output (FP) or input (BP) pixel
-wire signed [31:0] dy = is_bp ? $signed(pad) - $signed(i1_reg) : $signed(i1_reg) - $signed(pad);
-wire signed [31:0] dx = is_bp ? $signed(pad) - $signed(i0_reg) : $signed(i0_reg) - $signed(pad);
-wire signed [31:0] ybase = $signed(t2_reg * POY) + dy;
-wire signed [31:0] xbase = $signed(t1_reg * POX) + dx;
+// FP/BP: the tap's input row/column of lane (0, 0): FP y0 + ky - pad, BP y0 + pad - ky
+wire signed [31:0] ybase = is_bp ? $signed(ty0_reg + pad - i1_reg) : $signed(ty0_reg + i1_reg - pad);
+wire signed [31:0] xbase = is_bp ? $signed(tx0_reg + pad - i0_reg) : $signed(tx0_reg + i0_reg - pad);
 // WU: the tap's input pixel for output pixel (i1, i0)
-wire signed [31:0] wu_yy = $signed(i1_reg) + $signed(t1_reg) - $signed(pad);
-wire signed [31:0] wu_xx = $signed(i0_reg) + $signed(t0_reg) - $signed(pad);
+wire signed [31:0] wu_yy = $signed(i1_reg + t1_reg - pad);
+wire signed [31:0] wu_xx = $signed(i0_reg + t0_reg - pad);
 wire wu_in = wu_yy >= 0 && wu_yy < $signed(H) && wu_xx >= 0 && wu_xx < $signed(W);
-wire signed [31:0] x_base = is_wu ? $signed(i2_reg * chw_reg + t2_reg * NP * hw_reg) + wu_yy * $signed(W) + wu_xx
-                                  : $signed(i2_reg * hw_reg) + ybase * $signed(W) + xbase;
-wire [31:0] e_base = i2_reg * ohw_reg + t3_reg * POF * hw_reg + i1_reg * W + i0_reg;
+// XBUF word of lane 0 (ybase*W + xbase, or the WU tap, without a multiplier)
+wire [31:0] x_base = is_wu ? i2_xs_reg + c0_hw_reg + i1_w_reg + t1_w_reg - pad_w + i0_reg + t0_reg - pad
+                   : (is_bp ? i2_xs_reg + ty0w_reg + pad_w - i1_w_reg + tx0_reg + pad - i0_reg
+                            : i2_xs_reg + ty0w_reg + i1_w_reg - pad_w + tx0_reg + i0_reg - pad);
+wire [31:0] e_base = i2_es_reg + o0_hw_reg + i1_w_reg + i0_reg;
 
 reg  [NP-1:0]  x_ok;
 reg  [POF-1:0] e_ok;
@@ -341,12 +405,12 @@ for (gp = 0; gp < NP; gp = gp + 1) begin : xlane
     localparam PX = gp % POX;
     wire signed [31:0] yy = ybase + PY;
     wire signed [31:0] xx = xbase + PX;
-    wire pix_ok = t2_reg * POY + PY < H && t1_reg * POX + PX < W;
+    wire pix_ok = ty0_reg + PY < H && tx0_reg + PX < W;
     wire fb_ok = yy >= 0 && yy < $signed(H) && xx >= 0 && xx < $signed(W) && pix_ok;
-    wire wu_ok = t2_reg * NP + gp < C && wu_in;
+    wire wu_ok = c0_reg + gp < C && wu_in;
     // addresses are computed in 32 bits and cut to the buffer's width
     /* verilator lint_off UNUSEDSIGNAL */
-    wire [31:0] a = $unsigned(x_base) + lane_off_reg[gp];
+    wire [31:0] a = x_base + lane_off_reg[gp];
     wire [31:0] vaddr = vu_xaddr;
     /* verilator lint_on UNUSEDSIGNAL */
     assign xbuf_rd_addr[gp*XAW +: XAW] = (gp == 0 && !is_mac) ? vaddr[XAW-1:0] : a[XAW-1:0];
@@ -358,23 +422,20 @@ for (gp = 0; gp < POF; gp = gp + 1) begin : elane
     wire [31:0] vaddr = vu_eaddr;
     /* verilator lint_on UNUSEDSIGNAL */
     assign ebuf_rd_addr[gp*EAW +: EAW] = (gp == 0 && !is_mac) ? vaddr[EAW-1:0] : a[EAW-1:0];
-    always @* e_ok[gp] = t3_reg * POF + gp < O;
+    always @* e_ok[gp] = o0_reg + gp < O;
 end
 endgenerate
 
 // cyclic weight buffer read of the beat (hwgen.layout: lane 0's slot)
-wire [31:0] r_q = i2_reg / POF;
-wire [31:0] r_r = i2_reg % POF;
-wire [31:0] tap = i1_reg * K + i0_reg;
-wire [31:0] w_addr_fp = (t3_reg * tc_reg + r_q) * POF * kk_reg + tap;
-wire [31:0] w_addr_bp = ((r_q * tc_reg + t3_reg) * POF + r_r) * kk_reg + tap;
-wire [31:0] w_avail = (is_bp ? C : O) - t3_reg * POF;
+//   FP ((t3*TC + rq)*POF)*KK + ky*K + kx      BP ((rq*TC + t3)*POF + rr)*KK + ky*K + kx
 /* verilator lint_off UNUSEDSIGNAL */
-wire [31:0] w_addr = is_bp ? w_addr_bp : w_addr_fp;
-assign w_rd_addr = w_addr[WAW-1:0];
-assign w_rd_rot = r_r[RW-1:0];
+wire [31:0] w_addr = t3_w_reg + rq_w_reg + (is_bp ? rr_kk_reg : 32'd0) + i1_k_reg + i0_reg;
+wire [31:0] w_avail = (is_bp ? C : O) - o0_reg;
 wire [31:0] w_lanes_n = w_avail < POF ? w_avail : POF;
+wire [31:0] rr_bits = rr_reg;
 /* verilator lint_on UNUSEDSIGNAL */
+assign w_rd_addr = w_addr[WAW-1:0];
+assign w_rd_rot = rr_bits[RW-1:0];
 assign w_rd_lanes = w_lanes_n[CNT_W-1:0];
 
 // align the buffer words (1 cycle) with the weight buffer (3 cycles)
@@ -408,22 +469,24 @@ end
 
 // ---------------------------------------------------------------- MAC array and drain
 wire [63:0] sel_acc;
-wire [31:0] nf_avail = (is_bp ? C : O) - t3_reg * POF;
-wire [31:0] n1_avail = H - t2_reg * POY;
-wire [31:0] n0_avail = is_wu ? C - t2_reg * NP : W - t1_reg * POX;
+wire [31:0] nf_avail = (is_bp ? C : O) - o0_reg;
+wire [31:0] n1_avail = H - ty0_reg;
+wire [31:0] n0_avail = is_wu ? C - c0_reg : W - tx0_reg;
 wire [31:0] nf = nf_avail < POF ? nf_avail : POF;
 wire [31:0] n1 = is_wu ? 32'd1 : (n1_avail < POY ? n1_avail : POY);
 wire [31:0] n0 = is_wu ? (n0_avail < NP ? n0_avail : NP) : (n0_avail < POX ? n0_avail : POX);
-/* verilator lint_off UNUSEDSIGNAL */
-wire [31:0] dp = is_wu ? d0_reg : d1_reg * POX + d0_reg;
-/* verilator lint_on UNUSEDSIGNAL */
 wire drain_last = df_reg == nf - 1 && d1_reg == n1 - 1 && d0_reg == n0 - 1;
+
+/* verilator lint_off UNUSEDSIGNAL */
+wire [31:0] dp_bits = dp_reg;
+wire [31:0] df_bits = df_reg;
+/* verilator lint_on UNUSEDSIGNAL */
 
 accel_mac #(.POX(POX), .POY(POY), .POF(POF)) mac_inst (
     .clk(clk), .rst(rst),
     .in_act(xa_d3_reg), .in_wgt(is_wu ? eb_d3_reg : w_lanes),
     .in_first(ctl_d3_reg[0]), .in_last(ctl_d3_reg[1]), .in_valid(ctl_d3_reg[2]),
-    .sel_p(dp[PW-1:0]), .sel_f(df_reg[FW-1:0]), .sel_acc(sel_acc)
+    .sel_p(dp_bits[PW-1:0]), .sel_f(df_bits[FW-1:0]), .sel_acc(sel_acc)
 );
 
 // the plan's accumulator width: the exact sum wrapped to acc_bits (two's complement)
@@ -431,12 +494,12 @@ wire [6:0]  acc_drop = 7'd64 - acc_bits;
 wire [63:0] acc_wrapped = $signed(sel_acc << acc_drop) >>> acc_drop;
 
 // destination of result (df, dp)
-wire [31:0] wu_c = t2_reg * NP + d0_reg;
-wire [31:0] wu_t = t3_reg * tc_reg + wu_c / POF;
-wire [31:0] wu_bank = (df_reg + wu_c % POF) % POF;
-wire [31:0] drain_addr_wu = item_dst_reg + (((wu_t * POF + df_reg) * kk_reg + t1_reg * K + t0_reg) * POF + wu_bank);
-wire [31:0] drain_addr_fb = item_dst_reg + (t3_reg * POF + df_reg) * hw_reg + (t2_reg * POY + d1_reg) * W
-                            + t1_reg * POX + d0_reg;
+//   FP/BP dst + (o0 + df)*H*W + (y0 + d1)*W + x0 + d0
+//   WU    dst + (((t3*TC + c div POF)*POF + df)*KK + ky*K + kx)*POF + (df + c mod POF) mod POF
+wire [31:0] wu_bank_sum = df_reg + cr_reg;
+wire [31:0] wu_bank = wu_bank_sum >= POF ? wu_bank_sum - POF : wu_bank_sum;
+wire [31:0] drain_addr_wu = item_dst_reg + t3_w_reg + cq_g_reg + df_g_reg + t1_kpof_reg + t0_pof_reg + wu_bank;
+wire [31:0] drain_addr_fb = item_dst_reg + o0_hw_reg + df_hw_reg + ty0w_reg + d1_w_reg + tx0_reg + d0_reg;
 wire        drain_feed = state_reg == S_MAC_DRAIN && can_issue;
 
 wire [15:0] rq_data;
@@ -452,6 +515,7 @@ fx_requant #(.LANES(1), .IN_W(64), .OUT_W(16), .SHIFT_MIN(-16), .SHIFT_MAX(48)) 
     .out_data(rq_data), .out_ovf(rq_ovf_unused), .out_err(rq_err_unused), .out_valid(rq_valid)
 );
 
+// ---------------------------------------------------------------- vector unit
 reg         vu_valid_d1_reg;
 reg  [15:0] vu_k_d1_reg;
 reg  [1:0]  vu_pos_d1_reg;
@@ -499,6 +563,33 @@ task start_load;
     end
 endtask
 
+// beat counters and their products back to zero
+task clear_beats;
+    begin
+        i2_reg <= 32'd0; i1_reg <= 32'd0; i0_reg <= 32'd0;
+        i2_xs_reg <= 32'd0; i2_es_reg <= 32'd0; i1_w_reg <= 32'd0; i1_k_reg <= 32'd0;
+        rq_reg <= 32'd0; rr_reg <= 32'd0; rq_w_reg <= 32'd0; rr_kk_reg <= 32'd0;
+    end
+endtask
+
+// lane offsets of the instruction: a chain of adds, (p div POX)*W + p mod POX or p*H*W
+reg [31:0] lane_off_next [0:NP-1];
+reg [31:0] elane_off_next [0:POF-1];
+reg [31:0] off_a, off_e;
+integer m;
+always @* begin
+    off_a = 32'd0;
+    for (m = 0; m < NP; m = m + 1) begin
+        lane_off_next[m] = off_a;
+        off_a = off_a + (is_wu ? hw : ((m + 1) % POX == 0 ? W - (POX - 1) : 32'd1));
+    end
+    off_e = 32'd0;
+    for (m = 0; m < POF; m = m + 1) begin
+        elane_off_next[m] = off_e;
+        off_e = off_e + hw;
+    end
+end
+
 integer k;
 always @(posedge clk) begin
     case (state_reg)
@@ -514,27 +605,19 @@ always @(posedge clk) begin
             state_reg <= S_PREP1;
         end
         S_PREP1: begin
-            hw_reg <= H * W;
-            kk_reg <= K * K;
-            tc_reg <= (C + POF - 1) / POF;
-            hp_reg <= H >> 1;
-            wp_reg <= W >> 1;
+            for (k = 0; k < NP; k = k + 1) begin
+                lane_off_reg[k] <= lane_off_next[k];
+            end
+            for (k = 0; k < POF; k = k + 1) begin
+                elane_off_reg[k] <= elane_off_next[k];
+            end
             state_reg <= op == OP_HALT ? S_DONE : S_PREP2;
         end
         S_PREP2: begin
-            chw_reg <= C * hw_reg;
-            ohw_reg <= O * hw_reg;
-            hpwp_reg <= hp_reg * wp_reg;
-            for (k = 0; k < NP; k = k + 1) begin
-                lane_off_reg[k] <= is_wu ? k * hw_reg : (k / POX) * W + (k % POX);
-            end
-            for (k = 0; k < POF; k = k + 1) begin
-                elane_off_reg[k] <= k * hw_reg;
-            end
             // MAC tiles: FP/BP (filter tile, y tile, x tile); WU (o tile, c tile, ky, kx)
-            lim3_reg <= ((is_bp ? C : O) + POF - 1) / POF;
-            lim2_reg <= is_wu ? (C + NP - 1) / NP : (H + POY - 1) / POY;
-            lim1_reg <= is_wu ? K : (W + POX - 1) / POX;
+            lim3_reg <= tiles3;
+            lim2_reg <= tiles2;
+            lim1_reg <= tiles1;
             lim0_reg <= is_wu ? K : 32'd1;
             blim2_reg <= is_wu ? gs : (is_bp ? O : C);
             blim1_reg <= is_wu ? H : K;
@@ -566,8 +649,13 @@ always @(posedge clk) begin
                 state_reg <= is_mac ? S_MAC_BEAT : S_VU;
             end
             t3_reg <= 32'd0; t2_reg <= 32'd0; t1_reg <= 32'd0; t0_reg <= 32'd0;
-            i2_reg <= 32'd0; i1_reg <= 32'd0; i0_reg <= 32'd0;
+            o0_reg <= 32'd0; o0_hw_reg <= 32'd0; t3_w_reg <= 32'd0;
+            ty0_reg <= 32'd0; ty0w_reg <= 32'd0; tx0_reg <= 32'd0;
+            c0_reg <= 32'd0; c0_hw_reg <= 32'd0; c0q_reg <= 32'd0; c0r_reg <= 32'd0; c0q_g_reg <= 32'd0;
+            t1_w_reg <= 32'd0; t1_kpof_reg <= 32'd0; t0_pof_reg <= 32'd0;
+            clear_beats;
             vc_reg <= 32'd0; vy_reg <= 32'd0; vx_reg <= 32'd0; vw_reg <= 32'd0; vj_reg <= 32'd0;
+            vc_hw_reg <= 32'd0; vy_2w_reg <= 32'd0; vc_hp_reg <= 32'd0; vy_wp_reg <= 32'd0;
         end
         S_LOADW, S_LOADX, S_LOADE: begin
             if (ld_req_valid && mem_req_ready) begin
@@ -600,12 +688,27 @@ always @(posedge clk) begin
                 i0_reg <= 32'd0;
                 if (i1_reg != blim1_reg - 1) begin
                     i1_reg <= i1_reg + 1;
+                    i1_w_reg <= i1_w_reg + W;
+                    i1_k_reg <= i1_k_reg + K;
                 end else begin
                     i1_reg <= 32'd0;
+                    i1_w_reg <= 32'd0;
+                    i1_k_reg <= 32'd0;
                     if (i2_reg != blim2_reg - 1) begin
                         i2_reg <= i2_reg + 1;
+                        i2_xs_reg <= i2_xs_reg + (is_wu ? chw : hw);
+                        i2_es_reg <= i2_es_reg + ohw;
+                        if (rr_reg == POF - 1) begin
+                            rr_reg <= 32'd0;
+                            rr_kk_reg <= 32'd0;
+                            rq_reg <= rq_reg + 1;
+                            rq_w_reg <= rq_w_reg + (is_bp ? tc_pof_kk : pof_kk);
+                        end else begin
+                            rr_reg <= rr_reg + 1;
+                            rr_kk_reg <= rr_kk_reg + kk;
+                        end
                     end else begin
-                        i2_reg <= 32'd0;
+                        clear_beats;
                         wait_reg <= MAC_PIPE - 1;
                         state_reg <= S_MAC_WAIT;
                     end
@@ -615,6 +718,8 @@ always @(posedge clk) begin
         S_MAC_WAIT: begin
             if (wait_reg == 0) begin
                 df_reg <= 32'd0; d1_reg <= 32'd0; d0_reg <= 32'd0;
+                dp_reg <= 32'd0; d1_pox_reg <= 32'd0; df_hw_reg <= 32'd0; d1_w_reg <= 32'd0;
+                df_g_reg <= 32'd0; cq_reg <= c0q_reg; cr_reg <= c0r_reg; cq_g_reg <= c0q_g_reg;
                 state_reg <= S_MAC_DRAIN;
             end else begin
                 wait_reg <= wait_reg - 1'b1;
@@ -624,13 +729,30 @@ always @(posedge clk) begin
             if (drain_feed) begin
                 if (d0_reg != n0 - 1) begin
                     d0_reg <= d0_reg + 1;
+                    dp_reg <= dp_reg + 1;
+                    if (cr_reg == POF - 1) begin
+                        cr_reg <= 32'd0;
+                        cq_reg <= cq_reg + 1;
+                        cq_g_reg <= cq_g_reg + pof_kk_pof;
+                    end else begin
+                        cr_reg <= cr_reg + 1;
+                    end
                 end else begin
                     d0_reg <= 32'd0;
+                    cq_reg <= c0q_reg; cr_reg <= c0r_reg; cq_g_reg <= c0q_g_reg;
                     if (d1_reg != n1 - 1) begin
                         d1_reg <= d1_reg + 1;
+                        d1_w_reg <= d1_w_reg + W;
+                        d1_pox_reg <= d1_pox_reg + POX;
+                        dp_reg <= d1_pox_reg + POX;
                     end else begin
                         d1_reg <= 32'd0;
+                        d1_w_reg <= 32'd0;
+                        d1_pox_reg <= 32'd0;
+                        dp_reg <= 32'd0;
                         df_reg <= df_reg + 1;
+                        df_hw_reg <= df_hw_reg + hw;
+                        df_g_reg <= df_g_reg + kk_pof;
                     end
                 end
                 if (drain_last) begin
@@ -638,18 +760,49 @@ always @(posedge clk) begin
                     state_reg <= S_MAC_BEAT;
                     if (t0_reg != lim0_reg - 1) begin
                         t0_reg <= t0_reg + 1;
+                        t0_pof_reg <= t0_pof_reg + POF;
                     end else begin
                         t0_reg <= 32'd0;
+                        t0_pof_reg <= 32'd0;
                         if (t1_reg != lim1_reg - 1) begin
                             t1_reg <= t1_reg + 1;
+                            tx0_reg <= tx0_reg + POX;
+                            t1_w_reg <= t1_w_reg + W;
+                            t1_kpof_reg <= t1_kpof_reg + k_pof;
                         end else begin
                             t1_reg <= 32'd0;
+                            tx0_reg <= 32'd0;
+                            t1_w_reg <= 32'd0;
+                            t1_kpof_reg <= 32'd0;
                             if (t2_reg != lim2_reg - 1) begin
                                 t2_reg <= t2_reg + 1;
+                                ty0_reg <= ty0_reg + POY;
+                                ty0w_reg <= ty0w_reg + poy_w;
+                                c0_reg <= c0_reg + NP;
+                                c0_hw_reg <= c0_hw_reg + np_hw;
+                                if (c0r_reg + NPR >= POF) begin
+                                    c0r_reg <= c0r_reg + NPR - POF;
+                                    c0q_reg <= c0q_reg + NPQ + 1;
+                                    c0q_g_reg <= c0q_g_reg + npq_pof_kk_pof + pof_kk_pof;
+                                end else begin
+                                    c0r_reg <= c0r_reg + NPR;
+                                    c0q_reg <= c0q_reg + NPQ;
+                                    c0q_g_reg <= c0q_g_reg + npq_pof_kk_pof;
+                                end
                             end else begin
                                 t2_reg <= 32'd0;
+                                ty0_reg <= 32'd0;
+                                ty0w_reg <= 32'd0;
+                                c0_reg <= 32'd0;
+                                c0_hw_reg <= 32'd0;
+                                c0q_reg <= 32'd0;
+                                c0r_reg <= 32'd0;
+                                c0q_g_reg <= 32'd0;
                                 if (t3_reg != lim3_reg - 1) begin
                                     t3_reg <= t3_reg + 1;
+                                    o0_reg <= o0_reg + POF;
+                                    o0_hw_reg <= o0_hw_reg + pof_hw;
+                                    t3_w_reg <= t3_w_reg + (is_wu ? tc_pof_kk_pof : (is_bp ? pof_kk : tc_pof_kk));
                                 end else begin
                                     state_reg <= S_FLUSH;
                                 end
@@ -674,9 +827,17 @@ always @(posedge clk) begin
                         vx_reg <= 32'd0;
                         if (vy_reg != vlim_y_reg - 1) begin
                             vy_reg <= vy_reg + 1;
+                            vy_2w_reg <= vy_2w_reg + {W[30:0], 1'b0};
+                            if (vy_reg[0]) begin
+                                vy_wp_reg <= vy_wp_reg + wp;
+                            end
                         end else begin
                             vy_reg <= 32'd0;
+                            vy_2w_reg <= 32'd0;
+                            vy_wp_reg <= 32'd0;
                             vc_reg <= vc_reg + 1;
+                            vc_hw_reg <= vc_hw_reg + hw;
+                            vc_hp_reg <= vc_hp_reg + hpwp;
                         end
                     end
                 end

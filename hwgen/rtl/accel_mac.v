@@ -73,6 +73,8 @@ initial begin
 end
 
 wire [NP*POF*64-1:0] acc;
+// the drain's select without a multiplier: the pixel lane's POF sums, then the lane
+wire [POF*64-1:0]    pixel_acc [0:NP-1];
 
 genvar p;
 generate
@@ -98,12 +100,23 @@ for (p = 0; p < NP; p = p + 1) begin : pixel
         .out_acc(acc[p*POF*64 +: POF*64]),
         .out_valid(done_unused)
     );
+
+    assign pixel_acc[p] = acc[p*POF*64 +: POF*64];
 end
 endgenerate
 
-wire [31:0] sel_index = {{(32-PW){1'b0}}, sel_p} * POF + {{(32-FW){1'b0}}, sel_f};
+wire [POF*64-1:0] sel_pixel = pixel_acc[sel_p];
 
-assign sel_acc = acc[sel_index*64 +: 64];
+generate
+if (POF > 1) begin : sel_lane
+    assign sel_acc = sel_pixel[{sel_f, 6'd0} +: 64];
+end else begin : sel_one
+    assign sel_acc = sel_pixel;
+    /* verilator lint_off UNUSEDSIGNAL */
+    wire [FW-1:0] sel_f_unused = sel_f;
+    /* verilator lint_on UNUSEDSIGNAL */
+end
+endgenerate
 
 endmodule
 
