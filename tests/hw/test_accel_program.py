@@ -1,0 +1,94 @@
+"""The accelerator's program, DRAM map and image without a simulator: the format round
+trip, regions that never overlap, packing and unpacking, and clear refusals."""
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pytest
+
+from fxtrain.nn.layers import Conv2d, Flatten, Linear, MaxPool2d, ReLU
+from fxtrain.nn.network import Network
+from fxtrain.nn.update import lr_constants
+from fxtrain.presets import fpl19, sr16
+from hwgen.compiler.build import compile_network
+from hwgen.compiler.dram_map import dram_map
+from hwgen.compiler.image import pack_image, unpack
+from hwgen.compiler.program import DERIVED, FIELDS, OPCODES, assemble, decode_line
+
+
+def net(layers=None, recipe=None, shape=(2, 8, 8)):
+    layers = layers or [Conv2d("conv0", 2, 5), ReLU("relu0"), MaxPool2d("pool0", 2), Flatten("flatten"),
+                        Linear("fc", 5 * 4 * 4, 3)]
+    return Network(layers, recipe or fpl19(batch=4, groups=2), shape, seed=2, name="p")
+
+
+def program(n, pof=4):
+    c = {L.name: lr_constants(n.recipe, n.plan, n.plan[L.name]) for L in n.weighted_layers}
+    return assemble(n.describe(), c, pof)
+
+
+def test_every_instruction_round_trips_its_fields():
+    prog, _ = program(net())
+    assert prog[-1].op == "HALT" and {i.op for i in prog} <= set(OPCODES)
+    for ins in prog:
+        f = decode_line(ins.hex((3, 2, 4)))
+        assert len(f) == FIELDS and f[0] & 0xFF == OPCODES[ins.op]
+        assert (f[3], f[4], f[5], f[6]) == (ins.C, ins.H, ins.W, ins.O)
+        assert f[15] == ins.shift & 0xFF and f[16] == ins.acc_bits
+        derived = dict(zip(DERIVED, f[20:]))
+        assert derived["hw"] == ins.H * ins.W and derived["chw"] == ins.C * ins.H * ins.W
+        assert derived["tc"] == -(-ins.C // 4) and derived["pof_kk_pof"] == 16 * ins.K * ins.K
+
+
+def test_regions_are_aligned_and_disjoint_and_the_image_round_trips():
+    n = net()
+    regions = dram_map(n.describe(), 4, 4, 2, steps=2)
+    spans = sorted((r.base, r.base + r.words, k) for k, r in regions.items()
+                   if k not in ("_end", "act4", "grad3"))  # Flatten: act4 is act3, grad3 is grad4
+    for (a0, a1, ka), (b0, b1, kb) in zip(spans, spans[1:]):
+        assert a1 <= b0, (ka, kb)
+    assert all(r.base % 16 == 0 for r in regions.values())
+    assert regions["act4"].base == regions["act3"].base and regions["grad3"].base == regions["grad4"].base
+    rng = np.random.default_rng(0)
+    x = rng.integers(-30000, 30000, (4, 2, 8, 8)).astype(np.int16)
+    y = rng.integers(0, 3, 4)
+    img = pack_image(regions, n.state_dict(), x, y, regions["_end"].base)
+    np.testing.assert_array_equal(unpack(regions, img, "act0"), x)
+    for k in ("conv0.weight", "fc.weight", "fc.momentum"):
+        np.testing.assert_array_equal(unpack(regions, img, k), n.params[k])
+
+
+@pytest.mark.parametrize("layers,recipe,message", [
+    ([Conv2d("conv0", 2, 4, k=3, stride=2, pad=1), Flatten("f"), Linear("fc", 64, 3)], None,
+     "conv0: the accelerator builds 3x3 pad 1 and 1x1 pad 0 convolutions of stride 1"),
+    ([Conv2d("conv0", 2, 4, k=5, pad=2), Flatten("f"), Linear("fc", 256, 3)], None, "k=5"),
+    ([Conv2d("conv0", 2, 4), MaxPool2d("pool0", 4), Flatten("f"), Linear("fc", 16, 3)], None,
+     "pool0: the accelerator builds 2x2 max-pooling"),
+    (None, "sr16", "rounding 'stochastic' is not built in the accelerator"),
+])
+def test_unsupported_networks_are_refused_by_name(layers, recipe, message):
+    if recipe == "sr16":
+        rng = np.random.default_rng(0)
+        n = net(recipe=sr16(batch=4, groups=2, calib=(rng.random((4, 2, 8, 8)), rng.integers(0, 3, 4))))
+    else:
+        n = net(layers)
+    with pytest.raises(ValueError, match=message):
+        program(n)
+
+
+def test_softmax_loss_and_bad_lanes_are_refused(tmp_path):
+    n = net()
+    d = n.describe()
+    d["plan"]["loss"] = "softmax_xent"
+    c = {L.name: lr_constants(n.recipe, n.plan, n.plan[L.name]) for L in n.weighted_layers}
+    with pytest.raises(ValueError, match="squared hinge only"):
+        assemble(d, c, 4)
+    with pytest.raises(ValueError, match="--pof must be an integer in 1..64, got 0"):
+        compile_network(n.describe(), tmp_path / "o", 2, 2, 0)
+    (tmp_path / "keep").mkdir()
+    (tmp_path / "keep" / "mine.txt").write_text("not an accelerator folder")
+    with pytest.raises(ValueError, match="is not an hwgen compile folder"):
+        compile_network(n.describe(), tmp_path / "keep", 2, 2, 2)
+    assert (tmp_path / "keep" / "mine.txt").read_text() == "not an accelerator folder"
+    assert json.dumps(d)  # the description stays plain JSON
