@@ -120,7 +120,8 @@ def accel_cycles(prog: list, params: dict, latency: int = DRAM_LATENCY,
     """Modeled cycles of a program (hwgen.compiler.program.Instr list) on an accel_core
     with ``params`` (POX, POY, POF, and WB_DEPTH >= write_back_depth(POX, POY, POF), as
     hwgen compile sets it): ``{"instructions": [cycles per instruction],
-    "per_layer_phase": {"layer.phase": cycles}, "total": cycles, "macs": MAC beats x lanes}``."""
+    "per_layer_phase": {"layer.phase": cycles}, "total": cycles, "macs": MAC beats x lanes,
+    "dram_requests": words read and written}``."""
     pox, poy, pof = int(params["POX"]), int(params["POY"]), int(params["POF"])
     need = write_back_depth(pox, poy, pof, stall_every=stall_every)
     if int(params.get("WB_DEPTH", need)) < need:
@@ -151,4 +152,5 @@ def accel_cycles(prog: list, params: dict, latency: int = DRAM_LATENCY,
         out.append(c)
         key = f"{ins.label[0]}.{ins.label[1]}" if ins.label[1] else ins.label[0]
         per[key] = per.get(key, 0) + c
-    return {"instructions": out, "per_layer_phase": per, "total": sum(out), "macs": macs}
+    return {"instructions": out, "per_layer_phase": per, "total": sum(out), "macs": macs,
+            "dram_requests": dram.g}

@@ -104,14 +104,18 @@ def _pow2_at_least(n: int, lo: int = 2) -> int:
 def hardware_params(prog, regions, pox: int, poy: int, pof: int, f_z: int,
                     minimum: dict | None = None) -> dict:
     """The accel_core parameters a program needs (buffer depths rounded up to powers of
-    two, so networks of similar size share one build; ``minimum`` raises any of them)."""
+    two, at least MIN_BUFFER_WORDS so that each maps to block RAM, and so that networks of
+    similar size share one build; ``minimum`` raises any of them)."""
     x = max([i.x_len for i in prog] + [2])
     e = max([i.e_len for i in prog] + [2])
     w = max([-(-i.w_len // pof) for i in prog if i.op in MAC_OPS] + [2])
     from hwgen.accel_perf import write_back_depth
 
-    p = {"POX": pox, "POY": poy, "POF": pof, "XBUF_DEPTH": _pow2_at_least(x),
-         "EBUF_DEPTH": _pow2_at_least(e), "WBUF_DEPTH": _pow2_at_least(w), "PROG_AW": PROG_AW,
+    from .resources import MIN_BUFFER_WORDS
+
+    p = {"POX": pox, "POY": poy, "POF": pof, "XBUF_DEPTH": _pow2_at_least(x, MIN_BUFFER_WORDS),
+         "EBUF_DEPTH": _pow2_at_least(e, MIN_BUFFER_WORDS),
+         "WBUF_DEPTH": _pow2_at_least(w, MIN_BUFFER_WORDS), "PROG_AW": PROG_AW,
          "F_Z": f_z, "WB_DEPTH": write_back_depth(pox, poy, pof)}
     for k, v in (minimum or {}).items():
         p[k] = max(p[k], int(v))
@@ -133,10 +137,16 @@ def _check_lanes(pox: int, poy: int, pof: int) -> None:
             raise ValueError(f"--{what} must be an integer in 1..64, got {v!r}")
 
 
-def compile_network(desc: dict, out: str | os.PathLike, pox: int, poy: int, pof: int,
-                    state: dict | None = None, batches: list | None = None, steps: int = 1,
-                    seed: int = 0, minimum: dict | None = None, force: bool = False) -> dict:
+def compile_network(desc: dict, out: str | os.PathLike, pox: int | None, poy: int | None,
+                    pof: int | None, state: dict | None = None, batches: list | None = None,
+                    steps: int = 1, seed: int = 0, minimum: dict | None = None, force: bool = False,
+                    budget=None) -> dict:
     """Write the accelerator folder ``out`` (see the module docstring) and return config.
+
+    ``budget`` (a :class:`hwgen.compiler.choose.Budget`) with the lanes None lets the
+    compiler choose them (the most modeled images/s that fits); with explicit lanes it
+    checks them against the budget. Either way ``config.json`` and ``report.md`` carry
+    the resources and the modeled figures.
 
     ``batches`` is a list of ``(x int16 [B, C, H, W], labels int64 [B])``, one per step;
     without it ``steps`` random batches are drawn from ``seed``. ``state`` is a
@@ -144,7 +154,14 @@ def compile_network(desc: dict, out: str | os.PathLike, pox: int, poy: int, pof:
     """
     from hwgen import perf
 
-    _check_lanes(pox, poy, pof)
+    from .choose import check_budget, choose, evaluate, useful_macs
+
+    if (pox, poy, pof) == (None, None, None):
+        if budget is None:
+            raise ValueError("give the lanes (--pox --poy --pof) or a budget (--device, or --dsp "
+                             "--bram-kbit --mhz --dram-gbps) to choose them")
+    else:
+        _check_lanes(pox, poy, pof)
     net = network_from_describe(desc)
     if state is not None:
         net.load_state_dict({k: np.asarray(v) for k, v in state.items() if k != "step"})
@@ -164,9 +181,18 @@ def compile_network(desc: dict, out: str | os.PathLike, pox: int, poy: int, pof:
             raise ValueError(f"batch {s}: labels must have shape [{B}], got {list(np.asarray(y).shape)}")
     d = net.describe()
     constants = {L.name: lr_constants(net.recipe, net.plan, net.plan[L.name]) for L in net.weighted_layers}
-    prog, regions = assemble(d, constants, pof, steps)
     f_z = net.logits_f
+    candidates = None
+    if pox is None:
+        widest = max(s_[-1] for s_ in [tuple(net.input_shape)] + [tuple(x) for x in net.shapes] if len(s_) == 3)
+        chosen, candidates = choose(d, lambda f: assemble(d, constants, f, 1)[0],
+                                    lambda p_, x, y, f: hardware_params(p_, None, x, y, f, f_z, minimum),
+                                    budget, widest)
+        pox, poy, pof = chosen["POX"], chosen["POY"], chosen["POF"]
+    prog, regions = assemble(d, constants, pof, steps)
     params = hardware_params(prog, regions, pox, poy, pof, f_z, minimum)
+    if budget is not None:
+        check_budget(params, budget)
     words = image_words(regions)
     img = pack_image(regions, net.state_dict(), batches[0][0], batches[0][1], words)
     for s in range(1, steps):
@@ -188,6 +214,11 @@ def compile_network(desc: dict, out: str | os.PathLike, pox: int, poy: int, pof:
     os.replace(tmp, out / "expected.npz")
 
     cost = perf.accel_cycles(prog, params)
+    step_prog = assemble(d, constants, pof, 1)[0]
+    from .choose import Budget
+
+    clock = budget if budget is not None else Budget(1, 1, 200.0, 1.0)  # figures at 200 MHz
+    modeled = evaluate(step_prog, params, clock, useful_macs(d), net.recipe.batch)
     summary = (f"lanes POX={pox} POY={poy} POF={pof}; XBUF {params['XBUF_DEPTH']}, EBUF "
                f"{params['EBUF_DEPTH']}, WBUF {pof}x{params['WBUF_DEPTH']} words, logits Q16.{f_z}")
     atomic_write(out / "accel_top.v", top_source(d["name"], params, summary).encode())
@@ -207,6 +238,49 @@ def compile_network(desc: dict, out: str | os.PathLike, pox: int, poy: int, pof:
         "program": [{"op": i.op, "layer": i.label[0], "phase": i.label[1], "dst": i.dst,
                      "modeled_cycles": c} for i, c in zip(prog, cost["instructions"])],
         "modeled_cycles": {"total": cost["total"], "per_layer_phase": cost["per_layer_phase"]},
+        "pox": pox, "poy": poy, "pof": pof, "resources": modeled["resources"],
+        "modeled": {k: modeled[k] for k in ("cycles", "gops", "images_per_s", "latency_s", "dram_bytes",
+                                             "energy_j", "utilization")} | {"mhz": clock.mhz, "per_step": True},
+        "budget": None if budget is None else {"dsp": budget.dsp, "bram_kbit": budget.bram_kbit,
+                                               "mhz": budget.mhz, "dram_gbps": budget.dram_gbps,
+                                               "family": budget.family},
+        "candidates": None if candidates is None else [
+            {"pox": c["params"]["POX"], "poy": c["params"]["POY"], "pof": c["params"]["POF"],
+             "dsp": c["resources"]["dsp"], "bram_blocks": c["resources"]["bram_blocks"],
+             "cycles": c["cycles"], "images_per_s": c["images_per_s"], "gops": c["gops"]}
+            for c in candidates[:20]],
     }
     atomic_write(out / "config.json", (json.dumps(config, indent=1) + "\n").encode())
+    atomic_write(out / "report.md", report_text(config, modeled).encode())
     return config
+
+
+def report_text(config: dict, modeled: dict) -> str:
+    """report.md: the configuration, resources against the budget, modeled figures and
+    cycles per layer-phase."""
+    r, m, b = config["resources"], config["modeled"], config["budget"]
+    lines = [f"# Accelerator for {config['network']}", "",
+             f"Lanes POX={config['pox']} POY={config['poy']} POF={config['pof']} "
+             f"({config['pox'] * config['poy'] * config['pof']} MACs); buffers XBUF "
+             f"{config['params']['XBUF_DEPTH']}, EBUF {config['params']['EBUF_DEPTH']}, WBUF "
+             f"{config['pof']}x{config['params']['WBUF_DEPTH']} words.", "",
+             "| resource | used | budget |", "| --- | ---: | ---: |",
+             f"| DSP blocks | {r['dsp']} | {b['dsp'] if b else '-'} |",
+             f"| block RAM (Kbit) | {r['bram_bits'] / 1024:.0f} ({r['bram_blocks']} blocks) | "
+             f"{b['bram_kbit'] if b else '-'} |",
+             f"| LUTs (estimate) | {r['lut_estimate']} | - |", "",
+             f"Modeled at {m['mhz']:g} MHz, one training step: {m['cycles']:,} cycles, "
+             f"{m['latency_s'] * 1e3:.2f} ms, {m['images_per_s']:.1f} images/s, {m['gops']:.2f} GOPS, "
+             f"MAC utilization {100 * m['utilization']:.1f}%, DRAM {m['dram_bytes'] / 1e6:.2f} MB, "
+             f"energy {m['energy_j'] * 1e3:.3f} mJ (hwgen.perf's per-MAC and per-byte constants).", "",
+             "| layer-phase | cycles | share |", "| --- | ---: | ---: |"]
+    total = modeled["cycles"] or 1
+    for k, v in modeled["per_layer_phase"].items():
+        lines.append(f"| {k} | {v:,} | {100 * v / total:.1f}% |")
+    if config.get("candidates"):
+        lines += ["", "Best candidates under the budget:", "",
+                  "| POX | POY | POF | DSP | blocks | images/s | GOPS |", "| ---: | ---: | ---: | ---: | ---: | ---: | ---: |"]
+        for c in config["candidates"][:10]:
+            lines.append(f"| {c['pox']} | {c['poy']} | {c['pof']} | {c['dsp']} | {c['bram_blocks']} | "
+                         f"{c['images_per_s']:.1f} | {c['gops']:.2f} |")
+    return "\n".join(lines) + "\n"

@@ -1,7 +1,8 @@
 """``hwgen compile`` and ``hwgen simulate``: the training accelerator from the command line.
 
     hwgen compile (--model NAME | --describe NET.json) [--state STATE.npz]
-                  [--batch-file BATCH.npz] --pox N --poy N --pof N --out DIR
+                  [--batch-file BATCH.npz] (--pox N --poy N --pof N | --device PRESET |
+                  --dsp N --bram-kbit N --mhz F --dram-gbps X) --out DIR
     hwgen simulate DIR [--simulator verilator|icarus] [--waves]
 
 ``NET.json`` is ``Network.describe()``; ``STATE.npz`` is ``np.savez`` of ``state_dict()``
@@ -27,11 +28,21 @@ def register(sub) -> None:
     c.add_argument("--state", metavar="STATE.npz", help="np.savez of state_dict() without step")
     c.add_argument("--batch-file", metavar="BATCH.npz", help="x (int16) and labels (int64)")
     for lane in ("pox", "poy", "pof"):
-        c.add_argument(f"--{lane}", type=int, required=True, help=f"MAC lanes, {lane.upper()}")
+        c.add_argument(f"--{lane}", type=int, help=f"MAC lanes, {lane.upper()} (omit all three to "
+                       "let a budget choose them)")
+    b = c.add_argument_group("constraints (hwgen.compiler.choose)")
+    b.add_argument("--device", help="a preset: " + ", ".join(sorted(_devices())))
+    b.add_argument("--dsp", type=int, help="DSP blocks")
+    b.add_argument("--bram-kbit", type=float, help="block RAM, Kbit")
+    b.add_argument("--mhz", type=float, help="clock, MHz")
+    b.add_argument("--dram-gbps", type=float, help="DRAM bandwidth, GB/s")
+    b.add_argument("--family", choices=("xilinx", "stratix10"), default="xilinx",
+                   help="DSP block kind for --dsp (default xilinx: one 25x18 multiplier)")
     c.add_argument("--out", required=True, metavar="DIR", help="the accelerator folder to write")
     c.add_argument("--steps", type=int, default=1, help="random batches when no --batch-file (default 1)")
     c.add_argument("--seed", type=int, default=0, help="seed of the random batches (default 0)")
     m = c.add_argument_group("--model options")
+    m.add_argument("--recipe", default="fpl19", help="the recipe; the accelerator builds fpl19")
     m.add_argument("--batch", type=int, default=4, help="images per step (default 4)")
     m.add_argument("--groups", type=int, default=2, help="on-chip groups (default 2)")
     m.add_argument("--image-size", type=int, help="input height and width (model default)")
@@ -51,6 +62,32 @@ def register(sub) -> None:
     s.add_argument("--max-cycles", type=int, default=200_000_000, help="give up after this many cycles")
     s.add_argument("--waves", action="store_true", help="record DIR/run/waves.vcd (Verilator: a "
                    "separate --trace build)")
+
+
+def _devices() -> dict:
+    from .resources import DEVICES
+
+    return DEVICES
+
+
+def _budget(args):
+    from .choose import Budget
+
+    nums = {"--dsp": args.dsp, "--bram-kbit": args.bram_kbit, "--mhz": args.mhz,
+            "--dram-gbps": args.dram_gbps}
+    given = [k for k, v in nums.items() if v is not None]
+    if args.device:
+        if given:
+            raise ValueError(f"--device sets every budget; drop {' '.join(given)}")
+        if args.device not in _devices():
+            raise ValueError(f"unknown device {args.device!r}; presets: {', '.join(sorted(_devices()))}")
+        return Budget.of(_devices()[args.device])
+    if not given:
+        return None
+    missing = [k for k, v in nums.items() if v is None]
+    if missing:
+        raise ValueError(f"a budget needs --dsp --bram-kbit --mhz --dram-gbps; missing {' '.join(missing)}")
+    return Budget(args.dsp, args.bram_kbit, args.mhz, args.dram_gbps, args.family)
 
 
 def _npz(path: str, what: str) -> dict:
@@ -75,6 +112,9 @@ def _describe(args) -> dict:
 
     if args.model not in MODELS:
         raise ValueError(f"unknown model {args.model!r}; expected one of {sorted(MODELS)}")
+    if args.recipe != "fpl19":
+        raise ValueError(f"--recipe {args.recipe!r}: the accelerator builds fpl19 (stochastic "
+                         "rounding is not in the RTL yet)")
     kw = {k: v for k, v in (("image_size", args.image_size), ("in_channels", args.in_channels)) if v}
     recipe = fpl19(lr=args.lr, momentum=args.momentum, batch=args.batch, groups=args.groups)
     return MODELS[args.model](recipe=recipe, seed=args.net_seed, **kw).describe()
@@ -102,16 +142,31 @@ def _compile(args) -> int:
     if state is not None and "step" in state:
         raise ValueError(f"{args.state} holds 'step': save state_dict() without it")
     batches = _batches(args.batch_file, int(desc["hyper"]["batch"])) if args.batch_file else None
-    print(f"compiling {desc['name']} for POX={args.pox} POY={args.poy} POF={args.pof} ...", flush=True)
+    lanes = (args.pox, args.poy, args.pof)
+    budget = _budget(args)
+    if None in lanes and lanes != (None, None, None):
+        raise ValueError("give all of --pox --poy --pof, or none of them (a budget chooses them)")
+    if lanes == (None, None, None) and budget is None:
+        raise ValueError("give the lanes (--pox --poy --pof) or a budget (--device, or --dsp "
+                         "--bram-kbit --mhz --dram-gbps) to choose them")
+    what = (f"POX={args.pox} POY={args.poy} POF={args.pof}" if args.pox else
+            "the lanes that fit the budget")
+    print(f"compiling {desc['name']} for {what} ...", flush=True)
     minimum = {f"{b.upper()}_DEPTH": getattr(args, f"{b}_depth") for b in ("xbuf", "ebuf", "wbuf")
                if getattr(args, f"{b}_depth")}
     cfg = compile_network(desc, args.out, args.pox, args.poy, args.pof, state=state, batches=batches,
-                          steps=args.steps, seed=args.seed, minimum=minimum, force=args.force)
+                          steps=args.steps, seed=args.seed, minimum=minimum, force=args.force,
+                          budget=budget)
     p = cfg["params"]
     print(f"wrote {args.out}: accel_top.v, files.f, program.hex ({len(cfg['program'])} instructions), "
           f"dram.hex ({cfg['dram']['words']} words), config.json, expected.npz, vectors/")
     print(f"buffers: XBUF {p['XBUF_DEPTH']}, EBUF {p['EBUF_DEPTH']}, WBUF {p['POF']}x{p['WBUF_DEPTH']} "
           f"words; accumulators {cfg['widths']['accumulator']}")
+    m, r = cfg["modeled"], cfg["resources"]
+    print(f"lanes POX={cfg['pox']} POY={cfg['poy']} POF={cfg['pof']}: {r['dsp']} DSP, "
+          f"{r['bram_blocks']} block RAMs ({r['bram_bits'] / 1024:.0f} Kbit), ~{r['lut_estimate']} LUTs")
+    print(f"modeled at {m['mhz']:g} MHz: {m['cycles']:,} cycles per step, {m['images_per_s']:.1f} images/s, "
+          f"{m['gops']:.2f} GOPS (report.md)")
     print(f"modeled cycles: {cfg['modeled_cycles']['total']} for {cfg['steps']} step(s)")
     return 0
 

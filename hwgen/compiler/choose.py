@@ -1,0 +1,135 @@
+"""Choose the accelerator's lanes from user constraints: the most modeled training
+throughput that fits the DSP and block-RAM budgets.
+
+Candidates are POX, POY in {1, 2, 4, ..., up to the widest feature map} and POF in
+{1, 2, 4, ..., 64}. For each, ``hwgen.perf.accel_cycles`` gives the exact cycles of one
+training step of this RTL (docs/accelerator.md, section 6) and
+``hwgen.compiler.resources`` its DSPs and block RAMs. The winner has the most images per
+second at the budget's clock; ties go to fewer DSPs, then fewer block RAMs. The
+buffers do not depend on the lanes, and neither does the block-RAM need apart from the
+XBUF/EBUF copies and banks.
+
+The DRAM bandwidth a design uses is 2 bytes per cycle (one 16-bit word); a budget below
+that is refused, naming it, since the DRAM model the cycles assume could not be served.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from hwgen.accel_perf import accel_cycles
+
+from .resources import Device, resources
+
+POF_CHOICES = (1, 2, 4, 8, 16, 32, 64)
+
+
+@dataclass(frozen=True)
+class Budget:
+    """The user's constraints: DSP blocks, block RAM in Kbit, clock in MHz, DRAM GB/s."""
+
+    dsp: int
+    bram_kbit: float
+    mhz: float
+    dram_gbps: float
+    family: str = "xilinx"
+
+    def __post_init__(self) -> None:
+        for what, v in (("--dsp", self.dsp), ("--bram-kbit", self.bram_kbit), ("--mhz", self.mhz),
+                        ("--dram-gbps", self.dram_gbps)):
+            if isinstance(v, bool) or not isinstance(v, (int, float)) or not v > 0 or v != v or v == float("inf"):
+                raise ValueError(f"{what} must be a positive finite number, got {v!r}")
+
+    @classmethod
+    def of(cls, d: Device) -> "Budget":
+        return cls(d.dsp, d.bram_kbit, d.mhz, d.dram_gbps, d.family)
+
+
+def useful_macs(desc: dict) -> int:
+    """MACs of one training step (FP, BP except the first weighted layer, WU), whole batch."""
+    from .dram_map import first_weighted, layer_shapes
+
+    batch = int(desc["hyper"]["batch"])
+    shapes = layer_shapes(desc)
+    fw = first_weighted(desc)
+    total = 0
+    for i, L in enumerate(desc["layers"]):
+        if L["type"] == "Conv2d":
+            o, h, w = shapes[i + 1]
+            per = o * h * w * L["in_ch"] * L["k"] * L["k"]
+        elif L["type"] == "Linear":
+            per = L["in_f"] * L["out_f"]
+        else:
+            continue
+        total += per * batch * (3 if i > fw else 2)
+    return total
+
+
+def _pow2_up_to(n: int) -> list[int]:
+    out, v = [], 1
+    while v <= max(1, n):
+        out.append(v)
+        v *= 2
+    return out
+
+
+def evaluate(prog, params: dict, budget: Budget, macs: int, batch: int) -> dict:
+    """The modeled figures of one configuration at the budget's clock."""
+    cost = accel_cycles(prog, params)
+    res = resources(params, budget.family)
+    seconds = cost["total"] / (budget.mhz * 1e6)
+    from hwgen.perf import ArrayConfig
+
+    e = ArrayConfig()  # the cost model's energy constants and their sources (hwgen.perf)
+    dram_bytes = 2 * cost["dram_requests"]
+    lanes = int(params["POX"]) * int(params["POY"]) * int(params["POF"])
+    return {"cycles": cost["total"], "latency_s": seconds, "images_per_s": batch / seconds,
+            "gops": 2 * macs / seconds / 1e9, "dram_bytes": dram_bytes,
+            "energy_j": (macs * e.pj_per_mac + dram_bytes * e.pj_per_dram_byte) * 1e-12,
+            "utilization": macs / (lanes * cost["total"]), "resources": res.to_json(),
+            "per_layer_phase": cost["per_layer_phase"], "instructions": cost["instructions"]}
+
+
+def check_budget(params: dict, budget: Budget) -> None:
+    """ValueError naming the budget that a configuration exceeds, and what it needs."""
+    res = resources(params, budget.family)
+    lanes = f"POX={params['POX']} POY={params['POY']} POF={params['POF']}"
+    if res.dsp > budget.dsp:
+        raise ValueError(f"{lanes} needs {res.dsp} DSP blocks, the budget is {budget.dsp}")
+    if res.bram_bits > budget.bram_kbit * 1024:
+        raise ValueError(f"{lanes} needs {res.bram_bits / 1024:.0f} Kbit of block RAM ({res.bram_blocks} "
+                         f"blocks), the budget is {budget.bram_kbit:g} Kbit")
+    port = 2 * budget.mhz * 1e6 / 1e9
+    if budget.dram_gbps < port:
+        raise ValueError(f"the DRAM port moves one 16-bit word per cycle, {port:.3f} GB/s at "
+                         f"{budget.mhz:g} MHz; the budget's {budget.dram_gbps:g} GB/s cannot serve it "
+                         f"(lower --mhz to {budget.dram_gbps * 1e9 / 2e6:.0f} or less)")
+
+
+def choose(desc: dict, assemble_for, params_for, budget: Budget, widest: int) -> tuple[dict, list[dict]]:
+    """(the chosen params, every feasible candidate's row), best first.
+
+    ``assemble_for(pof)`` returns the program for POF filter lanes, ``params_for(prog,
+    pox, poy, pof)`` its accel_core parameters; ``widest`` bounds POX and POY (the widest
+    feature map). ValueError when nothing fits, naming the budget that binds and the least
+    it would take."""
+    macs = useful_macs(desc)
+    batch = int(desc["hyper"]["batch"])
+    rows, smallest = [], None
+    for pof in POF_CHOICES:
+        prog = assemble_for(pof)
+        for pox in _pow2_up_to(widest):
+            for poy in _pow2_up_to(widest):
+                params = params_for(prog, pox, poy, pof)
+                if smallest is None:
+                    smallest = params  # 1 x 1 x 1: the least any design needs
+                try:
+                    check_budget(params, budget)
+                except ValueError:
+                    continue
+                row = evaluate(prog, params, budget, macs, batch)
+                rows.append({"params": params, **row})
+    if not rows:
+        check_budget(smallest, budget)  # raises, naming the binding budget
+        raise ValueError("no configuration fits the budget")  # pragma: no cover
+    rows.sort(key=lambda r: (-r["images_per_s"], r["resources"]["dsp"], r["resources"]["bram_blocks"]))
+    return rows[0]["params"], rows

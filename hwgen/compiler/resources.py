@@ -1,0 +1,95 @@
+"""Resources of a generated accelerator top, and the FPGA devices it may target.
+
+DSPs (exact against ``yosys synth_xilinx``, docs/accelerator.md section 7): one 16x16
+product per MAC lane and one for the update (``sgd_momentum``); the controller only adds.
+- ``xilinx`` (DSP48E1/E2: a 25x18 multiplier): one DSP per product.
+- ``stratix10`` (a DSP block holds two 18x19 multipliers): ceil(products / 2) blocks.
+
+Block RAM: every buffer copy is 16 bits wide, so one block holds 1024 words (an 18-Kbit
+BRAM18 as 1024 x 18; a 20-Kbit M20K as 1024 x 20): XBUF has one copy per pixel lane (its read ports), EBUF one per filter lane,
+the cyclic weight buffer one bank per filter lane. ``hwgen compile`` sizes each buffer to
+at least ``MIN_BUFFER_WORDS`` words, so that synthesis maps every one to block RAM
+rather than to LUTs. The write-back FIFOs and the instruction register are LUT RAM and
+flip-flops.
+
+LUTs are an estimate from two syntheses (docs/accelerator.md): about 6,450 fixed plus
+about 200 per MAC lane on xc7.
+"""
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass
+
+#: buffers smaller than this are raised to it, so each maps to block RAM
+MIN_BUFFER_WORDS = 128
+WORDS_PER_BLOCK = 1024  # 16-bit words per block: BRAM18 1024 x 18, M20K 1024 x 20
+BLOCK_BITS = {"xilinx": 18 * 1024, "stratix10": 20 * 1024}
+LUT_FIXED = 6450
+LUT_PER_LANE = 200
+FAMILIES = ("xilinx", "stratix10")
+
+
+@dataclass(frozen=True)
+class Device:
+    """A target: DSP blocks, block RAM (Kbit), clock and DRAM bandwidth, and where each
+    number comes from."""
+
+    name: str
+    family: str
+    dsp: int
+    bram_kbit: int
+    mhz: float
+    dram_gbps: float
+    source: str
+
+
+DEVICES = {
+    "xc7a200t": Device(
+        "xc7a200t", "xilinx", 740, 13140, 200.0, 12.8,
+        "AMD/Xilinx DS180 (7 Series FPGAs Data Sheet: Overview), Artix-7 XC7A200T: 740 DSP48E1 "
+        "slices, 13,140 Kb block RAM; 200 MHz is a conservative fabric clock for this design "
+        "(not timed); 12.8 GB/s is one 64-bit DDR3-1600 channel"),
+    "xczu9eg": Device(
+        "xczu9eg", "xilinx", 2520, 32100, 300.0, 19.2,
+        "AMD/Xilinx DS891 (Zynq UltraScale+ MPSoC Data Sheet: Overview), XCZU9EG (ZCU102): 2,520 "
+        "DSP48E2 slices, 32.1 Mb block RAM; 300 MHz assumed, not timed; 19.2 GB/s is one 64-bit "
+        "DDR4-2400 channel"),
+    "stratix10-gx": Device(
+        "stratix10-gx", "stratix10", 512, 229000, 240.0, 19.2,
+        "FPL'19 (Venkataramanaiah et al., arXiv 1908.06724) ran on a Stratix 10 GX; its DSP use "
+        "and clock could not be checked here, so this preset is the stated fallback: a "
+        "1024-MAC budget (512 DSP blocks of two 18x19 multipliers) at 240 MHz, peak 491.5 GOPS; "
+        "229 Mb is the M20K total of the GX 2800 (Intel Stratix 10 GX/SX product table); "
+        "19.2 GB/s assumed (one 64-bit DDR4-2400 channel)"),
+}
+
+
+def _blocks(words: int) -> int:
+    return -(-max(words, MIN_BUFFER_WORDS) // WORDS_PER_BLOCK)
+
+
+def dsp_count(pox: int, poy: int, pof: int, family: str = "xilinx") -> int:
+    """DSP blocks of a top with POX x POY x POF MAC lanes (see the module docstring)."""
+    if family not in FAMILIES:
+        raise ValueError(f"unknown FPGA family {family!r}; expected one of {FAMILIES}")
+    products = pox * poy * pof + 1
+    return products if family == "xilinx" else -(-products // 2)
+
+
+@dataclass(frozen=True)
+class Resources:
+    dsp: int
+    bram_blocks: int
+    bram_bits: int
+    lut_estimate: int
+
+    def to_json(self) -> dict:
+        return asdict(self)
+
+
+def resources(params: dict, family: str = "xilinx") -> Resources:
+    """DSPs, 18-Kbit block RAMs (their bits) and a LUT estimate of accel_core ``params``."""
+    pox, poy, pof = int(params["POX"]), int(params["POY"]), int(params["POF"])
+    blocks = (pox * poy * _blocks(int(params["XBUF_DEPTH"])) + pof * _blocks(int(params["EBUF_DEPTH"]))
+              + pof * _blocks(int(params["WBUF_DEPTH"])))
+    return Resources(dsp_count(pox, poy, pof, family), blocks, blocks * BLOCK_BITS[family],
+                     LUT_FIXED + LUT_PER_LANE * pox * poy * pof)

@@ -1,0 +1,124 @@
+"""The constraint compiler: lanes chosen under DSP and block-RAM budgets (properties),
+clear refusals, and the chosen designs train a step word for word in simulation."""
+from __future__ import annotations
+
+import json
+
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from fxtrain.nn.layers import Conv2d, Flatten, Linear, MaxPool2d, ReLU
+from fxtrain.nn.network import Network
+from fxtrain.nn.update import lr_constants
+from fxtrain.presets import fpl19
+from hwgen import sim
+from hwgen.compiler.build import compile_network, hardware_params
+from hwgen.compiler.choose import Budget, check_budget, choose, evaluate, useful_macs
+from hwgen.compiler.program import assemble
+from hwgen.compiler.resources import DEVICES, dsp_count, resources
+
+
+def small():
+    layers = [Conv2d("conv0", 1, 4), ReLU("relu0"), MaxPool2d("pool0", 2), Conv2d("conv1", 4, 6),
+              ReLU("relu1"), MaxPool2d("pool1", 2), Flatten("flatten"), Linear("fc", 6 * 2 * 2, 3)]
+    return Network(layers, fpl19(batch=2, groups=1, lr=0.05), (1, 8, 8), seed=4, name="small")
+
+
+NET = small()
+DESC = NET.describe()
+CONST = {L.name: lr_constants(NET.recipe, NET.plan, NET.plan[L.name]) for L in NET.weighted_layers}
+PROGS = {}
+
+
+def prog_for(pof):
+    if pof not in PROGS:
+        PROGS[pof] = assemble(DESC, CONST, pof, 1)[0]
+    return PROGS[pof]
+
+
+def params_for(p, x, y, f):
+    return hardware_params(p, None, x, y, f, NET.logits_f)
+
+
+def run(budget):
+    return choose(DESC, prog_for, params_for, budget, 8)
+
+
+@settings(max_examples=25, deadline=None)
+@given(dsp=st.integers(2, 200), kbit=st.integers(200, 4000), family=st.sampled_from(["xilinx", "stratix10"]))
+def test_the_choice_never_exceeds_a_budget_and_more_dsp_never_lowers_throughput(dsp, kbit, family):
+    budget = Budget(dsp, kbit, 200.0, 10.0, family)
+    try:
+        best, rows = run(budget)
+    except ValueError as exc:
+        assert "needs" in str(exc)  # even 1 x 1 x 1 does not fit: the message names the budget
+        return
+    for r in rows:
+        assert r["resources"]["dsp"] <= dsp and r["resources"]["bram_bits"] <= kbit * 1024
+    assert rows[0]["images_per_s"] == max(r["images_per_s"] for r in rows)
+    more, _ = run(Budget(dsp * 2, kbit, 200.0, 10.0, family))
+    assert evaluate(prog_for(more["POF"]), more, budget, useful_macs(DESC), 2)["images_per_s"] >= \
+        rows[0]["images_per_s"]
+
+
+def test_dsp_model_per_family():
+    assert dsp_count(2, 2, 2, "xilinx") == 9  # 8 lanes + the update: yosys says 9 (docs)
+    assert dsp_count(1, 1, 2, "xilinx") == 3
+    assert dsp_count(2, 2, 2, "stratix10") == 5  # two 18x19 multipliers per block
+    with pytest.raises(ValueError, match="unknown FPGA family"):
+        dsp_count(1, 1, 1, "ice40")
+
+
+def test_explicit_lanes_round_trip_and_are_checked(tmp_path):
+    budget = Budget(40, 4000, 150.0, 10.0)
+    cfg = compile_network(DESC, tmp_path / "a", 2, 2, 4, budget=budget)
+    assert (cfg["pox"], cfg["poy"], cfg["pof"]) == (2, 2, 4)
+    assert cfg["resources"] == resources(cfg["params"]).to_json()
+    assert cfg["modeled"]["cycles"] == cfg["modeled_cycles"]["total"] and cfg["modeled"]["mhz"] == 150.0
+    assert (tmp_path / "a" / "report.md").read_text().startswith("# Accelerator for small")
+    with pytest.raises(ValueError, match="POX=4 POY=4 POF=4 needs 65 DSP blocks, the budget is 40"):
+        compile_network(DESC, tmp_path / "b", 4, 4, 4, budget=budget)
+    with pytest.raises(ValueError, match="cannot serve it"):
+        check_budget(cfg["params"], Budget(100, 4000, 1000.0, 1.0))
+
+
+@pytest.mark.parametrize("args,message", [
+    (["--dsp", "1", "--bram-kbit", "4000", "--mhz", "200", "--dram-gbps", "10"],
+     "POX=1 POY=1 POF=1 needs 2 DSP blocks, the budget is 1"),
+    (["--dsp", "100", "--bram-kbit", "10", "--mhz", "200", "--dram-gbps", "10"], "Kbit of block RAM"),
+    (["--dsp", "100"], "missing --bram-kbit --mhz --dram-gbps"),
+    (["--device", "nope"], "unknown device 'nope'"),
+    (["--device", "xc7a200t", "--dsp", "9"], "--device sets every budget; drop --dsp"),
+    (["--pox", "2"], "give all of --pox --poy --pof, or none of them"),
+    ([], "give the lanes (--pox --poy --pof) or a budget"),
+    (["--dsp", "-3", "--bram-kbit", "4000", "--mhz", "200", "--dram-gbps", "10"], "--dsp must be a positive"),
+])
+def test_cli_refuses_impossible_or_incomplete_constraints(tmp_path, capsys, args, message):
+    from hwgen.cli import main
+
+    (tmp_path / "net.json").write_text(json.dumps(DESC))
+    rc = main(["compile", "--describe", str(tmp_path / "net.json"), "--out", str(tmp_path / "o"), *args])
+    err = capsys.readouterr().err
+    assert rc == 2 and message in err and len(err.strip().splitlines()) == 1, err
+
+
+def test_device_presets_name_their_sources():
+    for d in DEVICES.values():
+        assert d.dsp > 0 and d.bram_kbit > 0 and d.mhz > 0 and len(d.source) > 40
+    assert DEVICES["stratix10-gx"].dsp * 2 == 1024 and DEVICES["stratix10-gx"].mhz == 240.0
+
+
+@pytest.mark.skipif(sim.simulator_missing("icarus") is not None, reason="Icarus is not installed")
+def test_two_budgets_choose_different_designs_that_both_train_word_for_word(tmp_path):
+    from hwgen.compiler.simulate import simulate
+
+    seen = set()
+    for dsp in (6, 40):
+        cfg = compile_network(DESC, tmp_path / str(dsp), None, None, None, budget=Budget(dsp, 4000, 200.0, 10.0))
+        lanes = (cfg["pox"], cfg["poy"], cfg["pof"])
+        assert cfg["resources"]["dsp"] <= dsp and lanes not in seen
+        seen.add(lanes)
+        r = simulate(tmp_path / str(dsp), "icarus")
+        assert r.ok and r.tensors_equal == 6, r.lines
+        assert r.cycles == cfg["modeled"]["cycles"]
