@@ -10,16 +10,20 @@ simulated (docs/accelerator.md); no RTL is built here. Prints Markdown tables.
 from __future__ import annotations
 
 import argparse
+import sys
 import time
 from dataclasses import replace
+from pathlib import Path
 
-from fxtrain.models import MODELS
-from fxtrain.nn.update import lr_constants
-from fxtrain.presets import fpl19
-from hwgen.compiler.build import hardware_params
-from hwgen.compiler.choose import Budget, choose
-from hwgen.compiler.program import assemble
-from hwgen.compiler.resources import DEVICES
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+from fxtrain.models import MODELS  # noqa: E402
+from fxtrain.nn.update import lr_constants  # noqa: E402
+from fxtrain.presets import fpl19  # noqa: E402
+from hwgen.compiler.build import hardware_params  # noqa: E402
+from hwgen.compiler.choose import Budget, choose  # noqa: E402
+from hwgen.compiler.program import assemble  # noqa: E402
+from hwgen.compiler.resources import DEVICES  # noqa: E402
 
 
 def chosen(model: str, budget: Budget, batch: int, groups: int) -> dict:
