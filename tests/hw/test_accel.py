@@ -134,12 +134,6 @@ def test_cycle_model_within_2_percent_per_layer_phase(step_a):
     assert result.modeled_cycles == sum(v["modeled"] for v in result.per_layer_phase.values())
 
 
-def test_icarus_agrees(tmp_path):
-    need("icarus")
-    folder, _ = build(tmp_path, net_1x1(), 1, batch=2, groups=1)
-    check(simulate(folder, "icarus"))
-
-
 def test_generated_top_is_lint_clean(step_a):
     folder = step_a[0]
     root = sim.setup_verilator_env()
