@@ -11,6 +11,7 @@ from fxtrain.nn.layers import Conv2d, Flatten, Linear, MaxPool2d, ReLU
 from fxtrain.nn.network import Network
 from fxtrain.nn.recipe import Plan
 from fxtrain.presets import fpl19
+from fxtrain.vectors.words import WordFormat, decode_hex, encode_hex
 
 from .dram_map import Region
 
@@ -77,23 +78,22 @@ def unpack(regions: dict[str, Region], img: np.ndarray, name: str) -> np.ndarray
     return r.layout.weights(r.layout.banks_from_dram(flat)).reshape(r.shape)
 
 
+#: a DRAM word as the bundle format's raw unsigned 16-bit word (fxtrain.vectors.words)
+DRAM_WORD = WordFormat("index", 16)
+
+
 def read_hex_words(path, count: int) -> np.ndarray:
-    """A ``$writememh`` dump of 16-bit words as uint16; 'x'/'z' words are an error."""
-    words = []
-    with open(path) as fh:
-        for line in fh:
-            words += line.split("//", 1)[0].split()  # Icarus writes "// 0x..." address lines
-    if len(words) < count:
-        raise ValueError(f"{path}: {len(words)} words, expected {count}")
-    try:
-        return np.array([int(w, 16) for w in words[:count]], dtype=np.uint16)
-    except ValueError:
-        bad = next(i for i, w in enumerate(words[:count]) if not all(c in "0123456789abcdefABCDEF" for c in w))
-        raise ValueError(f"{path}: word {bad} is {words[bad]!r} (undefined in simulation)") from None
+    """The first ``count`` words of a ``$writememh`` dump as uint16 (Icarus's "// 0x..."
+    address lines are dropped; anything else that is not a 4-digit word, e.g. an undefined
+    'xxxx', is a ValueError naming the line)."""
+    with open(path, "rb") as fh:
+        lines = [ln.strip() for ln in fh if not ln.lstrip().startswith(b"//") and ln.strip()]
+    if len(lines) < count:
+        raise ValueError(f"{path}: {len(lines)} words, expected {count}")
+    return decode_hex(b"".join(ln.lower() + b"\n" for ln in lines[:count]), DRAM_WORD, count, str(path))
 
 
 def write_hex_words(path, img: np.ndarray) -> None:
-    """``$readmemh`` text of uint16 words, one per line."""
-    with open(path, "w") as fh:
-        fh.write("\n".join(f"{int(v):04x}" for v in img))
-        fh.write("\n")
+    """``$readmemh`` text of uint16 words, one per line (fxtrain.vectors.words.encode_hex)."""
+    with open(path, "wb") as fh:
+        fh.write(encode_hex(np.asarray(img, dtype=np.uint16), DRAM_WORD))
