@@ -14,6 +14,8 @@ config.json        lanes, buffer depths, widths, the DRAM map, per-instruction
 expected.npz       fxtrain's state after the steps (weights and momenta, int16)
 vectors/           the vector bundle of the same steps (per-layer-phase tensors)
 describe.json      the network description the program was assembled from
+report.md          resources (against the budget, if any), modeled figures, cycles per
+                   layer-phase, the best candidates (docs/compiler.md)
 =================  ===============================================================
 """
 from __future__ import annotations
