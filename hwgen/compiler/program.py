@@ -140,7 +140,7 @@ def program_hex(prog: list[Instr], lanes: tuple[int, int, int]) -> str:
 
 
 def decode_line(line: str) -> list[int]:
-    """The 20 fields of one hex line (for tests and debugging)."""
+    """The FIELDS (40) fields of one hex line (for tests and debugging)."""
     line = line.strip()
     if len(line) != INSTR_BITS // 4:
         raise ValueError(f"an instruction line has {INSTR_BITS // 4} hex digits, got {len(line)}")
