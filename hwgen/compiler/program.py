@@ -60,6 +60,8 @@ OPCODES = {"HALT": 0, "CONV_FP": 1, "CONV_BP": 2, "CONV_WU": 3, "RELU_Y": 4, "RE
            "RELU_BP": 6, "POOL_Y": 7, "POOL_ARG": 8, "UNPOOL": 9, "LOSS": 10, "ACCUM": 11,
            "APPLY": 12, "DECAY": 13}
 MAC_OPS = ("CONV_FP", "CONV_BP", "CONV_WU")
+#: the shifts accel_core's fx_requant accepts (its SHIFT_MIN, SHIFT_MAX)
+RQ_SHIFT_MIN, RQ_SHIFT_MAX = -16, 48
 
 
 @dataclass
@@ -221,8 +223,11 @@ def _step(desc: dict, constants: dict, pof: int, regions: dict[str, Region]) -> 
 
     def requant(spec: dict, f_src: int, what: str) -> dict:
         _spec_ok(spec, what, rq_modes)
-        return dict(shift=f_src - fmt_f(spec), rounding=spec["rounding"],
-                    rq_wrap=spec["overflow"] == "wrap")
+        shift = f_src - fmt_f(spec)
+        if not RQ_SHIFT_MIN <= shift <= RQ_SHIFT_MAX:
+            raise ValueError(f"{what}: requantization shift {shift} (fraction {f_src} to "
+                             f"{fmt_f(spec)}) is outside the accelerator's {RQ_SHIFT_MIN}..{RQ_SHIFT_MAX}")
+        return dict(shift=shift, rounding=spec["rounding"], rq_wrap=spec["overflow"] == "wrap")
 
     for i, L in enumerate(layers):
         t = L["type"]

@@ -66,6 +66,7 @@ def test_regions_are_aligned_and_disjoint_and_the_image_round_trips():
     ([Conv2d("conv0", 2, 4), MaxPool2d("pool0", 4), Flatten("f"), Linear("fc", 16, 3)], None,
      "pool0: the accelerator builds 2x2 max-pooling"),
     (None, "sr16", "rounding 'stochastic' is not built in the accelerator"),
+    (None, "shift", "requantization shift 56 .* outside the accelerator's -16..48"),
 ])
 def test_unsupported_networks_are_refused_by_name(layers, recipe, message):
     if recipe == "sr16":
@@ -73,8 +74,12 @@ def test_unsupported_networks_are_refused_by_name(layers, recipe, message):
         n = net(recipe=sr16(batch=4, groups=2, calib=(rng.random((4, 2, 8, 8)), rng.integers(0, 3, 4))))
     else:
         n = net(layers)
+    d = n.describe()
+    if recipe == "shift":  # a plan whose conv0 output fraction sits 56 bits below its sum's
+        d["plan"]["layers"]["conv0"]["activation"]["format"] = "Q16.-26"
+    c = {L.name: lr_constants(n.recipe, n.plan, n.plan[L.name]) for L in n.weighted_layers}
     with pytest.raises(ValueError, match=message):
-        program(n)
+        assemble(d, c, 4)
 
 
 def test_softmax_loss_and_bad_lanes_are_refused(tmp_path):
