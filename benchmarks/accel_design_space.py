@@ -32,7 +32,7 @@ def chosen(model: str, budget: Budget, batch: int, groups: int) -> dict:
     c = {L.name: lr_constants(net.recipe, net.plan, net.plan[L.name]) for L in net.weighted_layers}
     widest = max(s[-1] for s in net.shapes if len(s) == 3)
     params, rows = choose(d, lambda f: assemble(d, c, f, 1)[0],
-                          lambda p, x, y, f: hardware_params(p, None, x, y, f, net.logits_f),
+                          lambda p, x, y, f: hardware_params(p, x, y, f, net.logits_f),
                           budget, widest)
     return rows[0]
 

@@ -30,10 +30,12 @@ import numpy as np
 from fxtrain.atomic import atomic_write
 from fxtrain.nn.update import lr_constants
 from fxtrain.vectors.make import bundle_network
+from hwgen.accel_perf import write_back_depth
 
 from .dram_map import image_words
 from .image import network_from_describe, pack_image, write_hex_words
 from .program import MAC_OPS, assemble, program_hex
+from .resources import MIN_BUFFER_WORDS
 
 RTL = Path(__file__).resolve().parent.parent / "rtl"
 LIBRARY = ("accel_core.v", "accel_mac.v", "accel_vu.v", "accel_buf.v", "sync_fifo.v", "cyclic_wbuf.v",
@@ -103,7 +105,7 @@ def _pow2_at_least(n: int, lo: int = 2) -> int:
     return v
 
 
-def hardware_params(prog, regions, pox: int, poy: int, pof: int, f_z: int,
+def hardware_params(prog, pox: int, poy: int, pof: int, f_z: int,
                     minimum: dict | None = None) -> dict:
     """The accel_core parameters a program needs (buffer depths rounded up to powers of
     two, at least MIN_BUFFER_WORDS so that each maps to block RAM, and so that networks of
@@ -111,10 +113,6 @@ def hardware_params(prog, regions, pox: int, poy: int, pof: int, f_z: int,
     x = max([i.x_len for i in prog] + [2])
     e = max([i.e_len for i in prog] + [2])
     w = max([-(-i.w_len // pof) for i in prog if i.op in MAC_OPS] + [2])
-    from hwgen.accel_perf import write_back_depth
-
-    from .resources import MIN_BUFFER_WORDS
-
     p = {"POX": pox, "POY": poy, "POF": pof, "XBUF_DEPTH": _pow2_at_least(x, MIN_BUFFER_WORDS),
          "EBUF_DEPTH": _pow2_at_least(e, MIN_BUFFER_WORDS),
          "WBUF_DEPTH": _pow2_at_least(w, MIN_BUFFER_WORDS), "PROG_AW": PROG_AW,
@@ -188,11 +186,11 @@ def compile_network(desc: dict, out: str | os.PathLike, pox: int | None, poy: in
     if pox is None:
         widest = max(s_[-1] for s_ in [tuple(net.input_shape)] + [tuple(x) for x in net.shapes] if len(s_) == 3)
         chosen, candidates = choose(d, lambda f: assemble(d, constants, f, 1)[0],
-                                    lambda p_, x, y, f: hardware_params(p_, None, x, y, f, f_z, minimum),
+                                    lambda p_, x, y, f: hardware_params(p_, x, y, f, f_z, minimum),
                                     budget, widest)
         pox, poy, pof = chosen["POX"], chosen["POY"], chosen["POF"]
     prog, regions = assemble(d, constants, pof, steps)
-    params = hardware_params(prog, regions, pox, poy, pof, f_z, minimum)
+    params = hardware_params(prog, pox, poy, pof, f_z, minimum)
     if budget is not None:
         check_budget(params, budget)
     words = image_words(regions)

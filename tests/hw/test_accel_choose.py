@@ -38,7 +38,7 @@ def prog_for(pof):
 
 
 def params_for(p, x, y, f):
-    return hardware_params(p, None, x, y, f, NET.logits_f)
+    return hardware_params(p, x, y, f, NET.logits_f)
 
 
 def run(budget):
