@@ -7,6 +7,17 @@ The numba kernels release the GIL (``nogil``) and so does numpy's matmul, so pla
 threads suffice. Results are bit-identical whatever the thread count: tiles write
 disjoint outputs, and partial sums are exact integers.
 
+The calling thread runs the first part itself and ``workers - 1`` long-lived threads
+run the others. Between jobs a worker first *spins* (polls an atomic generation counter
+without the GIL, :mod:`._atomic`) for ``FXTRAIN_OPS_SPIN_US`` microseconds (default
+500; 0 turns it off), then sleeps on a condition variable; the caller likewise spins,
+then sleeps, while it waits for the last part. Why: one cnn1x training step hands out
+17 tile batches a few hundred microseconds apart, and waking a sleeping thread cost
+40-120 us per hand-off on this project's 2-core VM (a ThreadPoolExecutor round trip:
+59 us median); spinning made the whole fpl19 step about 6% faster (docs/benchmarks.md).
+The spin is skipped when there are more workers than CPUs this process may use, where
+a spinning thread would take a core from a working one.
+
 For jobs that call BLAS, BLAS is set to one thread only while the tile batch runs, then
 restored (a process-wide setting of numpy's bundled OpenBLAS, found by its exported
 symbols; with any other BLAS such jobs run on the calling thread only). The int32 jobs
@@ -20,12 +31,15 @@ import ctypes
 import glob
 import os
 import threading
-from concurrent.futures import ThreadPoolExecutor
+import time
 from typing import Callable, Sequence
 
 import numpy as np
 
+from . import _atomic
+
 _MAX_DEFAULT = 4
+_SPIN_US_DEFAULT = 500
 
 
 def _worker_count() -> int:
@@ -38,11 +52,42 @@ def _worker_count() -> int:
         if n < 1:
             raise ValueError(f"FXTRAIN_OPS_THREADS must be an integer >= 1, got {env!r}")
         return n
+    return max(1, min(_MAX_DEFAULT, _cpus()))
+
+
+def _cpus() -> int:
     try:
-        cpus = len(os.sched_getaffinity(0))
+        return len(os.sched_getaffinity(0))
     except AttributeError:  # pragma: no cover - not Linux
-        cpus = os.cpu_count() or 1
-    return max(1, min(_MAX_DEFAULT, cpus))
+        return os.cpu_count() or 1
+
+
+def _spin_us() -> int:
+    env = os.environ.get("FXTRAIN_OPS_SPIN_US")
+    if env is None:
+        return _SPIN_US_DEFAULT
+    try:
+        us = int(env)
+    except ValueError:
+        raise ValueError(f"FXTRAIN_OPS_SPIN_US must be an integer >= 0, got {env!r}") from None
+    if us < 0:
+        raise ValueError(f"FXTRAIN_OPS_SPIN_US must be an integer >= 0, got {env!r}")
+    return us
+
+
+def _spin_iterations(us: int) -> int:
+    """Polls of :func:`._atomic.spin_while` that take about ``us`` microseconds here: the
+    fastest of a few timed runs (one run, preempted, once gave a tenth of the true count)."""
+    if us == 0:
+        return 0
+    probe = np.zeros(1, dtype=np.int64)
+    _atomic.spin_while(probe, 0, 0, 16)  # compiled (or loaded) before timing
+    per_poll = float("inf")
+    for _ in range(7):
+        t = time.perf_counter()
+        _atomic.spin_while(probe, 0, 0, 1000)
+        per_poll = min(per_poll, (time.perf_counter() - t) / 1000)
+    return max(1, int(us * 1e-6 / max(per_poll, 1e-10)))
 
 
 def _openblas_controls():
@@ -63,23 +108,85 @@ def _openblas_controls():
     return None
 
 
+#: state slots: the job generation (bumped once per tile batch) and the parts still running
+_GEN, _LEFT = 0, 1
+
+
 class _TileRunner:
     def __init__(self) -> None:
         self.workers = _worker_count()
         self._blas = _openblas_controls()
+        self._spin_us = _spin_us()
         self._reset()
 
     def _reset(self) -> None:
-        # a forked child inherits neither the pool's threads nor a usable lock state
+        # a forked child inherits neither the threads nor a usable lock state
         self._pid = os.getpid()
-        self._pool: ThreadPoolExecutor | None = None
         self._lock = threading.Lock()
+        self._wake = threading.Condition()
+        self._done = threading.Condition()
+        self._state = np.zeros(2, dtype=np.int64)
+        self._threads: list[threading.Thread] = []
+        # (generation, job, parts, results) of the current tile batch, one attribute so
+        # that a worker reads a consistent batch whatever generation it last saw
+        self._batch: tuple = (0, None, [], [])
+        self._iters: int | None = None
+        self._ncpu = _cpus()
+
+    def _spin(self, idx: int = 0) -> int:
+        """Polls thread ``idx`` spins before sleeping: 0 when workers outnumber the CPUs,
+        or for a thread left over from a larger worker count."""
+        if self._iters is None:
+            self._iters = _spin_iterations(self._spin_us)
+        return self._iters if idx < self.workers <= self._ncpu else 0
+
+    def _start(self, n: int) -> None:
+        while len(self._threads) < n - 1:
+            t = threading.Thread(target=self._serve, args=(len(self._threads) + 1,), daemon=True,
+                                 name=f"fxtrain-ops_{len(self._threads) + 1}")
+            self._threads.append(t)
+            t.start()
+
+    def _serve(self, idx: int) -> None:
+        """A worker: wait for a new generation, run part ``idx`` of it (if it has one).
+        Each generation runs at most once: a worker that slept through batches it had no
+        part in jumps to the newest one."""
+        state, gen = self._state, 0
+        while True:
+            g = _atomic.spin_while(state, _GEN, gen, self._spin(idx))
+            if g == gen:
+                with self._wake:
+                    while state[_GEN] == gen:
+                        self._wake.wait()
+            gen, job, parts, results = self._batch
+            if idx >= len(parts):
+                continue
+            try:
+                results[idx] = job(parts[idx])
+            except BaseException as exc:  # handed to the caller, which raises it
+                results[idx] = _Failed(exc)
+            if _atomic.add(state, _LEFT, -1) == 1:
+                with self._done:
+                    self._done.notify_all()
+
+    def _wait_parts(self) -> None:
+        """Return once every other part of the batch has finished: spin, then sleep."""
+        state, iters = self._state, self._spin()
+        left = int(state[_LEFT])
+        while left:
+            left = _atomic.spin_while(state, _LEFT, left, iters)
+            if left:
+                with self._done:
+                    if state[_LEFT]:
+                        self._done.wait(0.01)
+                left = int(state[_LEFT])
 
     def run(self, job: Callable[[Sequence], object], tiles: Sequence,
             uses_blas: bool = True) -> list:
         """``[job(part) for part in parts]``: tiles dealt round-robin into one part per
-        worker. Parts run concurrently unless the job calls BLAS and BLAS cannot be held
-        to one thread meanwhile."""
+        worker, the first run by the calling thread. Parts run concurrently unless the
+        job calls BLAS and BLAS cannot be held to one thread meanwhile. An exception in
+        any part is raised here once every part has finished."""
         if self._pid != os.getpid():
             self._reset()
         n = min(self.workers, len(tiles))
@@ -88,20 +195,42 @@ class _TileRunner:
         if n <= 1 or not self._lock.acquire(blocking=False):  # nested or concurrent: inline
             return [job(tiles)]
         try:
-            if self._pool is None:
-                self._pool = ThreadPoolExecutor(self.workers, thread_name_prefix="fxtrain-ops")
-            parts = [tiles[i::n] for i in range(n)]
-            if not uses_blas:
-                return list(self._pool.map(job, parts))
-            get, set_ = self._blas
-            before = get()
-            set_(1)
+            self._start(n)
+            if uses_blas:
+                get, set_ = self._blas
+                before = get()
+                set_(1)
             try:
-                return list(self._pool.map(job, parts))
+                results = self._dispatch(job, [tiles[i::n] for i in range(n)])
             finally:
-                set_(before)
+                if uses_blas:
+                    set_(before)
         finally:
             self._lock.release()
+        for r in results:
+            if isinstance(r, _Failed):
+                raise r.exc
+        return results
+
+    def _dispatch(self, job, parts: list) -> list:
+        results = [None] * len(parts)
+        self._batch = (int(self._state[_GEN]) + 1, job, parts, results)
+        _atomic.add(self._state, _LEFT, len(parts) - 1)
+        _atomic.add(self._state, _GEN, 1)
+        with self._wake:
+            self._wake.notify_all()
+        try:
+            results[0] = job(parts[0])
+        except BaseException as exc:
+            results[0] = _Failed(exc)
+        finally:
+            self._wait_parts()  # the other parts still write into shared outputs
+        return results
+
+
+class _Failed:
+    def __init__(self, exc: BaseException) -> None:
+        self.exc = exc
 
 
 RUNNER = _TileRunner()

@@ -61,3 +61,54 @@ def test_bad_thread_count_is_refused(monkeypatch):
     monkeypatch.setenv("FXTRAIN_OPS_THREADS", "two")
     with pytest.raises(ValueError, match="FXTRAIN_OPS_THREADS"):
         _threads._worker_count()
+
+
+def _fresh_runner(monkeypatch, workers: int, spin_us: str = "500"):
+    monkeypatch.setenv("FXTRAIN_OPS_THREADS", str(workers))
+    monkeypatch.setenv("FXTRAIN_OPS_SPIN_US", spin_us)
+    return _threads._TileRunner()
+
+
+@pytest.mark.parametrize("spin_us", ["0", "500"])
+def test_parts_come_back_in_order_from_every_thread(monkeypatch, spin_us):
+    import threading
+
+    runner = _fresh_runner(monkeypatch, 3, spin_us)
+    for _ in range(50):  # many hand-offs: each generation runs each part exactly once
+        out = runner.run(lambda part: (list(part), threading.get_ident()), list(range(7)),
+                         uses_blas=False)
+        assert [p for p, _ in out] == [[0, 3, 6], [1, 4], [2, 5]]
+        assert out[0][1] == threading.get_ident()  # the caller runs the first part
+        assert len({t for _, t in out}) == 3
+
+
+def test_an_exception_in_a_worker_part_reaches_the_caller(monkeypatch):
+    runner = _fresh_runner(monkeypatch, 2)
+    finished = []
+
+    def job(part):
+        if part[0] == 1:
+            raise ZeroDivisionError("part one")
+        finished.append(part)
+        return part
+
+    with pytest.raises(ZeroDivisionError, match="part one"):
+        runner.run(job, [0, 1, 2, 3], uses_blas=False)
+    assert finished == [[0, 2]]
+    assert runner.run(lambda p: sum(p), [0, 1, 2, 3], uses_blas=False) == [2, 4]  # still usable
+
+
+def test_fewer_tiles_than_workers_and_a_shrinking_worker_count(monkeypatch):
+    runner = _fresh_runner(monkeypatch, 3)
+    assert runner.run(lambda p: p, [5, 6], uses_blas=False) == [[5], [6]]
+    assert runner.run(lambda p: p, [1, 2, 3], uses_blas=False) == [[1], [2], [3]]
+    runner.workers = 2  # the third thread stays idle and must not run a part
+    for _ in range(20):
+        assert runner.run(lambda p: p, [1, 2, 3], uses_blas=False) == [[1, 3], [2]]
+
+
+def test_bad_spin_time_is_refused(monkeypatch):
+    for bad in ("-1", "soon"):
+        monkeypatch.setenv("FXTRAIN_OPS_SPIN_US", bad)
+        with pytest.raises(ValueError, match="FXTRAIN_OPS_SPIN_US"):
+            _threads._spin_us()
