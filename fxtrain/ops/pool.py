@@ -10,7 +10,6 @@ from __future__ import annotations
 import numpy as np
 from numba import njit
 
-from ._threads import RUNNER
 from ._validate import hw_arg, int_arg, int_array, out_array
 
 K_MAX = 16  # argmax ky*k + kx must fit a uint8
@@ -49,12 +48,12 @@ def _pool_bp(e, arg, k, out):
 
 
 @njit(cache=True, nogil=True)
-def _pool2_fp(a, y, arg, n0, n1):
-    """:func:`_pool_fp` for k = 2 on images n0..n1-1, one output row at a time: the four
-    window elements compared by selects instead of a loop, which LLVM vectorizes
-    (measured 17x faster on [40, 16, 32, 32] int16)."""
+def _pool2_fp(a, y, arg):
+    """:func:`_pool_fp` for k = 2, one output row at a time: the four window elements
+    compared by selects instead of a loop, which LLVM vectorizes (measured 17x faster on
+    [40, 16, 32, 32] int16)."""
     n_img, c, ho, wo = y.shape
-    for n in range(n0, n1):
+    for n in range(n_img):
         for ch in range(c):
             for oy in range(ho):
                 r0 = a[n, ch, 2 * oy]
@@ -79,13 +78,12 @@ def _pool2_fp(a, y, arg, n0, n1):
 
 
 @njit(cache=True, nogil=True)
-def _pool2_bp(e, arg, out, mask, use_mask, n0, n1):
-    """:func:`_pool_bp` for k = 2 and even H, W on images n0..n1-1: writes every element
-    of ``out`` (e at the argmax, 0 elsewhere) with branch-free products, so ``out`` needs
-    no zeroing; with ``use_mask`` also times a ReLU mask of out's shape (the ReLU before
-    the pool)."""
+def _pool2_bp(e, arg, out, mask, use_mask):
+    """:func:`_pool_bp` for k = 2 and even H, W: writes every element of ``out`` (e at
+    the argmax, 0 elsewhere) with branch-free products, so ``out`` needs no zeroing; with
+    ``use_mask`` also times a ReLU mask of out's shape (the ReLU before the pool)."""
     n_img, c, ho, wo = e.shape
-    for n in range(n0, n1):
+    for n in range(n_img):
         for ch in range(c):
             for oy in range(ho):
                 er = e[n, ch, oy]
@@ -112,19 +110,6 @@ def _scatter2(v, i, o0, o1, ox, k0, k1, k2, k3):
 
 _NO_MASK = np.zeros((1, 1, 2, 2), dtype=np.uint8)
 
-#: images per part below which a pooling kernel runs on the calling thread: a hand-off
-#: costs about as much as pooling a few [16, 32, 32] images
-_MIN_PART_IMAGES = 4
-
-
-def _by_images(kernel, n: int, *args) -> None:
-    """``kernel(*args, n0, n1)`` over the batch, cut into one contiguous run of images per
-    worker (each image's outputs are its own: the split changes no bit)."""
-    parts = max(1, min(RUNNER.workers, n // _MIN_PART_IMAGES))
-    cuts = [n * i // parts for i in range(parts + 1)]
-    RUNNER.run(lambda runs: [kernel(*args, n0, n1) for n0, n1 in runs],
-               list(zip(cuts[:-1], cuts[1:])), uses_blas=False)
-
 
 def _k_arg(k) -> int:
     return int_arg(k, "k", 1, K_MAX)
@@ -143,10 +128,7 @@ def maxpool_fp(a, k: int, out: tuple | None = None) -> tuple[np.ndarray, np.ndar
         y, arg = np.empty(shape, dtype=a.dtype), np.empty(shape, dtype=np.uint8)
     else:
         y, arg = out_array(out[0], shape, a.dtype, "out[0]"), out_array(out[1], shape, np.uint8, "out[1]")
-    if k == 2:
-        _by_images(_pool2_fp, n, a, y, arg)
-    else:
-        _pool_fp(np.ascontiguousarray(a), k, y, arg)
+    (_pool2_fp(a, y, arg) if k == 2 else _pool_fp(np.ascontiguousarray(a), k, y, arg))
     return y, arg
 
 
@@ -171,7 +153,7 @@ def maxpool_bp(e, argmax, in_hw, k: int, out: np.ndarray | None = None) -> np.nd
         out = out_array(out, (n, c, h, w), e.dtype, "out")
     if k == 2 and h % 2 == 0 and w % 2 == 0:
         out = np.empty((n, c, h, w), dtype=e.dtype) if out is None else out
-        _by_images(_pool2_bp, n, e, arg, out, _NO_MASK, False)
+        _pool2_bp(e, arg, out, _NO_MASK, False)
         return out
     if out is None:
         out = np.zeros((n, c, h, w), dtype=e.dtype)
@@ -200,7 +182,7 @@ def maxpool_bp_mask(e, argmax, in_hw, k: int, mask, out: np.ndarray | None = Non
             raise ValueError(f"argmax holds {int(arg.max())}, not a position in a 2x2 window")
         out = (np.empty((*e.shape[:2], h, w), dtype=e.dtype) if out is None
                else out_array(out, (*e.shape[:2], h, w), e.dtype, "out"))
-        _by_images(_pool2_bp, e.shape[0], e, arg, out, np.ascontiguousarray(m), True)
+        _pool2_bp(e, arg, out, np.ascontiguousarray(m), True)
         return out
     from .activation import relu_bp
 

@@ -26,7 +26,6 @@ from numba import njit
 from ..numerics import QFormat, requantize
 from ..numerics._kernels import HALF_UP, STOCHASTIC, fit, requant_value
 from ..numerics.requant import requant_params
-from ._threads import RUNNER
 from ._validate import bounded, int_arg, int_array, same_shape
 
 _M32 = 0xFFFFFFFF
@@ -87,26 +86,25 @@ def fpl19_decay(V, m_q, f_V: int = 0, rounding: str = "half_up", overflow: str =
 
 @njit(cache=True, inline="always")
 def _step_body(W, V, G, lr_q, s_acc, key_acc, s_q, s_app, key_app, m_q, key_dec,
-               mode_m, ovf_m, w_m, mode_u, ovf_u, w_u, W_out, V_out, i0, i1):
-    """Elementwise :func:`fpl19_step` on flat arrays (G is [groups, size]), elements
-    i0..i1-1: one loop per group, then one for apply + decay, so each loop is a plain
-    elementwise loop that LLVM vectorizes once the modes are constants. Returns
-    (momentum, update) overflow counts."""
-    groups = G.shape[0]
+               mode_m, ovf_m, w_m, mode_u, ovf_u, w_u, W_out, V_out):
+    """Elementwise :func:`fpl19_step` on flat arrays (G is [groups, size]): one loop per
+    group, then one for apply + decay, so each loop is a plain elementwise loop that LLVM
+    vectorizes once the modes are constants. Returns (momentum, update) overflow counts."""
+    groups, size = G.shape
     n_m = 0
     n_u = 0
-    for i in range(i0, i1):
+    for i in range(size):
         V_out[i] = V[i]
     for g in range(groups):
         k = np.uint64(key_acc[g])
-        for i in range(i0, i1):
+        for i in range(size):
             inc, o1 = requant_value(np.int64(G[g, i]) * lr_q, s_acc, mode_m, ovf_m, w_m, k,
                                     np.uint64(i))
             v, o2 = fit(np.int64(V_out[i]) + inc, w_m, ovf_m)
             V_out[i] = v
             n_m += o1 + o2
     ka, kd = np.uint64(key_app), np.uint64(key_dec)
-    for i in range(i0, i1):
+    for i in range(size):
         v = np.int64(V_out[i])
         dec, o1 = requant_value(v * s_q, s_app, mode_u, ovf_u, w_u, ka, np.uint64(i))
         w_new, o2 = fit(np.int64(W[i]) - dec, w_u, ovf_u)
@@ -118,30 +116,26 @@ def _step_body(W, V, G, lr_q, s_acc, key_acc, s_q, s_app, key_app, m_q, key_dec,
     return n_m, n_u
 
 
-@njit(cache=True, nogil=True)
+@njit(cache=True)
 def _step_any(W, V, G, lr_q, s_acc, key_acc, s_q, s_app, key_app, m_q, key_dec,
-              mode_m, ovf_m, w_m, mode_u, ovf_u, w_u, W_out, V_out, i0, i1):
+              mode_m, ovf_m, w_m, mode_u, ovf_u, w_u, W_out, V_out):
     return _step_body(W, V, G, lr_q, s_acc, key_acc, s_q, s_app, key_app, m_q, key_dec,
-                      mode_m, ovf_m, w_m, mode_u, ovf_u, w_u, W_out, V_out, i0, i1)
+                      mode_m, ovf_m, w_m, mode_u, ovf_u, w_u, W_out, V_out)
 
 
-@njit(cache=True, nogil=True)
+@njit(cache=True)
 def _step_half_up(W, V, G, lr_q, s_acc, key_acc, s_q, s_app, key_app, m_q, key_dec,
-                  mode_m, ovf_m, w_m, mode_u, ovf_u, w_u, W_out, V_out, i0, i1):
+                  mode_m, ovf_m, w_m, mode_u, ovf_u, w_u, W_out, V_out):
     return _step_body(W, V, G, lr_q, s_acc, key_acc, s_q, s_app, key_app, m_q, key_dec,
-                      HALF_UP, ovf_m, w_m, HALF_UP, ovf_u, w_u, W_out, V_out, i0, i1)
+                      HALF_UP, ovf_m, w_m, HALF_UP, ovf_u, w_u, W_out, V_out)
 
 
-@njit(cache=True, nogil=True)
+@njit(cache=True)
 def _step_stochastic(W, V, G, lr_q, s_acc, key_acc, s_q, s_app, key_app, m_q, key_dec,
-                     mode_m, ovf_m, w_m, mode_u, ovf_u, w_u, W_out, V_out, i0, i1):
+                     mode_m, ovf_m, w_m, mode_u, ovf_u, w_u, W_out, V_out):
     return _step_body(W, V, G, lr_q, s_acc, key_acc, s_q, s_app, key_app, m_q, key_dec,
-                      STOCHASTIC, ovf_m, w_m, STOCHASTIC, ovf_u, w_u, W_out, V_out, i0, i1)
+                      STOCHASTIC, ovf_m, w_m, STOCHASTIC, ovf_u, w_u, W_out, V_out)
 
-
-#: elements per worker below which the update runs on the calling thread (a hand-off
-#: costs about as much as updating 8k elements)
-SPLIT_MIN = 8192
 
 #: the mode pairs of the presets (fpl19: half_up; sr16: stochastic) get loops compiled
 #: with the mode as a constant; any other pair runs the generic loop (same bits)
@@ -186,17 +180,12 @@ def fpl19_step(W, V, grads, lr_q, s_q, m_q, f_G: int, f_lr: int, f_V: int, f_s: 
     W_out = np.empty(size, dtype=QFormat(w_u, f_W).dtype)
     V_out = np.empty(size, dtype=QFormat(w_m, f_V).dtype)
     kernel = _STEP.get((mm, mu), _step_any)
-    args = (np.ascontiguousarray(W).reshape(-1), np.ascontiguousarray(V).reshape(-1), G,
-            _scalar(lr_q, "lr_q"), np.int64(s_acc), keys, _scalar(s_q, "s_q"), np.int64(s_app),
-            np.int64(int_arg(key_update, "key_update", 0, _M32)), _scalar(m_q, "m_q"),
-            np.int64((km + len(gs) * size) & _M32), np.int64(mm), np.int64(om), np.int64(w_m),
-            np.int64(mu), np.int64(ou), np.int64(w_u), W_out, V_out)
-    parts = max(1, min(RUNNER.workers, size // SPLIT_MIN))
-    cuts = [size * i // parts for i in range(parts + 1)]
-    counts = RUNNER.run(lambda runs: [kernel(*args, i0, i1) for i0, i1 in runs],
-                        list(zip(cuts[:-1], cuts[1:])), uses_blas=False)
-    n_m = sum(c[0] for part in counts for c in part)
-    n_u = sum(c[1] for part in counts for c in part)
+    n_m, n_u = kernel(np.ascontiguousarray(W).reshape(-1), np.ascontiguousarray(V).reshape(-1), G,
+                           _scalar(lr_q, "lr_q"), np.int64(s_acc), keys, _scalar(s_q, "s_q"),
+                           np.int64(s_app), np.int64(int_arg(key_update, "key_update", 0, _M32)),
+                           _scalar(m_q, "m_q"), np.int64((km + len(gs) * size) & _M32),
+                           np.int64(mm), np.int64(om), np.int64(w_m), np.int64(mu), np.int64(ou),
+                           np.int64(w_u), W_out, V_out)
     return W_out.reshape(W.shape), V_out.reshape(V.shape), int(n_m), int(n_u)
 
 

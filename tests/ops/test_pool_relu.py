@@ -98,27 +98,6 @@ def test_maxpool_k2_fast_kernels_match_the_general_ones(dtype):
     assert g.dtype == dtype
 
 
-@pytest.mark.parametrize("workers", [1, 2, 3])
-def test_maxpool_k2_split_over_workers_matches_the_general_kernels(monkeypatch, workers):
-    # 13 images: runs of 4-5 images per worker, the last one shorter
-    from fxtrain.ops import _threads
-    from fxtrain.ops import pool as P
-    monkeypatch.setattr(_threads.RUNNER, "workers", workers)
-    rng = np.random.default_rng(12)
-    a = rng.integers(-3, 4, size=(13, 5, 6, 8)).astype(np.int16)
-    y, arg = O.maxpool_fp(a, 2)
-    y_ref, arg_ref = np.empty_like(y), np.empty_like(arg)
-    P._pool_fp(a, 2, y_ref, arg_ref)
-    np.testing.assert_array_equal(y, y_ref)
-    np.testing.assert_array_equal(arg, arg_ref)
-    e = rng.integers(-99, 99, size=y.shape).astype(np.int16)
-    g_ref = np.zeros_like(a)
-    P._pool_bp(e, arg, 2, g_ref)
-    np.testing.assert_array_equal(O.maxpool_bp(e, arg, (6, 8), 2), g_ref)
-    mask = (rng.random(a.shape) < 0.5).astype(np.uint8)
-    np.testing.assert_array_equal(O.maxpool_bp_mask(e, arg, (6, 8), 2, mask), g_ref * mask)
-
-
 def test_out_buffers_are_filled_and_checked():
     rng = np.random.default_rng(5)
     x = rng.integers(-9, 9, size=(2, 3, 4, 6)).astype(np.int16)
