@@ -42,6 +42,7 @@ import numpy as np
 from numba import njit
 
 from ..numerics._fast import requant_flat
+from ._atomic import atomic_add
 from ._conv_kernels import wrap_bits
 from ._simd import QBLK, ROWS, madd_axpy, madd_axpy_add64, madd_axpy_store64, madd_dot
 
@@ -374,18 +375,25 @@ def _image_sums(x, n, w32, offs, p, wp, plane, q_len, bias, acc_bits, xbuf, cuts
 
 
 @njit(cache=True, nogil=True)
-def corr_tile_exact(x, images, w32, offs, p, wp, plane, q_len, bias, acc_bits,
+def corr_tile_exact(x, images, taken, w32, offs, p, wp, plane, q_len, bias, acc_bits,
                     xbuf, cuts, one_pass, obuf32, obuf, out):
     """out[n, o, y, x] = wrap(bias[o] + sum_r w[o, r] * window, acc_bits) for the images n
-    listed in ``images`` (int64; one call per worker), the sum exact (``cuts`` from :func:`plan_chunks`); returns the number of
-    elements whose exact value did not fit acc_bits.
+    listed in ``images`` (int64), the sum exact (``cuts`` from :func:`plan_chunks`);
+    returns the number of elements whose exact value did not fit acc_bits. Every worker calls it with the same
+    ``images`` and ``taken`` (int64 [1], 0 at the start): each takes the next image by an
+    atomic increment of ``taken[0]`` until none is left, so the images spread over the
+    workers as fast as each one goes (which ones a worker did changes no bit).
 
     ``xbuf`` int16 of (C+1)//2 * plane * 2, ``obuf`` int64 and ``obuf32`` int32 of
     O_pad * q_len (only the one :func:`_accumulate` fills needs its size).
     """
     ho, wo = out.shape[2], out.shape[3]
     count = 0
-    for n in images:
+    while True:
+        t = atomic_add(taken, 0, 1)
+        if t >= images.size:
+            break
+        n = images[t]
         count += _image_sums(x, n, w32, offs, p, wp, plane, q_len, bias, acc_bits, xbuf, cuts,
                              one_pass, obuf32, obuf, ho, wo, out[n].reshape(-1))
     return count
@@ -411,7 +419,7 @@ def _post(y, m, post):
 
 
 @njit(cache=True, nogil=True)
-def corr_tile_exact_requant(x, images, w32, offs, p, wp, plane, q_len, bias, acc_bits,
+def corr_tile_exact_requant(x, images, taken, w32, offs, p, wp, plane, q_len, bias, acc_bits,
                             s, mode, ovf, w, key, post, xbuf, cuts, one_pass, obuf32, obuf, vbuf,
                             out, mask, orange):
     """:func:`corr_tile_exact` followed by requantize(acc, s, mode, ovf, w, key) per element,
@@ -428,7 +436,11 @@ def corr_tile_exact_requant(x, images, w32, offs, p, wp, plane, q_len, bias, acc
     size = o_out * ho * wo
     count = 0
     n_acc = 0
-    for n in images:
+    while True:
+        t = atomic_add(taken, 0, 1)
+        if t >= images.size:
+            break
+        n = images[t]
         n_acc += _image_sums(x, n, w32, offs, p, wp, plane, q_len, bias, acc_bits, xbuf, cuts,
                              one_pass, obuf32, obuf, ho, wo, vbuf)
         k = (key + n * size) & 0xFFFFFFFF

@@ -212,6 +212,14 @@ class _TileRunner:
                 raise r.exc
         return results
 
+    def share(self, job: Callable[[], object], items: int) -> list:
+        """``[job() on each of min(workers, items) threads]``, the calling thread first,
+        for jobs that take their ``items`` from a shared counter
+        (:func:`._atomic.atomic_add`): a thread that starts late, or runs on a busier
+        core, then simply takes fewer. The jobs call no BLAS. Exceptions as in
+        :meth:`run`."""
+        return self.run(lambda _: job(), [None] * max(1, items), uses_blas=False)
+
     def _dispatch(self, job, parts: list) -> list:
         results = [None] * len(parts)
         self._batch = (int(self._state[_GEN]) + 1, job, parts, results)

@@ -36,6 +36,7 @@ import threading
 import numpy as np
 
 from . import _conv_kernels as CK
+from . import _atomic
 from . import _direct as D
 from ._gemm import F64_EXACT, exact_matmul, operand_dtype
 from ._threads import RUNNER
@@ -166,7 +167,7 @@ def direct_ok(x: np.ndarray, w2: np.ndarray, s: int) -> bool:
 
 def correlate_direct(x, w2, k, p, bias, acc_bits, out, rq=None, post=(0, None), bounds=None):
     """Stride 1, 16-bit operands: :func:`._direct.corr_tile_exact`, one image at a time,
-    images dealt to the workers. Fills ``out``: int64 accumulators wrapped to acc_bits
+    each worker taking the next image left (:meth:`._threads._TileRunner.share`). Fills ``out``: int64 accumulators wrapped to acc_bits
     (returns the accumulator overflow count), or with ``rq = (s, mode, ovf, w, key)`` the
     requantized words (:func:`._direct.corr_tile_exact_requant`; returns (requantize
     overflows, accumulator overflows)), then ``post = (mode, mask)`` of
@@ -183,8 +184,10 @@ def correlate_direct(x, w2, k, p, bias, acc_bits, out, rq=None, post=(0, None), 
     g, offs = D.geometry(h, wd, k, p, c, True)
     w32 = D.pack_weights(w2, c, k)
 
-    def job(images):
-        images = np.asarray(images, dtype=np.int64)
+    images = np.arange(n, dtype=np.int64)
+    taken = np.zeros(1, dtype=np.int64)  # the next image to take (:func:`._direct.corr_tile_exact`)
+
+    def job():
         xbuf = _buffer("fp.x", (c + 1) // 2 * g.plane * 2, np.int16)
         size = w32.shape[0] * g.q_len
         obuf32 = _buffer("fp.o32", size if one_pass else 0, np.int32)
@@ -194,15 +197,15 @@ def correlate_direct(x, w2, k, p, bias, acc_bits, out, rq=None, post=(0, None), 
         orange = np.empty((0 if bounds is None else out.shape[1], 2), dtype=np.int64)
         orange[:, 0], orange[:, 1] = np.iinfo(np.int64).max, np.iinfo(np.int64).min
         if rq is None:
-            n_acc = D.corr_tile_exact(x, images, w32, offs, p, g.wp, g.plane, g.q_len, bias,
+            n_acc = D.corr_tile_exact(x, images, taken, w32, offs, p, g.wp, g.plane, g.q_len, bias,
                                       acc_bits, xbuf, cuts, one_pass, obuf32, obuf, out)
             return 0, n_acc, orange
-        count, n_acc = D.corr_tile_exact_requant(x, images, w32, offs, p, g.wp, g.plane, g.q_len,
-                                                 bias, acc_bits, *rq, post[0], xbuf, cuts, one_pass,
-                                                 obuf32, obuf, vbuf, out, mask, orange)
+        count, n_acc = D.corr_tile_exact_requant(x, images, taken, w32, offs, p, g.wp, g.plane,
+                                                 g.q_len, bias, acc_bits, *rq, post[0], xbuf, cuts,
+                                                 one_pass, obuf32, obuf, vbuf, out, mask, orange)
         return count, n_acc, orange
 
-    parts = RUNNER.run(job, list(range(n)), uses_blas=False)
+    parts = RUNNER.share(job, n)
     count, n_acc = sum(r[0] for r in parts), sum(r[1] for r in parts)
     if bounds is not None and rq is not None:
         lo, hi = parts[0][2][:, 0].copy(), parts[0][2][:, 1].copy()
@@ -223,11 +226,15 @@ def _wu_direct(e, a, k, p) -> np.ndarray:
     g, offs = D.geometry(h, wd, k, p, c, False)
     o_pad = -(-o // D.ROWS) * D.ROWS
     per = max(1, min(n, D.WU_MAX_IMAGES, D.WU_TILE_BYTES // (2 * D.ROWS * g.q_len)))
-    count = min(n, max(-(-n // per), RUNNER.workers))  # at least one tile per worker
+    # a multiple of the workers of about equal tiles: 20 images of an 8x8 layer make 4
+    # tiles of 5 (3 tiles of 7, 7 and 6 left one worker 13 images and the other 7)
+    w = RUNNER.workers
+    count = min(n, w * -(-n // (w * per)))
     per = -(-n // count)
     tiles = [(n0, min(n, n0 + per)) for n0 in range(0, n, per)]
+    taken = np.zeros(1, dtype=np.int64)  # the next tile to take
 
-    def job(part):
+    def job():
         g32 = _buffer("wu.g32", o_pad * offs.size, np.int32).reshape(o_pad, offs.size)
         g32[:] = 0
         g64 = np.zeros((o_pad, offs.size), dtype=np.int64)  # returned: not scratch
@@ -237,7 +244,8 @@ def _wu_direct(e, a, k, p) -> np.ndarray:
         el1, amx = _buffer("wu.el1", per * o, np.int64), _buffer("wu.amx", per * c, np.int64)
         bad = np.empty(per, dtype=np.int64)
         bads = []
-        for n0, n1 in part:
+        while (t := _atomic.add(taken, 0, 1)) < len(tiles):
+            n0, n1 = tiles[t]
             m = n1 - n0
             nb = D.wu_tile_exact(e, a, n0, n1, offs, p, g.wp, g.plane, g.q_len,
                                  ebuf[:m * o_pad * g.q_len], abuf[:m * c * g.plane], g32, g64,
@@ -246,7 +254,7 @@ def _wu_direct(e, a, k, p) -> np.ndarray:
         D.wu_flush(g32, g64, pending)
         return g64, bads
 
-    parts = RUNNER.run(job, tiles, uses_blas=False)
+    parts = RUNNER.share(job, len(tiles))
     total = sum(part[0] for part in parts)[:o, :c * k * k]
     bads = sorted(i for part in parts for i in part[1])
     if bads:

@@ -112,3 +112,22 @@ def test_bad_spin_time_is_refused(monkeypatch):
         monkeypatch.setenv("FXTRAIN_OPS_SPIN_US", bad)
         with pytest.raises(ValueError, match="FXTRAIN_OPS_SPIN_US"):
             _threads._spin_us()
+
+
+@pytest.mark.parametrize("workers", [1, 2, 3])
+def test_shared_jobs_take_every_item_exactly_once(monkeypatch, workers):
+    from fxtrain.ops import _atomic
+
+    runner = _fresh_runner(monkeypatch, workers)
+    for items in (1, 2, 37):
+        taken = np.zeros(1, dtype=np.int64)
+
+        def job():
+            got = []
+            while (t := _atomic.add(taken, 0, 1)) < items:
+                got.append(t)
+            return got
+
+        parts = runner.share(job, items)
+        assert len(parts) == min(workers, items)
+        assert sorted(t for part in parts for t in part) == list(range(items))
