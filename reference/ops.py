@@ -114,9 +114,16 @@ def conv2d_bp(e, w, in_hw, stride=1, pad=0, acc_bits=32, stats=False):
     return _stats(out, cnt, stats)
 
 
-def conv2d_wu(e, a, k, stride=1, pad=0, acc_bits=32, stats=False):
+def conv2d_wu(e, a, k, stride=1, pad=0, acc_bits=32, stats=False, groups=1):
     """g[o,c,ky,kx] = sum_{n,y,x} e[n,o,y,x] * a[n,c,yS+ky-P,xS+kx-P], wrapped to acc_bits
-    (``stats`` as FP)."""
+    (``stats`` as FP). ``groups`` > 1: one such sum per consecutive group of N/groups
+    images, stacked [groups, O, C, k, k], the counts added."""
+    if groups > 1:
+        gs = len(e) // groups
+        parts = [conv2d_wu(e[i * gs:(i + 1) * gs], a[i * gs:(i + 1) * gs], k, stride, pad,
+                           acc_bits, True) for i in range(groups)]
+        out = np.stack([g for g, _ in parts])
+        return (out, sum(c for _, c in parts)) if stats else out
     E, (N, O, Ho, Wo) = _lists(e)
     A, (_, C, H, W) = _lists(a)
     S, P = stride, pad

@@ -174,10 +174,11 @@ class Network:
         if n:
             self.overflows[tag] = self.overflows.get(tag, 0) + int(n)
 
-    def _acc(self, op, layer, phase: str, *args):
-        """``op(*args)``: exact sums wrapped to the plan's width for ``layer`` and ``phase``;
-        elements whose sum did not fit are counted as ``{layer}.accumulator_{phase}``."""
-        acc, n = op(*args, acc_bits=self.plan.acc(layer.name, phase), stats=True)
+    def _acc(self, op, layer, phase: str, *args, **kw):
+        """``op(*args, **kw)``: exact sums wrapped to the plan's width for ``layer`` and
+        ``phase``; elements whose sum did not fit are counted as
+        ``{layer}.accumulator_{phase}``."""
+        acc, n = op(*args, acc_bits=self.plan.acc(layer.name, phase), stats=True, **kw)
         self._count(f"{layer.name}.accumulator_{phase}", n)
         return acc
 
@@ -359,6 +360,10 @@ class Network:
                 W = self.params[f"{L.name}.weight"]
                 conv = isinstance(L, Conv2d)
                 G = []
+                # every group's conv sums in one call (one hand-off to the workers)
+                accs = (self._acc(ops.conv2d_wu, L, "wu", e, a_in, L.k, L.stride, L.pad,
+                                  groups=groups).reshape((groups,) + L.weight_shape)
+                        if conv and not self.float64 else None)
                 for g in range(groups):
                     sl = slice(g * gs, (g + 1) * gs)
                     if self.float64:
@@ -366,8 +371,7 @@ class Network:
                                  else e[sl].T @ a_in[sl])
                     else:
                         lp = self.plan[L.name]
-                        acc = (self._acc(ops.conv2d_wu, L, "wu", e[sl], a_in[sl], L.k, L.stride, L.pad)
-                               if conv else self._acc(ops.linear_wu, L, "wu", e[sl], a_in[sl]))
+                        acc = accs[g] if conv else self._acc(ops.linear_wu, L, "wu", e[sl], a_in[sl])
                         G.append(self._requant(acc, fe + rec["f_in"], lp.weight_gradient, li,
                                                "weight_gradient", f"{L.name}.weight_gradient",
                                                offset=g * acc.size))

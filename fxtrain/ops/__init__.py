@@ -10,7 +10,8 @@ Flatten is ``a.reshape(N, -1)``: row-major (C, H, W) order, no op needed.
 ``fxtrain.ops.table`` (needs hypothesis) lists every op with its oracle twin.
 """
 from .activation import RELU_RULES, relu_bp, relu_fp
-from .conv import conv2d_bp, conv2d_fp, conv2d_wu
+from .conv import conv2d_bp, conv2d_fp
+from .conv_wu import conv2d_wu
 from .conv_requant import (conv2d_bp_requant, conv2d_bp_requant_mask, conv2d_fp_requant,
                            conv2d_fp_requant_relu)
 from .linear import linear_bp, linear_fp, linear_wu

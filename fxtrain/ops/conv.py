@@ -1,4 +1,5 @@
-"""2-D convolution in fixed point: forward (FP), input gradient (BP), weight gradient (WU).
+"""2-D convolution in fixed point: forward (FP), input gradient (BP), weight gradient (WU;
+its entry point and kernels are in :mod:`.conv_wu`).
 
 Correlation form, square kernel K, stride S, zero padding P (docs/ops.md):
 
@@ -36,7 +37,6 @@ import threading
 import numpy as np
 
 from . import _conv_kernels as CK
-from . import _atomic
 from . import _direct as D
 from ._gemm import F64_EXACT, exact_matmul, operand_dtype
 from ._threads import RUNNER
@@ -216,82 +216,6 @@ def correlate_direct(x, w2, k, p, bias, acc_bits, out, rq=None, post=(0, None), 
     return (count, n_acc) if rq is not None else n_acc
 
 
-def _wu_direct(e, a, k, p) -> np.ndarray:
-    """Exact WU sums at stride 1 for 16-bit operands, int64 [O, C*K*K]:
-    :func:`._direct.wu_tile_exact` over tiles of images (a tile's gradient rows stay in
-    L1), each certified tile or image one int32 pass added into int64; images that cannot
-    be certified are summed in float64 (exact) and added."""
-    n, o = e.shape[:2]
-    c, h, wd = a.shape[1:]
-    g, offs = D.geometry(h, wd, k, p, c, False)
-    o_pad = -(-o // D.ROWS) * D.ROWS
-    per = max(1, min(n, D.WU_MAX_IMAGES, D.WU_TILE_BYTES // (2 * D.ROWS * g.q_len)))
-    # a multiple of the workers of about equal tiles: 20 images of an 8x8 layer make 4
-    # tiles of 5 (3 tiles of 7, 7 and 6 left one worker 13 images and the other 7)
-    w = RUNNER.workers
-    count = min(n, w * -(-n // (w * per)))
-    per = -(-n // count)
-    tiles = [(n0, min(n, n0 + per)) for n0 in range(0, n, per)]
-    taken = np.zeros(1, dtype=np.int64)  # the next tile to take
-
-    def job():
-        g32 = _buffer("wu.g32", o_pad * offs.size, np.int32).reshape(o_pad, offs.size)
-        g32[:] = 0
-        g64 = np.zeros((o_pad, offs.size), dtype=np.int64)  # returned: not scratch
-        pending = np.zeros(1, dtype=np.int64)
-        ebuf = _buffer("wu.e", per * o_pad * g.q_len, np.int16)
-        abuf = _buffer("wu.a", per * c * g.plane, np.int16)
-        el1, amx = _buffer("wu.el1", per * o, np.int64), _buffer("wu.amx", per * c, np.int64)
-        bad = np.empty(per, dtype=np.int64)
-        bads = []
-        while (t := _atomic.add(taken, 0, 1)) < len(tiles):
-            n0, n1 = tiles[t]
-            m = n1 - n0
-            nb = D.wu_tile_exact(e, a, n0, n1, offs, p, g.wp, g.plane, g.q_len,
-                                 ebuf[:m * o_pad * g.q_len], abuf[:m * c * g.plane], g32, g64,
-                                 pending, el1, amx, bad)
-            bads.extend(int(i) for i in bad[:nb])
-        D.wu_flush(g32, g64, pending)
-        return g64, bads
-
-    parts = RUNNER.share(job, len(tiles))
-    total = sum(part[0] for part in parts)[:o, :c * k * k]
-    bads = sorted(i for part in parts for i in part[1])
-    if bads:
-        idx = np.array(bads)
-        total = total + _wu_exact(e[idx], a[idx], k, 1, p, g.ho, g.wo)
-    return np.ascontiguousarray(total)
-
-
-def _wu_exact(e, a, k, s, p, ho, wo) -> np.ndarray:
-    """Exact WU sums int64 [O, C*K*K] by float64 GEMM (or exact_matmul for wide operands)."""
-    n, o = e.shape[:2]
-    kdim, npix = a.shape[1] * k * k, ho * wo
-    emax, amax = max_abs(e), max_abs(a)
-    if emax * amax * n * npix >= F64_EXACT:
-        dt = operand_dtype(emax, amax)
-        r = exact_matmul(_grad_rows(e, dt), _columns(a, k, s, p, ho, wo, dt).T, emax, amax)
-        out = np.empty((o, kdim), dtype=np.int64)
-        CK.wrap_matrix(r, 64, out)
-        return out
-
-    def job(tiles) -> np.ndarray:
-        g = np.zeros((o, kdim), dtype=np.float64)  # every partial sum < 2**53: exact
-        scratch = _Scratch()
-        for n0, n1 in tiles:
-            m = (n1 - n0) * npix
-            rows = scratch.get("rows", o, m)
-            CK.nchw_to_rows(e[n0:n1], rows)
-            cols = scratch.get("cols", kdim, m)
-            _im2col_into(a[n0:n1], k, s, p, ho, wo, cols)
-            g += rows @ cols.T
-        return g
-
-    out = np.empty((o, kdim), dtype=np.int64)
-    CK.wrap_matrix(sum(RUNNER.run(job, _tiles(n, kdim * npix))), 64, out)
-    return out
-
-
 def _result(acc: np.ndarray, n_acc: int, stats: bool):
     return (acc, int(n_acc)) if stats else acc
 
@@ -386,31 +310,3 @@ def bp_as_correlation(e, w, h, wd, k, p, acc_bits) -> tuple:
     o, c = w.shape[:2]
     wf = np.ascontiguousarray(w.transpose(1, 0, 2, 3)[:, :, ::-1, ::-1]).reshape(c, o * k * k)
     return e, wf, k, 1, k - 1 - p, h, wd, np.zeros(c, dtype=np.int64), acc_bits
-
-
-def conv2d_wu(e, a, k: int, stride: int = 1, pad: int = 0, acc_bits: int = 32,
-              stats: bool = False):
-    """Weight-gradient accumulators, int64 [O, C, K, K], wrapped to ``acc_bits``
-    (``stats`` as in :func:`conv2d_fp`).
-
-    Sums over the whole batch of ``e`` [N, O, Ho, Wo] and ``a`` [N, C, H, W]; split the
-    batch yourself for per-group gradients (each group's sum is wrapped on its own).
-    """
-    acc_bits = acc_bits_arg(acc_bits)
-    e = np.ascontiguousarray(int_array(e, "e", 4))
-    a = np.ascontiguousarray(int_array(a, "a", 4))
-    k = int_arg(k, "k", 1)
-    n, o, ho, wo = e.shape
-    na, c, h, wd = a.shape
-    if na != n:
-        raise ValueError(f"e has batch {n} but a has batch {na}")
-    s, p, ho_x, wo_x = _geometry(h, wd, k, stride, pad)
-    if (ho, wo) != (ho_x, wo_x):
-        raise ValueError(f"e is {ho}x{wo} but a {h}x{wd} with K={k}, stride={s}, pad={p} "
-                         f"gives {ho_x}x{wo_x}")
-    if s == 1 and fits_int16(e) and fits_int16(a):
-        out = _wu_direct(e, a, k, p)
-    else:
-        out = _wu_exact(e, a, k, s, p, ho, wo)
-    n_acc = CK.wrap_count(out.reshape(-1), acc_bits)
-    return _result(out.reshape(o, c, k, k), n_acc, stats)

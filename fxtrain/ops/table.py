@@ -99,8 +99,11 @@ def _conv_bp_args(draw):
 @st.composite
 def _conv_wu_args(draw):
     n, c, o, h, w, k, s, p, ho, wo = draw(_conv_geometry())
-    return ((draw(int_tensor((n, o, ho, wo))), draw(int_tensor((n, c, h, w))), k),
-            {"stride": s, "pad": p, "acc_bits": draw(_acc_bits), "stats": draw(st.booleans())})
+    kw = {"stride": s, "pad": p, "acc_bits": draw(_acc_bits), "stats": draw(st.booleans())}
+    groups = draw(st.sampled_from([1, 1, 2, 3]))  # per-group sums, each wrapped on its own
+    if groups > 1:
+        n, kw["groups"] = n * groups, groups
+    return (draw(int_tensor((n, o, ho, wo))), draw(int_tensor((n, c, h, w))), k), kw
 
 
 @st.composite

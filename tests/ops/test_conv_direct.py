@@ -169,3 +169,29 @@ def test_linear_int64_path_equals_exact_path():
             np.testing.assert_array_equal(O.linear_fp(a, w, bits), wrap(exact, bits))
             np.testing.assert_array_equal(O.linear_bp(e, w, bits), wrap(O.linear_bp(e, w, 64), bits))
             np.testing.assert_array_equal(O.linear_wu(e, a, bits), wrap(O.linear_wu(e, a, 64), bits))
+
+
+@pytest.mark.parametrize("workers", [1, 2, 3])
+@pytest.mark.parametrize("n,groups,h", [(40, 2, 8), (12, 3, 16), (7, 7, 5)])
+def test_wu_groups_equal_one_call_per_group(monkeypatch, workers, n, groups, h):
+    # one call for every group (tiles taken by the workers from a shared counter, never
+    # across a group boundary) == a call per group's slice, words and overflow counts
+    from fxtrain.ops import _threads
+    monkeypatch.setattr(_threads.RUNNER, "workers", workers)
+    rng = np.random.default_rng(n + groups)
+    e = rng.integers(-(1 << 15), 1 << 15, (n, 6, h, h)).astype(np.int16)
+    a = rng.integers(-(1 << 15), 1 << 15, (n, 5, h, h)).astype(np.int16)
+    got, n_acc = O.conv2d_wu(e, a, 3, 1, 1, acc_bits=32, stats=True, groups=groups)
+    gs = n // groups
+    want = [O.conv2d_wu(e[i * gs:(i + 1) * gs], a[i * gs:(i + 1) * gs], 3, 1, 1, acc_bits=32,
+                        stats=True) for i in range(groups)]
+    assert got.shape == (groups, 6, 5, 3, 3)
+    for i, (w, _) in enumerate(want):
+        np.testing.assert_array_equal(got[i], w)
+    assert n_acc == sum(c for _, c in want) > 0
+
+
+def test_wu_groups_must_divide_the_batch():
+    z = np.zeros((4, 2, 3, 3), np.int16)
+    with pytest.raises(ValueError, match="groups=3 does not divide the batch of 4"):
+        O.conv2d_wu(z, z, 3, 1, 1, groups=3)
