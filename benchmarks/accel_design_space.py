@@ -3,9 +3,12 @@ chooses for cnn1x/2x/4x (batch 40, 2 groups) under a DSP budget, and the modeled
 throughput against the budget.
 
     python benchmarks/accel_design_space.py [--device stratix10-gx] [--dsp 64,256,1024,4096]
+                                            [--plot throughput_vs_dsp.png]
 
 Modeled by hwgen.perf.accel_cycles, which equals Verilator's cycles on every network
-simulated (docs/accelerator.md); no RTL is built here. Prints Markdown tables.
+simulated (docs/accelerator.md); no RTL is built here. Prints Markdown tables; ``--plot``
+also draws the modeled GOPS against the DSP budget, one line per model, under the
+budget's peak (2 operations per MAC lane per cycle) and the FPL'19 paper's 479 GOPS.
 """
 from __future__ import annotations
 
@@ -44,6 +47,7 @@ def main() -> None:
     ap.add_argument("--models", default="cnn1x,cnn2x,cnn4x")
     ap.add_argument("--batch", type=int, default=40)
     ap.add_argument("--groups", type=int, default=2)
+    ap.add_argument("--plot", default=None, help="PNG of GOPS against the DSP budget (needs matplotlib)")
     args = ap.parse_args()
     dev = DEVICES[args.device]
     base = Budget.of(dev)
@@ -62,13 +66,42 @@ def main() -> None:
     budgets = [int(v) for v in args.dsp.split(",")]
     print("| model | " + " | ".join(f"{b} DSP" for b in budgets) + " |")
     print("| --- |" + " ---: |" * len(budgets))
+    curves = {}
     for m in args.models.split(","):
         cells = []
         for b in budgets:
             r = chosen(m, replace(base, dsp=b), args.batch, args.groups)
             p = r["params"]
+            curves.setdefault(m, []).append(r["gops"])
             cells.append(f"{r['gops']:.2f} ({p['POX']}x{p['POY']}x{p['POF']})")
-        print(f"| {m} | " + " | ".join(cells) + " |")
+        print(f"| {m} | " + " | ".join(cells) + " |", flush=True)
+    if args.plot:
+        plot(curves, budgets, dev, Path(args.plot))
+        print(f"\nplot: {args.plot}")
+
+
+def plot(curves: dict, budgets: list[int], dev, path: Path) -> None:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    macs_per_dsp = 2 if dev.family == "stratix10" else 1
+    fig, ax = plt.subplots(figsize=(7, 4.5))
+    ax.plot(budgets, [2 * b * macs_per_dsp * dev.mhz / 1e3 for b in budgets], "k--", lw=1,
+            label=f"peak: {macs_per_dsp} MAC per DSP block at {dev.mhz:g} MHz")
+    ax.axhline(479, color="tab:red", lw=1, label="FPL'19: up to 479 GOPS")
+    for m, g in curves.items():
+        ax.plot(budgets, g, marker="o", label=f"{m} (modeled, this RTL)")
+    ax.set_xscale("log")
+    ax.set_yscale("log")
+    ax.set_xlabel(f"DSP budget (blocks), {dev.name} otherwise")
+    ax.set_ylabel("GOPS, one training step (modeled)")
+    ax.grid(True, which="both", alpha=0.3)
+    ax.legend(fontsize=8)
+    fig.tight_layout()
+    fig.savefig(path, dpi=120)
+    plt.close(fig)
 
 
 if __name__ == "__main__":

@@ -90,14 +90,18 @@ def _tiles(ins, pox: int, poy: int, pof: int):
                 yield beats, nf * ny * min(pox, ins.W - tx * pox)
 
 
-def _mac_item(ins, pox: int, poy: int, pof: int, dram: _Dram, cap: int) -> int:
+def _mac_item(ins, pox: int, poy: int, pof: int, dram: _Dram, cap: int, work: list) -> int:
     """Cycles of one item's MAC tiles and flush. Each tile's results reach the DRAM port
     6 cycles after the drain feeds them and leave one per cycle plus the stalls; writes
     still queued from earlier tiles go first. A drain waits only when the queue would
-    pass the write-back FIFO's free entries ``cap``, one cycle per excess write."""
+    pass the write-back FIFO's free entries ``cap``, one cycle per excess write.
+    ``work`` [beats, useful MACs] gathers the cycles the lanes multiply and the MACs of
+    the lanes that hold a result (beats x results per tile)."""
     t = 0
     free = 0  # cycle at which the write port has written everything queued so far
     for beats, results in _tiles(ins, pox, poy, pof):
+        work[0] += beats
+        work[1] += beats * results
         t += beats + MAC_PIPE
         free = max(free, t + _RQ_TO_PORT) + results + dram.stream(results)
         t += results + max(0, free - (t + results + _RQ_TO_PORT) - cap)
@@ -121,7 +125,9 @@ def accel_cycles(prog: list, params: dict, latency: int = DRAM_LATENCY,
     with ``params`` (POX, POY, POF, and WB_DEPTH >= write_back_depth(POX, POY, POF), as
     hwgen compile sets it): ``{"instructions": [cycles per instruction],
     "per_layer_phase": {"layer.phase": cycles}, "total": cycles, "macs": MAC beats x lanes,
-    "dram_requests": words read and written}``."""
+    "dram_requests": words read and written, "phases": {"layer.phase": {"cycles",
+    "mac_cycles" (beats: the cycles the lanes multiply), "macs" (useful: beats x the lanes
+    holding a result), "dram_words"}}}``."""
     pox, poy, pof = int(params["POX"]), int(params["POY"]), int(params["POF"])
     need = write_back_depth(pox, poy, pof, stall_every=stall_every)
     if int(params.get("WB_DEPTH", need)) < need:
@@ -132,8 +138,9 @@ def accel_cycles(prog: list, params: dict, latency: int = DRAM_LATENCY,
     def load(n: int) -> int:
         return n + dram.stream(n) + latency + 1 if n else 0
 
-    out, per, macs = [], {}, 0
+    out, per, macs, phases = [], {}, 0, {}
     for ins in prog:
+        words_before, work = dram.g, [0, 0]
         if ins.op == "HALT":
             c = _FETCH - 1
         else:
@@ -143,7 +150,7 @@ def accel_cycles(prog: list, params: dict, latency: int = DRAM_LATENCY,
             for _ in range(ins.n_items):
                 c += 1 + load(ins.x_len) + load(ins.e_len)
                 if ins.op.startswith("CONV"):
-                    c += _mac_item(ins, pox, poy, pof, dram, cap)
+                    c += _mac_item(ins, pox, poy, pof, dram, cap, work)
                     macs += sum(b for b, _ in _tiles(ins, pox, poy, pof)) * pox * poy * pof
                 else:
                     beats, results, dense = _vector(ins)
@@ -152,5 +159,10 @@ def accel_cycles(prog: list, params: dict, latency: int = DRAM_LATENCY,
         out.append(c)
         key = f"{ins.label[0]}.{ins.label[1]}" if ins.label[1] else ins.label[0]
         per[key] = per.get(key, 0) + c
+        ph = phases.setdefault(key, {"cycles": 0, "mac_cycles": 0, "macs": 0, "dram_words": 0})
+        ph["cycles"] += c
+        ph["mac_cycles"] += work[0]
+        ph["macs"] += work[1]
+        ph["dram_words"] += dram.g - words_before
     return {"instructions": out, "per_layer_phase": per, "total": sum(out), "macs": macs,
-            "dram_requests": dram.g}
+            "dram_requests": dram.g, "phases": phases}

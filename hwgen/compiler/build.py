@@ -10,12 +10,14 @@ files.f            the RTL sources of the top, one path per line (library first)
 program.hex        the program (``$readmemh``, hwgen.compiler.program)
 dram.hex           the DRAM image before the first step (hwgen.compiler.image)
 config.json        lanes, buffer depths, widths, the DRAM map, per-instruction
-                   labels and modeled cycles per layer-phase (hwgen.perf)
+                   labels and modeled cycles; ``layer_phases``: per layer-phase
+                   cycles, utilization, bound, DRAM bytes, latency, energy
 expected.npz       fxtrain's state after the steps (weights and momenta, int16)
 vectors/           the vector bundle of the same steps (per-layer-phase tensors)
 describe.json      the network description the program was assembled from
-report.md          resources (against the budget, if any), modeled figures, cycles per
-                   layer-phase, the best candidates (docs/compiler.md)
+report.md          resources (against the budget, if any), modeled figures, the
+                   layer-phase table, the best candidates (docs/compiler.md)
+roofline.png       the MAC layer-phases on the roofline (with the ``plot`` extra)
 =================  ===============================================================
 """
 from __future__ import annotations
@@ -155,6 +157,7 @@ def compile_network(desc: dict, out: str | os.PathLike, pox: int | None, poy: in
     from hwgen import perf
 
     from .choose import check_budget, choose, evaluate, useful_macs
+    from .phases import roofline_plot
 
     if (pox, poy, pof) == (None, None, None):
         if budget is None:
@@ -241,6 +244,7 @@ def compile_network(desc: dict, out: str | os.PathLike, pox: int | None, poy: in
         "pox": pox, "poy": poy, "pof": pof, "resources": modeled["resources"],
         "modeled": {k: modeled[k] for k in ("cycles", "gops", "images_per_s", "latency_s", "dram_bytes",
                                              "energy_j", "utilization")} | {"mhz": clock.mhz, "per_step": True},
+        "layer_phases": modeled["layer_phases"],
         "budget": None if budget is None else {"dsp": budget.dsp, "bram_kbit": budget.bram_kbit,
                                                "mhz": budget.mhz, "dram_gbps": budget.dram_gbps,
                                                "family": budget.family},
@@ -251,13 +255,17 @@ def compile_network(desc: dict, out: str | os.PathLike, pox: int | None, poy: in
             for c in candidates[:20]],
     }
     atomic_write(out / "config.json", (json.dumps(config, indent=1) + "\n").encode())
-    atomic_write(out / "report.md", report_text(config, modeled).encode())
+    lanes = pox * poy * pof
+    plotted = roofline_plot(modeled["layer_phases"], lanes, clock.mhz, out / "roofline.png",
+                            f"{d['name']}: POX={pox} POY={poy} POF={pof} at {clock.mhz:g} MHz")
+    atomic_write(out / "report.md", report_text(config, modeled, plotted).encode())
     return config
 
 
-def report_text(config: dict, modeled: dict) -> str:
-    """report.md: the configuration, resources against the budget, modeled figures and
-    cycles per layer-phase."""
+def report_text(config: dict, modeled: dict, roofline: bool = False) -> str:
+    """report.md: the configuration, resources against the budget, modeled figures and,
+    per layer-phase, cycles, utilization, bound, DRAM traffic, latency and energy
+    (:mod:`.phases`); ``roofline``: roofline.png was written next to it."""
     r, m, b = config["resources"], config["modeled"], config["budget"]
     lines = [f"# Accelerator for {config['network']}", "",
              f"Lanes POX={config['pox']} POY={config['poy']} POF={config['pof']} "
@@ -273,10 +281,18 @@ def report_text(config: dict, modeled: dict) -> str:
              f"{m['latency_s'] * 1e3:.2f} ms, {m['images_per_s']:.1f} images/s, {m['gops']:.2f} GOPS, "
              f"MAC utilization {100 * m['utilization']:.1f}%, DRAM {m['dram_bytes'] / 1e6:.2f} MB, "
              f"energy {m['energy_j'] * 1e3:.3f} mJ (hwgen.perf's per-MAC and per-byte constants).", "",
-             "| layer-phase | cycles | share |", "| --- | ---: | ---: |"]
+             "Per layer-phase (bound: what the phase spends more cycles on, the lanes "
+             "multiplying or the DRAM port moving one word per cycle; they do not overlap):", "",
+             "| layer-phase | cycles | share | MAC utilization | bound | DRAM KB | ops/byte | "
+             "latency us | energy uJ |",
+             "| --- | ---: | ---: | ---: | --- | ---: | ---: | ---: | ---: |"]
     total = modeled["cycles"] or 1
-    for k, v in modeled["per_layer_phase"].items():
-        lines.append(f"| {k} | {v:,} | {100 * v / total:.1f}% |")
+    for p in modeled["layer_phases"]:
+        lines.append(f"| {p['phase']} | {p['cycles']:,} | {100 * p['cycles'] / total:.1f}% | "
+                     f"{100 * p['utilization']:.1f}% | {p['bound']} | {p['dram_bytes'] / 1e3:.1f} | "
+                     f"{p['intensity']:.2f} | {p['latency_s'] * 1e6:.1f} | {p['energy_j'] * 1e6:.2f} |")
+    if roofline:
+        lines += ["", "![roofline of the MAC layer-phases](roofline.png)"]
     if config.get("candidates"):
         lines += ["", "Best candidates under the budget:", "",
                   "| POX | POY | POF | DSP | blocks | images/s | GOPS |", "| ---: | ---: | ---: | ---: | ---: | ---: | ---: |"]

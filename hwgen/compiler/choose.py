@@ -18,6 +18,7 @@ from dataclasses import dataclass
 
 from hwgen.accel_perf import accel_cycles
 
+from .phases import layer_phase_rows
 from .resources import Device, resources
 
 POF_CHOICES = (1, 2, 4, 8, 16, 32, 64)
@@ -86,7 +87,9 @@ def evaluate(prog, params: dict, budget: Budget, macs: int, batch: int) -> dict:
             "gops": 2 * macs / seconds / 1e9, "dram_bytes": dram_bytes,
             "energy_j": (macs * e.pj_per_mac + dram_bytes * e.pj_per_dram_byte) * 1e-12,
             "utilization": macs / (lanes * cost["total"]), "resources": res.to_json(),
-            "per_layer_phase": cost["per_layer_phase"], "instructions": cost["instructions"]}
+            "per_layer_phase": cost["per_layer_phase"], "instructions": cost["instructions"],
+            "layer_phases": layer_phase_rows(cost["phases"], lanes, budget.mhz, e.pj_per_mac,
+                                             e.pj_per_dram_byte)}
 
 
 def check_budget(params: dict, budget: Budget) -> None:

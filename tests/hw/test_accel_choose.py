@@ -83,6 +83,44 @@ def test_explicit_lanes_round_trip_and_are_checked(tmp_path):
         check_budget(cfg["params"], Budget(100, 4000, 1000.0, 1.0))
 
 
+@pytest.mark.parametrize("lanes", [(1, 1, 1), (2, 1, 4), (4, 4, 2)])
+def test_layer_phase_rows_add_up_to_the_step(lanes):
+    # the per layer-phase figures are a partition of the step's: cycles, useful MACs and
+    # DRAM traffic sum to the totals, utilization stays in [0, 1], every MAC phase of a
+    # layer with both FP and WU shows up
+    pox, poy, pof = lanes
+    budget = Budget(200, 4000, 250.0, 10.0)
+    row = evaluate(prog_for(pof), params_for(prog_for(pof), pox, poy, pof), budget,
+                   useful_macs(DESC), 2)
+    phases = row["layer_phases"]
+    assert sum(p["cycles"] for p in phases) == row["cycles"]
+    assert sum(p["macs"] for p in phases) == useful_macs(DESC)
+    assert sum(p["dram_bytes"] for p in phases) == row["dram_bytes"]
+    assert sum(p["energy_j"] for p in phases) == pytest.approx(row["energy_j"], rel=1e-12)
+    assert all(0 <= p["utilization"] <= 1 and p["bound"] in ("compute", "DRAM", "-") for p in phases)
+    names = {p["phase"] for p in phases}
+    assert {"conv0.fp", "conv0.wu", "conv1.bp", "fc.wu", "relu0.fp"} <= names
+    assert all(p["macs"] == 0 for p in phases if p["phase"].startswith(("relu", "pool", "loss")))
+    lat = sum(p["latency_s"] for p in phases)
+    assert lat == pytest.approx(row["latency_s"], rel=1e-12)
+
+
+def test_report_and_config_carry_the_layer_phases(tmp_path):
+    cfg = compile_network(DESC, tmp_path / "a", 2, 1, 2, budget=Budget(40, 4000, 150.0, 10.0))
+    on_disk = json.loads((tmp_path / "a" / "config.json").read_text())
+    assert on_disk["layer_phases"] == cfg["layer_phases"]
+    report = (tmp_path / "a" / "report.md").read_text()
+    assert "| layer-phase | cycles | share | MAC utilization | bound |" in report
+    for p in cfg["layer_phases"]:
+        assert f"| {p['phase']} | {p['cycles']:,} |" in report
+    try:
+        import matplotlib  # noqa: F401
+    except ImportError:
+        pytest.skip("matplotlib (the plot extra) is not installed: no roofline.png")
+    png = (tmp_path / "a" / "roofline.png").read_bytes()
+    assert png[:8] == b"\x89PNG\r\n\x1a\n" and "roofline.png" in report
+
+
 @pytest.mark.parametrize("args,message", [
     (["--dsp", "1", "--bram-kbit", "4000", "--mhz", "200", "--dram-gbps", "10"],
      "POX=1 POY=1 POF=1 needs 2 DSP blocks, the budget is 1"),
