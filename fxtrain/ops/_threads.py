@@ -42,17 +42,23 @@ _MAX_DEFAULT = 4
 _SPIN_US_DEFAULT = 500
 
 
+def _env_int(name: str, least: int) -> int | None:
+    """Environment variable ``name`` as an integer >= ``least``, None when unset."""
+    env = os.environ.get(name)
+    if env is None:
+        return None
+    try:
+        v = int(env)
+    except ValueError:
+        v = least - 1
+    if v < least:
+        raise ValueError(f"{name} must be an integer >= {least}, got {env!r}")
+    return v
+
+
 def _worker_count() -> int:
-    env = os.environ.get("FXTRAIN_OPS_THREADS")
-    if env is not None:
-        try:
-            n = int(env)
-        except ValueError:
-            raise ValueError(f"FXTRAIN_OPS_THREADS must be an integer >= 1, got {env!r}") from None
-        if n < 1:
-            raise ValueError(f"FXTRAIN_OPS_THREADS must be an integer >= 1, got {env!r}")
-        return n
-    return max(1, min(_MAX_DEFAULT, _cpus()))
+    n = _env_int("FXTRAIN_OPS_THREADS", 1)
+    return n if n is not None else max(1, min(_MAX_DEFAULT, _cpus()))
 
 
 def _cpus() -> int:
@@ -63,16 +69,8 @@ def _cpus() -> int:
 
 
 def _spin_us() -> int:
-    env = os.environ.get("FXTRAIN_OPS_SPIN_US")
-    if env is None:
-        return _SPIN_US_DEFAULT
-    try:
-        us = int(env)
-    except ValueError:
-        raise ValueError(f"FXTRAIN_OPS_SPIN_US must be an integer >= 0, got {env!r}") from None
-    if us < 0:
-        raise ValueError(f"FXTRAIN_OPS_SPIN_US must be an integer >= 0, got {env!r}")
-    return us
+    us = _env_int("FXTRAIN_OPS_SPIN_US", 0)
+    return _SPIN_US_DEFAULT if us is None else us
 
 
 def _spin_iterations(us: int) -> int:

@@ -37,7 +37,7 @@ from hwgen.accel_perf import write_back_depth
 from .dram_map import image_words
 from .image import network_from_describe, pack_image, write_hex_words
 from .program import MAC_OPS, assemble, program_hex
-from .resources import MIN_BUFFER_WORDS
+from .resources import MIN_BUFFER_WORDS, MIN_XE_WORDS
 
 RTL = Path(__file__).resolve().parent.parent / "rtl"
 LIBRARY = ("accel_core.v", "accel_mac.v", "accel_vu.v", "accel_buf.v", "sync_fifo.v", "cyclic_wbuf.v",
@@ -110,13 +110,14 @@ def _pow2_at_least(n: int, lo: int = 2) -> int:
 def hardware_params(prog, pox: int, poy: int, pof: int, f_z: int,
                     minimum: dict | None = None) -> dict:
     """The accel_core parameters a program needs (buffer depths rounded up to powers of
-    two, at least MIN_BUFFER_WORDS so that each maps to block RAM, and so that networks of
-    similar size share one build; ``minimum`` raises any of them)."""
+    two, XBUF and EBUF at least MIN_XE_WORDS and the weight banks MIN_BUFFER_WORDS, so
+    that each maps to block RAM and networks of similar size share one build;
+    ``minimum`` raises any of them)."""
     x = max([i.x_len for i in prog] + [2])
     e = max([i.e_len for i in prog] + [2])
     w = max([-(-i.w_len // pof) for i in prog if i.op in MAC_OPS] + [2])
-    p = {"POX": pox, "POY": poy, "POF": pof, "XBUF_DEPTH": _pow2_at_least(x, MIN_BUFFER_WORDS),
-         "EBUF_DEPTH": _pow2_at_least(e, MIN_BUFFER_WORDS),
+    p = {"POX": pox, "POY": poy, "POF": pof, "XBUF_DEPTH": _pow2_at_least(x, MIN_XE_WORDS),
+         "EBUF_DEPTH": _pow2_at_least(e, MIN_XE_WORDS),
          "WBUF_DEPTH": _pow2_at_least(w, MIN_BUFFER_WORDS), "PROG_AW": PROG_AW,
          "F_Z": f_z, "WB_DEPTH": write_back_depth(pox, poy, pof)}
     for k, v in (minimum or {}).items():

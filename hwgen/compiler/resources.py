@@ -7,9 +7,11 @@ product per MAC lane and one for the update (``sgd_momentum``); the controller o
 
 Block RAM: every buffer copy is 16 bits wide, so one block holds 1024 words (an 18-Kbit
 BRAM18 as 1024 x 18; a 20-Kbit M20K as 1024 x 20): XBUF has one copy per pixel lane (its read ports), EBUF one per filter lane,
-the cyclic weight buffer one bank per filter lane. ``hwgen compile`` sizes each buffer to
-at least ``MIN_BUFFER_WORDS`` words, so that synthesis maps every one to block RAM
-rather than to LUTs. The write-back FIFOs and the instruction register are LUT RAM and
+the cyclic weight buffer one bank per filter lane. ``hwgen compile`` sizes XBUF and EBUF
+to at least ``MIN_XE_WORDS`` (256) words and the weight banks to at least
+``MIN_BUFFER_WORDS`` (128), so that synthesis maps every one to block RAM rather than to
+LUTs: yosys 0.23 put 128-word XBUF and EBUF copies in LUT RAM but 128-word weight banks
+in BRAM18 (benchmarks/accel_synth.py, docs/compiler.md section 3). The write-back FIFOs and the instruction register are LUT RAM and
 flip-flops.
 
 LUTs are an estimate from two syntheses (docs/accelerator.md): about 6,450 fixed plus
@@ -19,8 +21,10 @@ from __future__ import annotations
 
 from dataclasses import asdict, dataclass
 
-#: buffers smaller than this are raised to it, so each maps to block RAM
+#: weight banks smaller than this are raised to it, so each maps to block RAM
 MIN_BUFFER_WORDS = 128
+#: the same for each XBUF and EBUF copy (at 128 words yosys chose LUT RAM for them)
+MIN_XE_WORDS = 256
 WORDS_PER_BLOCK = 1024  # 16-bit words per block: BRAM18 1024 x 18, M20K 1024 x 20
 BLOCK_BITS = {"xilinx": 18 * 1024, "stratix10": 20 * 1024}
 LUT_FIXED = 6450
@@ -63,8 +67,10 @@ DEVICES = {
 }
 
 
-def _blocks(words: int) -> int:
-    return -(-max(words, MIN_BUFFER_WORDS) // WORDS_PER_BLOCK)
+def _blocks(words: int, least: int = MIN_BUFFER_WORDS) -> int:
+    """Blocks of one buffer copy; one below ``least`` words counts as one block, an upper
+    bound (hwgen compile never makes one, and synthesis may put it in LUT RAM)."""
+    return -(-max(words, least) // WORDS_PER_BLOCK)
 
 
 def dsp_count(pox: int, poy: int, pof: int, family: str = "xilinx") -> int:
@@ -89,7 +95,8 @@ class Resources:
 def resources(params: dict, family: str = "xilinx") -> Resources:
     """DSPs, 18-Kbit block RAMs (their bits) and a LUT estimate of accel_core ``params``."""
     pox, poy, pof = int(params["POX"]), int(params["POY"]), int(params["POF"])
-    blocks = (pox * poy * _blocks(int(params["XBUF_DEPTH"])) + pof * _blocks(int(params["EBUF_DEPTH"]))
+    blocks = (pox * poy * _blocks(int(params["XBUF_DEPTH"]), MIN_XE_WORDS)
+              + pof * _blocks(int(params["EBUF_DEPTH"]), MIN_XE_WORDS)
               + pof * _blocks(int(params["WBUF_DEPTH"])))
     return Resources(dsp_count(pox, poy, pof, family), blocks, blocks * BLOCK_BITS[family],
                      LUT_FIXED + LUT_PER_LANE * pox * poy * pof)
