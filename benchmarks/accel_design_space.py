@@ -3,7 +3,7 @@ chooses for cnn1x/2x/4x (batch 40, 2 groups) under a DSP budget, and the modeled
 throughput against the budget.
 
     python benchmarks/accel_design_space.py [--device stratix10-gx] [--dsp 64,256,1024,4096]
-                                            [--plot throughput_vs_dsp.png]
+                                            [--plot throughput_vs_dsp.png] [--roofline DIR]
 
 Modeled by hwgen.perf.accel_cycles, which equals Verilator's cycles on every network
 simulated (docs/accelerator.md); no RTL is built here. Prints Markdown tables; ``--plot``
@@ -25,6 +25,7 @@ from fxtrain.nn.update import lr_constants  # noqa: E402
 from fxtrain.presets import fpl19  # noqa: E402
 from hwgen.compiler.build import hardware_params  # noqa: E402
 from hwgen.compiler.choose import Budget, choose  # noqa: E402
+from hwgen.compiler.phases import roofline_plot  # noqa: E402
 from hwgen.compiler.program import assemble  # noqa: E402
 from hwgen.compiler.resources import DEVICES  # noqa: E402
 
@@ -48,6 +49,8 @@ def main() -> None:
     ap.add_argument("--batch", type=int, default=40)
     ap.add_argument("--groups", type=int, default=2)
     ap.add_argument("--plot", default=None, help="PNG of GOPS against the DSP budget (needs matplotlib)")
+    ap.add_argument("--roofline", default=None,
+                    help="folder for one roofline PNG per model, its chosen design at the device budget")
     args = ap.parse_args()
     dev = DEVICES[args.device]
     base = Budget.of(dev)
@@ -59,6 +62,12 @@ def main() -> None:
         t = time.perf_counter()
         r = chosen(m, base, args.batch, args.groups)
         p, res = r["params"], r["resources"]
+        if args.roofline:
+            Path(args.roofline).mkdir(parents=True, exist_ok=True)
+            roofline_plot(r["layer_phases"], p["POX"] * p["POY"] * p["POF"], base.mhz,
+                          Path(args.roofline) / f"accel_roofline_{m}.png",
+                          f"{m} on {dev.name}: POX={p['POX']} POY={p['POY']} POF={p['POF']} "
+                          f"at {base.mhz:g} MHz")
         print(f"| {m} | {p['POX']} x {p['POY']} x {p['POF']} | {res['dsp']} | {res['bram_blocks']} | "
               f"{r['cycles']:,} | {r['images_per_s']:.2f} | {r['gops']:.2f} | {100 * r['utilization']:.1f}% | "
               f"{time.perf_counter() - t:.1f} |")

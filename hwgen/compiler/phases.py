@@ -62,14 +62,18 @@ def roofline_plot(rows: list[dict], lanes: int, mhz: float, path: Path, title: s
     ax.plot(xs, [min(peak, x * bw) for x in xs], color="black", lw=1.5,
             label=f"roof: {peak:.1f} GOPS peak, {bw:.2f} GB/s port")
     markers = {"fp": "o", "bp": "s", "wu": "^"}
+    named = set()  # a layer's phases often sit on one spot: its name once
     for phase, m in markers.items():
         sel = [r for r in pts if r["phase"].endswith("." + phase)]
         if sel:
             ax.scatter([r["intensity"] for r in sel], [r["gops"] for r in sel], marker=m,
                        label=phase.upper(), zorder=3)
             for r in sel:
-                ax.annotate(r["phase"].split(".")[0], (r["intensity"], r["gops"]), fontsize=7,
-                            xytext=(3, 3), textcoords="offset points")
+                layer = r["phase"].split(".")[0]
+                if layer not in named:
+                    named.add(layer)
+                    ax.annotate(layer, (r["intensity"], r["gops"]), fontsize=7, xytext=(4, -9),
+                                textcoords="offset points")
     ax.set_xscale("log")
     ax.set_yscale("log")
     plain = matplotlib.ticker.FuncFormatter(lambda v, _: f"{v:g}")
