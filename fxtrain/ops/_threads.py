@@ -14,7 +14,7 @@ without the GIL, :mod:`._atomic`) for ``FXTRAIN_OPS_SPIN_US`` microseconds (defa
 then sleeps, while it waits for the last part. Why: one cnn1x training step hands out
 17 tile batches a few hundred microseconds apart, and waking a sleeping thread cost
 40-120 us per hand-off on this project's 2-core VM (a ThreadPoolExecutor round trip:
-59 us median); spinning made the whole fpl19 step about 6% faster (docs/benchmarks.md).
+59 us median); spinning made the whole fpl19 step 7-9% faster (docs/benchmarks.md).
 The spin is skipped when there are more workers than CPUs this process may use, where
 a spinning thread would take a core from a working one.
 
