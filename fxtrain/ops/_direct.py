@@ -379,10 +379,11 @@ def corr_tile_exact(x, images, taken, w32, offs, p, wp, plane, q_len, bias, acc_
                     xbuf, cuts, one_pass, obuf32, obuf, out):
     """out[n, o, y, x] = wrap(bias[o] + sum_r w[o, r] * window, acc_bits) for the images n
     listed in ``images`` (int64), the sum exact (``cuts`` from :func:`plan_chunks`);
-    returns the number of elements whose exact value did not fit acc_bits. Every worker calls it with the same
-    ``images`` and ``taken`` (int64 [1], 0 at the start): each takes the next image by an
-    atomic increment of ``taken[0]`` until none is left, so the images spread over the
-    workers as fast as each one goes (which ones a worker did changes no bit).
+    returns the number of elements whose exact value did not fit acc_bits. Every worker
+    calls it with the same ``images`` and ``taken`` (int64 [1], 0 at the start): each
+    takes the next image by an atomic increment of ``taken[0]`` until none is left, so the
+    images spread over the workers as fast as each one goes (which ones a worker did
+    changes no bit).
 
     ``xbuf`` int16 of (C+1)//2 * plane * 2, ``obuf`` int64 and ``obuf32`` int32 of
     O_pad * q_len (only the one :func:`_accumulate` fills needs its size).

@@ -167,10 +167,11 @@ def direct_ok(x: np.ndarray, w2: np.ndarray, s: int) -> bool:
 
 def correlate_direct(x, w2, k, p, bias, acc_bits, out, rq=None, post=(0, None), bounds=None):
     """Stride 1, 16-bit operands: :func:`._direct.corr_tile_exact`, one image at a time,
-    each worker taking the next image left (:meth:`._threads._TileRunner.share`). Fills ``out``: int64 accumulators wrapped to acc_bits
-    (returns the accumulator overflow count), or with ``rq = (s, mode, ovf, w, key)`` the
-    requantized words (:func:`._direct.corr_tile_exact_requant`; returns (requantize
-    overflows, accumulator overflows)), then ``post = (mode, mask)`` of
+    each worker taking the next image left (:meth:`._threads._TileRunner.share`). Fills
+    ``out``: int64 accumulators wrapped to acc_bits (returns the accumulator overflow
+    count), or with ``rq = (s, mode, ovf, w, key)`` the requantized words
+    (:func:`._direct.corr_tile_exact_requant`; returns (requantize overflows, accumulator
+    overflows)), then ``post = (mode, mask)`` of
     :func:`._direct.corr_tile_exact_requant`. Returns -1 (or (-1, -1)) when some sum cannot
     be certified (:func:`._direct.plan_chunks`): the caller then takes the float64 path.
     ``bounds`` (with ``rq``; a dict or None): ``bounds["in"]`` = per-channel (lo, hi) known

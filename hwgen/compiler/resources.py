@@ -11,8 +11,8 @@ the cyclic weight buffer one bank per filter lane. ``hwgen compile`` sizes XBUF 
 to at least ``MIN_XE_WORDS`` (256) words and the weight banks to at least
 ``MIN_BUFFER_WORDS`` (128), so that synthesis maps every one to block RAM rather than to
 LUTs: yosys 0.23 put 128-word XBUF and EBUF copies in LUT RAM but 128-word weight banks
-in BRAM18 (benchmarks/accel_synth.py, docs/compiler.md section 3). The write-back FIFOs and the instruction register are LUT RAM and
-flip-flops.
+in BRAM18 (benchmarks/accel_synth.py, docs/compiler.md section 3). The write-back FIFOs
+and the instruction register are LUT RAM and flip-flops.
 
 LUTs are an estimate from two syntheses (docs/accelerator.md): about 6,450 fixed plus
 about 200 per MAC lane on xc7.
