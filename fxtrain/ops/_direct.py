@@ -1,4 +1,5 @@
-"""Stride-1 convolutions of int16 operands without im2col (the training hot path).
+"""Stride-1 convolutions of int16 operands without im2col (the training hot path): FP and
+BP here, WU in :mod:`._direct_wu` on the same grid.
 
 Each image is laid out once with its zero padding, row-major over the padded width
 ``Wp = W + 2P``: position ``pos = (i + P) * Wp + (j + P)`` holds input pixel (i, j). An
@@ -11,9 +12,9 @@ widths), and planes carry enough zero slack that no read leaves the buffer.
 - FP/BP (:func:`corr_tile`): activations pair-interleaved over channels,
   ``xp[n, c // 2, pos, c % 2]``, so one 32-byte load holds two channels of 16
   positions and :func:`._simd.madd_axpy` multiplies it by a (w[o, c], w[o, c + 1]) pair.
-- WU (:func:`wu_tile`): ``g[o, c, ky, kx] = sum_{n, q} e[n, o, q] * a[n, c, q + ky*Wp +
-  kx]`` with ``e`` on the same flat grid (zero at discarded positions): a plain dot
-  product of two contiguous runs, :func:`._simd.madd_dot`.
+- WU (:func:`._direct_wu.wu_tile_exact`): ``g[o, c, ky, kx] = sum_{n, q} e[n, o, q] *
+  a[n, c, q + ky*Wp + kx]`` with ``e`` on the same flat grid (zero at discarded
+  positions): a plain dot product of two contiguous runs, :func:`._simd.madd_dot`.
 
 **Exact sums in int32 lanes.** The microkernels multiply and add in int32, and the
 kernels here make every sum exact anyway (docs/ops.md, "exact sums"): a sum whose terms
@@ -24,10 +25,7 @@ are bounded by ``sum |w| * max|x|`` below ``LIMIT = 2**31 - 1`` cannot leave int
   +-LIMIT for every output channel (:func:`chunk_cuts`); each chunk's int32 sums are
   added into int64 (one extra vector add per 4 x 16 block and chunk). cnn1x's fpl19 FP
   sums reach 2**33 and take 1-6 chunks.
-- WU certifies a tile of images by the sum over its images of
-  ``max_{o,c} min(sum|e_o| * max|a_c|, max|e_o| * sum|a_c|)``: a certified tile runs as
-  one int32 pass added into int64; otherwise each certified image on its own; an image
-  that is not certified is returned to the caller (which sums it in float64, exactly).
+- WU certifies tiles of images from bounds on their sums (:mod:`._direct_wu`).
 
 The exact int64 sums are then wrapped to ``acc_bits`` and every element whose sum did not
 fit is counted: the accumulator overflow count costs one compare per element. A sum no
@@ -44,7 +42,7 @@ from numba import njit
 from ..numerics._fast import requant_flat
 from ._atomic import atomic_add
 from ._conv_kernels import wrap_bits
-from ._simd import QBLK, ROWS, madd_axpy, madd_axpy_add64, madd_axpy_store64, madd_dot
+from ._simd import QBLK, ROWS, madd_axpy, madd_axpy_add64, madd_axpy_store64
 
 #: largest magnitude an int32 partial sum may reach
 LIMIT = (1 << 31) - 1
@@ -158,19 +156,6 @@ def _plane_range(v):
         mn = t if t < mn else mn
         mx = t if t > mx else mx
     return mn, mx
-
-
-@njit(cache=True, nogil=True)
-def _abs_sum(v):
-    """sum |v| of a 1-D array as int64: int32 partial sums over runs of 2**16 elements
-    (each below 2**31 for 16-bit values), a reduction LLVM vectorizes."""
-    total = np.int64(0)
-    for r0 in range(0, v.size, 1 << 16):
-        part = np.int32(0)
-        for i in range(r0, min(v.size, r0 + (1 << 16))):
-            part += abs(np.int32(v[i]))
-        total += part
-    return total
 
 
 @njit(cache=True, nogil=True)
@@ -456,113 +441,3 @@ def corr_tile_exact_requant(x, images, taken, w32, offs, p, wp, plane, q_len, bi
                 orange[o, 0] = min(orange[o, 0], np.int64(mn))
                 orange[o, 1] = max(orange[o, 1], np.int64(mx))
     return count, n_acc
-
-
-@njit(cache=True, nogil=True)
-def wu_tile_exact(e, a, n0, n1, offs, p, wp, plane, q_len, ebuf, abuf, g32, g64, pending,
-                  el1, amx, bad):
-    """g32 + g64 [o, r] += exact sum over images n0..n1-1 of e[n, o] . a[n, column r].
-
-    ``g32`` int32 (zero at the start of a run of tiles) and ``g64`` int64
-    [O_pad, len(offs)], ``pending`` int64 [1] (0 at the start): the certified int32 sums
-    gather in g32 until :func:`wu_flush` (called here when needed, and by the caller after
-    the last tile) moves them to g64. ``ebuf`` int16 of
-    (n1-n0) * O_pad * q_len, ``abuf`` int16 of (n1-n0) * C * plane; ``el1`` int64
-    [(n1-n0) * O] and ``amx`` [(n1-n0) * C] scratch (sum of |e| and max |a| per plane,
-    each a vectorized pass over the plane just copied, still in cache). Images whose sums cannot be certified are
-    skipped and written to ``bad``; returns how many.
-    """
-    o_out, ho, wo = e.shape[1], e.shape[2], e.shape[3]
-    c_in, h, w = a.shape[1], a.shape[2], a.shape[3]
-    o_pad, ncol = g32.shape
-    nimg = n1 - n0
-    zero = np.int16(0)
-    for t in range(nimg):
-        for o in range(o_pad):
-            row = ebuf[(t * o_pad + o) * q_len:(t * o_pad + o + 1) * q_len]
-            if o >= o_out:
-                row[:] = zero
-                continue
-            for y in range(ho):
-                d = row[y * wp:y * wp + wo]
-                src = e[n0 + t, o, y]
-                for xx in range(wo):
-                    d[xx] = src[xx]
-                row[y * wp + wo:(y + 1) * wp] = zero
-            row[ho * wp:] = zero
-            el1[t * o_out + o] = _abs_sum(e[n0 + t, o].reshape(-1))
-        for c in range(c_in):
-            pl = abuf[(t * c_in + c) * plane:(t * c_in + c + 1) * plane]
-            pl[:p * wp + p] = zero
-            for i in range(h):
-                d = pl[(i + p) * wp + p:(i + p) * wp + p + w]
-                src = a[n0 + t, c, i]
-                for j in range(w):
-                    d[j] = src[j]
-                pl[(i + p) * wp + p + w:(i + p + 1) * wp + p] = zero
-            pl[(h + p) * wp + p:] = zero
-            mn, mx = _plane_range(a[n0 + t, c].reshape(-1))
-            amx[t * c_in + c] = max(-np.int64(mn), np.int64(mx))
-    # per-image bound: every partial sum of g[o, c, .] is at most sum|e_o| * max|a_c|
-    # <= max_o sum|e_o| * max_c max|a_c| (local gradients are small and sparse, so the L1
-    # side of e is the tight one); O + C work per image
-    bound = np.zeros(nimg, dtype=np.int64)
-    for t in range(nimg):
-        e1, am = np.int64(0), np.int64(0)
-        for o in range(o_out):
-            e1 = max(e1, el1[t * o_out + o])
-        for c in range(c_in):
-            am = max(am, amx[t * c_in + c])
-        bound[t] = e1 * am
-    total = np.int64(0)
-    for t in range(nimg):
-        total += bound[t]
-    nbad = 0
-    if total <= LIMIT:
-        _wu_pass(ebuf, abuf, offs, q_len, o_pad * q_len, c_in * plane, 0, 0, nimg, total, g32,
-                 g64, pending)
-        return 0
-    for t in range(nimg):
-        if bound[t] > LIMIT:
-            bad[nbad] = n0 + t
-            nbad += 1
-        else:
-            _wu_pass(ebuf, abuf, offs, q_len, o_pad * q_len, c_in * plane,
-                     t * o_pad * q_len, t * c_in * plane, 1, bound[t], g32, g64, pending)
-    return nbad
-
-
-@njit(cache=True, nogil=True)
-def wu_flush(g32, g64, pending):
-    """g64 += g32, g32 = 0: the int32 sums gathered since the last flush (their bounds
-    ``pending[0]`` add up to at most LIMIT, so each is exact) move to int64."""
-    o_pad, ncol = g32.shape
-    for i in range(o_pad):
-        for j in range(ncol):
-            g64[i, j] += g32[i, j]
-            g32[i, j] = 0
-    pending[0] = 0
-
-
-@njit(cache=True, nogil=True, inline="always")
-def _wu_pass(ebuf, abuf, offs, q_len, eimg, aimg, e0, a0, nimg, bound, g32, g64, pending):
-    """One int32 pass of madd_dot over ``nimg`` buffered images from (e0, a0), whose sums
-    are bounded by ``bound``, added to g32; g32 is first flushed into g64 when the bounds
-    gathered in it would pass LIMIT (``pending[0]`` their running sum), so a flush comes
-    every several tiles, not after each."""
-    o_pad, ncol = g32.shape
-    if pending[0] + bound > LIMIT:
-        wu_flush(g32, g64, pending)
-    pending[0] += bound
-    gflat = g32.reshape(-1)
-    for i0 in range(0, o_pad, ROWS):
-        for j in range(0, ncol, 2):
-            madd_dot(ebuf, e0 + i0 * q_len, q_len, eimg, abuf, a0 + offs[j], a0 + offs[j + 1],
-                     aimg, nimg, q_len // QBLK, gflat, i0 * ncol + j, ncol)
-
-#: bytes of gradient rows one WU kernel call streams (4 rows x images x q_len int16):
-#: small enough to stay in L1 while every column of the tile passes by; and at most
-#: WU_MAX_IMAGES images per tile, so the tile's activations stay in L2 (measured on the
-#: 8x8 layers of cnn1x: 25 images per tile 2.7 ms, 6-10 images 2.1-2.2 ms)
-WU_TILE_BYTES = 16384
-WU_MAX_IMAGES = 8

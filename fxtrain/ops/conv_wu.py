@@ -8,7 +8,7 @@ instead of one call per group (each call hands work to the threads once, and a h
 costs about 0.1 ms on a 2-core VM).
 
 Two exact ways, chosen per call (the bits do not depend on the choice): stride 1 and
-16-bit operands take :func:`._direct.wu_tile_exact` (int16 multiply-adds in certified
+16-bit operands take :func:`._direct_wu.wu_tile_exact` (int16 multiply-adds in certified
 int32 runs, added into int64); everything else float64 GEMMs whose partial sums stay
 below 2**53, or :func:`._gemm.exact_matmul` for wide operands.
 """
@@ -16,9 +16,9 @@ from __future__ import annotations
 
 import numpy as np
 
-from . import _atomic
 from . import _conv_kernels as CK
 from . import _direct as D
+from . import _direct_wu as W
 from ._gemm import F64_EXACT, exact_matmul, operand_dtype
 from ._threads import RUNNER
 from ._validate import acc_bits_arg, fits_int16, int_arg, int_array, max_abs
@@ -40,7 +40,7 @@ def _wu_tiles(n: int, groups: int, per: int, workers: int) -> list[tuple[int, in
 
 def _wu_direct(e, a, k, p, groups) -> np.ndarray:
     """Exact WU sums at stride 1 for 16-bit operands, int64 [groups, O, C*K*K]:
-    :func:`._direct.wu_tile_exact` over tiles of images (a tile's gradient rows stay in
+    :func:`._direct_wu.wu_tiles` over tiles of images (a tile's gradient rows stay in
     L1), each certified tile or image one int32 pass added into int64; images that cannot
     be certified are summed in float64 (exact) and added. The workers take tiles from a
     shared counter, in order, so a worker's tiles of one group come before its next
@@ -49,36 +49,22 @@ def _wu_direct(e, a, k, p, groups) -> np.ndarray:
     c, h, wd = a.shape[1:]
     g, offs = D.geometry(h, wd, k, p, c, False)
     o_pad = -(-o // D.ROWS) * D.ROWS
-    per = max(1, min(n, D.WU_MAX_IMAGES, D.WU_TILE_BYTES // (2 * D.ROWS * g.q_len)))
+    per = max(1, min(n, W.WU_MAX_IMAGES, W.WU_TILE_BYTES // (2 * D.ROWS * g.q_len)))
     tiles = _wu_tiles(n, groups, per, RUNNER.workers)
     per = max(n1 - n0 for _, n0, n1 in tiles)
+    plan = np.array(tiles, dtype=np.int64).reshape(-1, 3)
     taken = np.zeros(1, dtype=np.int64)  # the next tile to take
 
     def job():
         g32 = _buffer("wu.g32", o_pad * offs.size, np.int32).reshape(o_pad, offs.size)
-        g32[:] = 0
         g64 = np.zeros((groups, o_pad, offs.size), dtype=np.int64)  # returned: not scratch
-        pending = np.zeros(1, dtype=np.int64)
         ebuf = _buffer("wu.e", per * o_pad * g.q_len, np.int16)
         abuf = _buffer("wu.a", per * c * g.plane, np.int16)
         el1, amx = _buffer("wu.el1", per * o, np.int64), _buffer("wu.amx", per * c, np.int64)
-        bad = np.empty(per, dtype=np.int64)
-        bads = []
-        current = -1
-        while (t := _atomic.add(taken, 0, 1)) < len(tiles):
-            grp, n0, n1 = tiles[t]
-            if grp != current:  # the int32 sums so far belong to the previous group
-                if current >= 0:
-                    D.wu_flush(g32, g64[current], pending)
-                current = grp
-            m = n1 - n0
-            nb = D.wu_tile_exact(e, a, n0, n1, offs, p, g.wp, g.plane, g.q_len,
-                                 ebuf[:m * o_pad * g.q_len], abuf[:m * c * g.plane], g32,
-                                 g64[grp], pending, el1, amx, bad)
-            bads.extend(int(i) for i in bad[:nb])
-        if current >= 0:
-            D.wu_flush(g32, g64[current], pending)
-        return g64, bads
+        bad, bads = np.empty(per, dtype=np.int64), np.empty(n, dtype=np.int64)
+        nb = W.wu_tiles(e, a, plan, taken, offs, p, g.wp, g.plane, g.q_len, ebuf, abuf, g32, g64,
+                        np.zeros(1, dtype=np.int64), el1, amx, bad, bads)
+        return g64, bads[:nb].tolist()
 
     parts = RUNNER.share(job, len(tiles))
     total = sum(part[0] for part in parts)[:, :o, :c * k * k]
