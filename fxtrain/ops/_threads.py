@@ -16,7 +16,10 @@ then sleeps, while it waits for the last part. Why: one cnn1x training step hand
 40-120 us per hand-off on this project's 2-core VM (a ThreadPoolExecutor round trip:
 59 us median); spinning made the whole fpl19 step 7-9% faster (docs/benchmarks.md).
 The spin is skipped when there are more workers than CPUs this process may use, where
-a spinning thread would take a core from a working one.
+a spinning thread would take a core from a working one. A worker spins inside
+:func:`._native.serve`, which runs *native* batches (:meth:`_TileRunner.native`: the
+16-bit direct kernels, their arguments in a slot array) without ever taking the GIL,
+and returns to Python for Python jobs, to sleep, or to wake a caller that sleeps.
 
 For jobs that call BLAS, BLAS is set to one thread only while the tile batch runs, then
 restored (a process-wide setting of numpy's bundled OpenBLAS, found by its exported
@@ -37,6 +40,7 @@ from typing import Callable, Sequence
 import numpy as np
 
 from . import _atomic
+from . import _native as N
 
 _MAX_DEFAULT = 4
 _SPIN_US_DEFAULT = 500
@@ -106,8 +110,9 @@ def _openblas_controls():
     return None
 
 
-#: state slots: the job generation (bumped once per tile batch) and the parts still running
-_GEN, _LEFT = 0, 1
+#: state slots: the job generation (bumped once per tile batch; its low byte the number of
+#: parts), the parts still running, whether the caller sleeps waiting for them
+_GEN, _LEFT, _WAITING = N.GEN, N.LEFT, N.WAITING
 
 
 class _TileRunner:
@@ -123,7 +128,8 @@ class _TileRunner:
         self._lock = threading.Lock()
         self._wake = threading.Condition()
         self._done = threading.Condition()
-        self._state = np.zeros(2, dtype=np.int64)
+        self._state = np.zeros(3, dtype=np.int64)
+        self._slots = np.zeros(N.SLOTS, dtype=np.int64)  # the current batch, if native
         self._threads: list[threading.Thread] = []
         # (generation, job, parts, results) of the current tile batch, one attribute so
         # that a worker reads a consistent batch whatever generation it last saw
@@ -146,19 +152,23 @@ class _TileRunner:
             t.start()
 
     def _serve(self, idx: int) -> None:
-        """A worker: wait for a new generation, run part ``idx`` of it (if it has one).
+        """A worker: wait for a new generation, run part ``idx`` of it (if it has one):
+        native batches inside :func:`._native.serve` without the GIL, Python jobs here.
         Each generation runs at most once: a worker that slept through batches it had no
         part in jumps to the newest one."""
-        state, gen = self._state, 0
+        state, slots, gen = self._state, self._slots, 0
         while True:
-            g = _atomic.spin_while(state, _GEN, gen, self._spin(idx))
-            if g == gen:
+            gen, why = N.serve(state, slots, idx, gen, self._spin(idx))
+            if why == N.SLEEP:
                 with self._wake:
                     while state[_GEN] == gen:
                         self._wake.wait()
-            gen, job, parts, results = self._batch
-            if idx >= len(parts):
                 continue
+            if why == N.NOTIFY:
+                with self._done:
+                    self._done.notify_all()
+                continue
+            _, job, parts, results = self._batch
             try:
                 results[idx] = job(parts[idx])
             except BaseException as exc:  # handed to the caller, which raises it
@@ -175,8 +185,11 @@ class _TileRunner:
             left = _atomic.spin_while(state, _LEFT, left, iters)
             if left:
                 with self._done:
+                    # a native part that finishes the batch wakes us only if it sees this
+                    _atomic.add(state, _WAITING, 1)
                     if state[_LEFT]:
                         self._done.wait(0.01)
+                    _atomic.add(state, _WAITING, -1)
                 left = int(state[_LEFT])
 
     def run(self, job: Callable[[Sequence], object], tiles: Sequence,
@@ -218,13 +231,47 @@ class _TileRunner:
         :meth:`run`."""
         return self.run(lambda _: job(), [None] * max(1, items), uses_blas=False)
 
-    def _dispatch(self, job, parts: list) -> list:
-        results = [None] * len(parts)
-        self._batch = (int(self._state[_GEN]) + 1, job, parts, results)
-        _atomic.add(self._state, _LEFT, len(parts) - 1)
-        _atomic.add(self._state, _GEN, 1)
+    def native(self, build: Callable[[int, np.ndarray], None], items: int) -> int:
+        """Run a native batch (:mod:`._native`) of ``items`` shared-counter items on up to
+        ``workers`` threads, the calling thread first: ``build(n, slots)`` writes the
+        slots of n parts (the caller keeps their arrays alive). Returns n. Nested or
+        concurrent calls run part 0 alone, inline; at most ``_native.MAX_PARTS`` parts."""
+        if self._pid != os.getpid():
+            self._reset()
+        n = min(self.workers, max(1, items), N.MAX_PARTS)
+        if n <= 1 or not self._lock.acquire(blocking=False):
+            slots = np.zeros(N.SLOTS, dtype=np.int64)
+            build(1, slots)
+            N.run_part(slots, 0)
+            return 1
+        try:
+            self._start(n)
+            build(n, self._slots)
+            self._go(n, (None, None, [], []))
+            try:
+                N.run_part(self._slots, 0)
+            finally:
+                self._wait_parts()
+        finally:
+            self._lock.release()
+        return n
+
+    def _go(self, n: int, batch: tuple) -> None:
+        """Publish a batch of ``n`` parts (its slots and ``_batch`` already written) and
+        wake the workers."""
+        state = self._state
+        old = int(state[_GEN])
+        gen = ((old >> 8) + 1) << 8 | n
+        self._batch = (gen,) + batch[1:]
+        _atomic.add(state, _LEFT, n - 1)
+        _atomic.add(state, _GEN, gen - old)
         with self._wake:
             self._wake.notify_all()
+
+    def _dispatch(self, job, parts: list) -> list:
+        results = [None] * len(parts)
+        self._slots[0] = N.PYTHON
+        self._go(len(parts), (None, job, parts, results))
         try:
             results[0] = job(parts[0])
         except BaseException as exc:

@@ -38,6 +38,7 @@ import numpy as np
 
 from . import _conv_kernels as CK
 from . import _direct as D
+from . import _native as N
 from ._gemm import F64_EXACT, exact_matmul, operand_dtype
 from ._threads import RUNNER
 from ._validate import acc_bits_arg, bias_terms, fits_int16, hw_arg, int_arg, int_array, max_abs
@@ -76,6 +77,22 @@ def _buffer(name: str, size: int, dtype) -> np.ndarray:
     buf = bufs.get(name)
     if buf is None or buf.size < size or buf.dtype != dtype:
         buf = bufs[name] = np.empty(max(size, 1), dtype=dtype)
+    return buf[:size]
+
+
+#: scratch of the worker threads' parts of native batches, by (part, name): only the
+#: thread holding the tile runner's lock hands those parts out, so one set serves all
+_PART_BUFS: dict = {}
+
+
+def part_buffer(t: int, name: str, size: int, dtype) -> np.ndarray:
+    """:func:`_buffer` for part ``t`` of a tile batch: the calling thread's own for part
+    0 (the part a nested or concurrent call runs inline), the workers' set otherwise."""
+    if t == 0:
+        return _buffer(name, size, dtype)
+    buf = _PART_BUFS.get((t, name))
+    if buf is None or buf.size < size or buf.dtype != dtype:
+        buf = _PART_BUFS[(t, name)] = np.empty(max(size, 1), dtype=dtype)
     return buf[:size]
 
 
@@ -167,7 +184,8 @@ def direct_ok(x: np.ndarray, w2: np.ndarray, s: int) -> bool:
 
 def correlate_direct(x, w2, k, p, bias, acc_bits, out, rq=None, post=(0, None), bounds=None):
     """Stride 1, 16-bit operands: :func:`._direct.corr_tile_exact`, one image at a time,
-    each worker taking the next image left (:meth:`._threads._TileRunner.share`). Fills
+    each worker taking the next image left (:meth:`._threads._TileRunner.share`; with
+    ``rq`` and int16 x and out a native batch, :meth:`._threads._TileRunner.native`). Fills
     ``out``: int64 accumulators wrapped to acc_bits (returns the accumulator overflow
     count), or with ``rq = (s, mode, ovf, w, key)`` the requantized words
     (:func:`._direct.corr_tile_exact_requant`; returns (requantize overflows, accumulator
@@ -187,26 +205,46 @@ def correlate_direct(x, w2, k, p, bias, acc_bits, out, rq=None, post=(0, None), 
 
     images = np.arange(n, dtype=np.int64)
     taken = np.zeros(1, dtype=np.int64)  # the next image to take (:func:`._direct.corr_tile_exact`)
+    size = w32.shape[0] * g.q_len
+    mask = post[1] if post[1] is not None else _NO_MASK
+    orows = 0 if bounds is None else out.shape[1]
 
-    def job():
-        xbuf = _buffer("fp.x", (c + 1) // 2 * g.plane * 2, np.int16)
-        size = w32.shape[0] * g.q_len
-        obuf32 = _buffer("fp.o32", size if one_pass else 0, np.int32)
-        obuf = _buffer("fp.o64", 0 if one_pass else size, np.int64)
-        vbuf = _buffer("fp.v", 0 if rq is None else out[0].size, np.int64)
-        mask = post[1] if post[1] is not None else _NO_MASK
-        orange = np.empty((0 if bounds is None else out.shape[1], 2), dtype=np.int64)
-        orange[:, 0], orange[:, 1] = np.iinfo(np.int64).max, np.iinfo(np.int64).min
-        if rq is None:
-            n_acc = D.corr_tile_exact(x, images, taken, w32, offs, p, g.wp, g.plane, g.q_len, bias,
-                                      acc_bits, xbuf, cuts, one_pass, obuf32, obuf, out)
-            return 0, n_acc, orange
-        count, n_acc = D.corr_tile_exact_requant(x, images, taken, w32, offs, p, g.wp, g.plane,
-                                                 g.q_len, bias, acc_bits, *rq, post[0], xbuf, cuts,
-                                                 one_pass, obuf32, obuf, vbuf, out, mask, orange)
-        return count, n_acc, orange
+    def buffers(t: int) -> tuple:
+        return (part_buffer(t, "fp.x", (c + 1) // 2 * g.plane * 2, np.int16),
+                part_buffer(t, "fp.o32", size if one_pass else 0, np.int32),
+                part_buffer(t, "fp.o64", 0 if one_pass else size, np.int64),
+                part_buffer(t, "fp.v", 0 if rq is None else out[0].size, np.int64),
+                np.empty((orows, 2), dtype=np.int64))
 
-    parts = RUNNER.share(job, n)
+    if (rq is not None and x.dtype == np.int16 and out.dtype == np.int16 and bias.dtype == np.int64
+            and all(a.flags.c_contiguous for a in (x, out, mask, bias))):
+        # the workers run their parts without Python (:mod:`._native`)
+        held: list = []
+
+        def build(nparts: int, slots: np.ndarray) -> None:
+            N.corr_slots(slots, x, images, taken, w32, offs, p, g.wp, g.plane, g.q_len, bias,
+                         acc_bits, *rq, post[0], cuts, one_pass, out, mask)
+            held[:] = [buffers(t) + (np.empty(2, dtype=np.int64),) for t in range(nparts)]
+            for t, b in enumerate(held):
+                N.corr_part_slots(slots, t, *b)
+
+        RUNNER.native(build, n)
+        parts = [(int(b[5][0]), int(b[5][1]), b[4]) for b in held]
+    else:
+        def job():
+            xbuf, obuf32, obuf, vbuf, orange = buffers(0)
+            orange[:, 0], orange[:, 1] = np.iinfo(np.int64).max, np.iinfo(np.int64).min
+            if rq is None:
+                n_acc = D.corr_tile_exact(x, images, taken, w32, offs, p, g.wp, g.plane, g.q_len,
+                                          bias, acc_bits, xbuf, cuts, one_pass, obuf32, obuf, out)
+                return 0, n_acc, orange
+            count, n_acc = D.corr_tile_exact_requant(x, images, taken, w32, offs, p, g.wp,
+                                                     g.plane, g.q_len, bias, acc_bits, *rq,
+                                                     post[0], xbuf, cuts, one_pass, obuf32,
+                                                     obuf, vbuf, out, mask, orange)
+            return count, n_acc, orange
+
+        parts = RUNNER.share(job, n)
     count, n_acc = sum(r[0] for r in parts), sum(r[1] for r in parts)
     if bounds is not None and rq is not None:
         lo, hi = parts[0][2][:, 0].copy(), parts[0][2][:, 1].copy()

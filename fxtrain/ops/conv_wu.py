@@ -19,10 +19,12 @@ import numpy as np
 from . import _conv_kernels as CK
 from . import _direct as D
 from . import _direct_wu as W
+from . import _native as N
 from ._gemm import F64_EXACT, exact_matmul, operand_dtype
 from ._threads import RUNNER
 from ._validate import acc_bits_arg, fits_int16, int_arg, int_array, max_abs
-from .conv import _buffer, _columns, _geometry, _grad_rows, _im2col_into, _result, _Scratch, _tiles
+from .conv import (_columns, _geometry, _grad_rows, _im2col_into, _result, _Scratch, _tiles,
+                   part_buffer)
 
 
 def _wu_tiles(n: int, groups: int, per: int, workers: int) -> list[tuple[int, int, int]]:
@@ -55,18 +57,34 @@ def _wu_direct(e, a, k, p, groups) -> np.ndarray:
     plan = np.array(tiles, dtype=np.int64).reshape(-1, 3)
     taken = np.zeros(1, dtype=np.int64)  # the next tile to take
 
-    def job():
-        g32 = _buffer("wu.g32", o_pad * offs.size, np.int32).reshape(o_pad, offs.size)
-        g64 = np.zeros((groups, o_pad, offs.size), dtype=np.int64)  # returned: not scratch
-        ebuf = _buffer("wu.e", per * o_pad * g.q_len, np.int16)
-        abuf = _buffer("wu.a", per * c * g.plane, np.int16)
-        el1, amx = _buffer("wu.el1", per * o, np.int64), _buffer("wu.amx", per * c, np.int64)
-        bad, bads = np.empty(per, dtype=np.int64), np.empty(n, dtype=np.int64)
-        nb = W.wu_tiles(e, a, plan, taken, offs, p, g.wp, g.plane, g.q_len, ebuf, abuf, g32, g64,
-                        np.zeros(1, dtype=np.int64), el1, amx, bad, bads)
-        return g64, bads[:nb].tolist()
+    def buffers(t: int) -> tuple:
+        return (part_buffer(t, "wu.e", per * o_pad * g.q_len, np.int16),
+                part_buffer(t, "wu.a", per * c * g.plane, np.int16),
+                part_buffer(t, "wu.g32", o_pad * offs.size, np.int32).reshape(o_pad, offs.size),
+                np.zeros((groups, o_pad, offs.size), dtype=np.int64),  # returned: not scratch
+                np.zeros(1, dtype=np.int64), part_buffer(t, "wu.el1", per * o, np.int64),
+                part_buffer(t, "wu.amx", per * c, np.int64), np.empty(per, dtype=np.int64),
+                np.empty(n, dtype=np.int64), np.zeros(1, dtype=np.int64))
 
-    parts = RUNNER.share(job, len(tiles))
+    if e.dtype == np.int16 and a.dtype == np.int16:  # the workers' parts without Python
+        held: list = []
+
+        def build(nparts: int, slots: np.ndarray) -> None:
+            N.wu_slots(slots, e, a, plan, taken, offs, p, g.wp, g.plane, g.q_len)
+            held[:] = [buffers(t) for t in range(nparts)]
+            for t, b in enumerate(held):
+                N.wu_part_slots(slots, t, *b)
+
+        RUNNER.native(build, len(tiles))
+        parts = [(b[3], b[8][:b[9][0]].tolist()) for b in held]
+    else:
+        def job():
+            ebuf, abuf, g32, g64, pending, el1, amx, bad, bads, _ = buffers(0)
+            nb = W.wu_tiles(e, a, plan, taken, offs, p, g.wp, g.plane, g.q_len, ebuf, abuf, g32,
+                            g64, pending, el1, amx, bad, bads)
+            return g64, bads[:nb].tolist()
+
+        parts = RUNNER.share(job, len(tiles))
     total = sum(part[0] for part in parts)[:, :o, :c * k * k]
     bads = sorted(i for part in parts for i in part[1])
     gs = n // groups
