@@ -25,7 +25,7 @@ For jobs that call BLAS, BLAS is set to one thread only while the tile batch run
 restored (a process-wide setting of numpy's bundled OpenBLAS, found by its exported
 symbols; with any other BLAS such jobs run on the calling thread only). The int32 jobs
 of the 16-bit path call no BLAS and leave its setting alone. ``FXTRAIN_OPS_THREADS``
-(an integer >= 1) overrides the worker count, which defaults to the CPUs this process
+(an integer 1..255) overrides the worker count, which defaults to the CPUs this process
 may use, at most 4.
 """
 from __future__ import annotations
@@ -62,6 +62,8 @@ def _env_int(name: str, least: int) -> int | None:
 
 def _worker_count() -> int:
     n = _env_int("FXTRAIN_OPS_THREADS", 1)
+    if n is not None and n > N.PARTS_MASK:  # the generation counter holds the part count
+        raise ValueError(f"FXTRAIN_OPS_THREADS must be at most {N.PARTS_MASK}, got {n}")
     return n if n is not None else max(1, min(_MAX_DEFAULT, _cpus()))
 
 

@@ -61,6 +61,9 @@ def test_bad_thread_count_is_refused(monkeypatch):
     monkeypatch.setenv("FXTRAIN_OPS_THREADS", "two")
     with pytest.raises(ValueError, match="FXTRAIN_OPS_THREADS"):
         _threads._worker_count()
+    monkeypatch.setenv("FXTRAIN_OPS_THREADS", "256")
+    with pytest.raises(ValueError, match="at most 255"):
+        _threads._worker_count()
 
 
 def _fresh_runner(monkeypatch, workers: int, spin_us: str = "500"):
