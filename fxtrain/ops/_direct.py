@@ -240,7 +240,9 @@ def plan_chunks(x: np.ndarray, w2: np.ndarray, c: int, k: int, x_range=None) -> 
     path). Channel c of the batch lies in [lo_c, hi_c] (lo_c <= 0 <= hi_c: padding is 0).
 
     First the cheap test: max |x| times the largest row sum of |w| <= LIMIT certifies one
-    chunk everywhere (most BP calls and deep FP layers); otherwise :func:`chunk_cuts`.
+    chunk everywhere (most BP calls and deep FP layers); then the same per row with the
+    signed weights and per-channel ranges (:func:`_rows_fit`); otherwise
+    :func:`chunk_cuts`.
     ``x_range`` = (lo, hi): per-channel bounds known to contain x (with 0), e.g. a
     producer kernel's output range, instead of a pass over x."""
     o = w2.shape[0]
@@ -271,12 +273,33 @@ def _plan(x, w2, c, kk, have_range, rlo, rhi, cuts):
     for i in range(c_even):
         m = max(m, hi[i], -lo[i])
     nr = c_even // 2 * kk
-    if m * _max_row_l1(w2) <= LIMIT:
+    if m * _max_row_l1(w2) <= LIMIT or _rows_fit(w2, c, kk, lo, hi):
         for b in range(cuts.shape[0]):
             cuts[b, 0] = 1
             cuts[b, 2] = nr
         return True
     return chunk_cuts(w2, c, kk, lo, hi, cuts)
+
+
+@njit(cache=True, nogil=True)
+def _rows_fit(w2, c, kk, lo, hi):
+    """Whether every row's whole sum is certified: sum over its columns of max(w lo, w hi)
+    <= LIMIT and of min(w lo, w hi) >= -LIMIT, exactly :func:`chunk_cuts`' test for one
+    chunk per block (its partial sums only grow towards these totals), at a fraction of
+    its cost (measured on 64 x 576 weights: 135 us for chunk_cuts on every FP/BP call)."""
+    for o in range(w2.shape[0]):
+        u = np.int64(0)
+        d = np.int64(0)
+        for ch in range(c):
+            lc, hc = lo[ch], hi[ch]
+            for t in range(kk):
+                wv = np.int64(w2[o, ch * kk + t])
+                a, b = wv * lc, wv * hc
+                u += max(a, b)
+                d += min(a, b)
+        if u > LIMIT or d < -LIMIT:
+            return False
+    return True
 
 
 @njit(cache=True, nogil=True)
