@@ -110,6 +110,27 @@ def test_chunk_plans_follow_the_operand_ranges():
     np.testing.assert_array_equal(O.conv2d_fp(a, wt, 1, 1, 64), _f64_fp(a, wt))
 
 
+def test_row_test_agrees_with_the_chunk_scan():
+    """plan_chunks' per-row shortcut (_rows_fit) says "one chunk" exactly where
+    chunk_cuts finds one chunk in every block: weights scaled across the boundary."""
+    rng = np.random.default_rng(5)
+    seen = set()
+    for trial in range(60):
+        c, kk, o = int(rng.integers(1, 9)), int(rng.choice([1, 4, 9])), int(rng.integers(1, 10))
+        w2 = (rng.integers(-(1 << 15), 1 << 15, (o, c * kk)) >> int(rng.integers(0, 8)))
+        w2 = w2.astype(np.int16)
+        lo = np.zeros(2 * ((c + 1) // 2), np.int64)
+        hi = np.zeros_like(lo)
+        lo[:c] = -rng.integers(0, 1 << 15, c) * int(rng.integers(0, 2))
+        hi[:c] = rng.integers(0, 1 << 15, c)
+        cuts = np.zeros((-(-o // 4), lo.size // 2 * kk + 3), np.int64)
+        ok = D.chunk_cuts(w2, c, kk, lo, hi, cuts)
+        fits = bool(D._rows_fit(w2, c, kk, lo, hi))
+        assert fits == (ok and bool((cuts[:, 0] == 1).all()))
+        seen.add(fits)
+    assert seen == {True, False}
+
+
 def test_uncertifiable_pairs_take_the_float64_path():
     # (-2**15)**2 twice in one channel pair is 2**31: no chunk can hold it in int32
     a = np.full((1, 2, 3, 3), -(1 << 15), np.int16)
