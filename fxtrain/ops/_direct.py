@@ -257,6 +257,32 @@ def plan_chunks(x: np.ndarray, w2: np.ndarray, c: int, k: int, x_range=None) -> 
 _NO_RANGE = np.zeros(1, dtype=np.int64)
 
 
+def prepare(x: np.ndarray, w2: np.ndarray, c: int, k: int, x_range=None) -> tuple | None:
+    """``(cuts, w32, one_pass)`` of one FP/BP call in one compiled call: the plan of
+    :func:`plan_chunks` (None when it is None), :func:`pack_weights`, and whether every
+    block is one chunk (the sums stay int32)."""
+    o = w2.shape[0]
+    c2n = (c + 1) // 2
+    o_pad = _round_up(o, ROWS)
+    cuts = np.zeros((o_pad // ROWS, c2n * k * k + 3), dtype=np.int64)
+    w32 = np.empty((o_pad, c2n * k * k), dtype=np.int32)
+    lo, hi = (_NO_RANGE, _NO_RANGE) if x_range is None else x_range
+    r = _prepare(x, w2, c, k * k, x_range is not None, lo, hi, cuts, w32)
+    return None if r == 0 else (cuts, w32, r == 2)
+
+
+@njit(cache=True, nogil=True)
+def _prepare(x, w2, c, kk, have_range, lo, hi, cuts, w32):
+    """0 (uncertifiable), 1 (planned) or 2 (planned, one chunk everywhere)."""
+    if not _plan(x, w2, c, kk, have_range, lo, hi, cuts):
+        return 0
+    _pack(w2, c, kk, w32)
+    for b in range(cuts.shape[0]):
+        if cuts[b, 0] != 1:
+            return 1
+    return 2
+
+
 @njit(cache=True, nogil=True)
 def _plan(x, w2, c, kk, have_range, rlo, rhi, cuts):
     """:func:`plan_chunks` in one compiled call (it runs for every FP and BP call)."""

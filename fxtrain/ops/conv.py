@@ -33,6 +33,8 @@ The float64 path cuts the batch into tiles of whole images whose column matrix f
 from __future__ import annotations
 
 import threading
+from functools import lru_cache
+from typing import Callable
 
 import numpy as np
 
@@ -94,6 +96,24 @@ def part_buffer(t: int, name: str, size: int, dtype) -> np.ndarray:
     if buf is None or buf.size < size or buf.dtype != dtype:
         buf = _PART_BUFS[(t, name)] = np.empty(max(size, 1), dtype=dtype)
     return buf[:size]
+
+
+def part_set(t: int, key: tuple, make: Callable[[], tuple]) -> tuple:
+    """Part ``t``'s tuple of scratch arrays for one call shape ``key``, made once by
+    ``make`` and kept (with :func:`part_buffer`'s sharing rule): the lookups and slicing
+    of a convolution call's buffers cost about 10 us a part on the serial path. At most
+    64 shapes per part are kept."""
+    sets = (_LOCAL.__dict__.setdefault("sets", {}) if t == 0
+            else _PART_SETS.setdefault(t, {}))
+    got = sets.get(key)
+    if got is None:
+        if len(sets) >= 64:
+            sets.clear()
+        got = sets[key] = make()
+    return got
+
+
+_PART_SETS: dict = {}
 
 
 def _tiles(n: int, per_image: int):
@@ -177,6 +197,13 @@ def _correlate_exact(x, w2, k, s, p, ho, wo, bias, out) -> None:
     RUNNER.run(job, _tiles(n, kdim * npix))
 
 
+@lru_cache(maxsize=64)
+def _images(n: int) -> np.ndarray:
+    """0..n-1 as int64, the image list of every direct FP/BP call (shared: never written;
+    not flagged read-only, which numba would compile as another array type)."""
+    return np.arange(n, dtype=np.int64)
+
+
 def direct_ok(x: np.ndarray, w2: np.ndarray, s: int) -> bool:
     """Whether :func:`correlate_direct` applies: stride 1 and 16-bit values."""
     return s == 1 and fits_int16(x) and fits_int16(w2)
@@ -196,25 +223,26 @@ def correlate_direct(x, w2, k, p, bias, acc_bits, out, rq=None, post=(0, None), 
     to contain x, used instead of a pass over x; ``bounds["out"]`` receives the result's
     per-channel (lo, hi) (the next layer's ``bounds["in"]``)."""
     n, c, h, wd = x.shape
-    cuts = D.plan_chunks(x, w2, c, k, None if bounds is None else bounds.get("in"))
-    if cuts is None:
+    planned = D.prepare(x, w2, c, k, None if bounds is None else bounds.get("in"))
+    if planned is None:
         return (-1, -1) if rq is not None else -1
-    one_pass = bool((cuts[:, 0] == 1).all())
+    cuts, w32, one_pass = planned
     g, offs = D.geometry(h, wd, k, p, c, True)
-    w32 = D.pack_weights(w2, c, k)
 
-    images = np.arange(n, dtype=np.int64)
+    images = _images(n)
     taken = np.zeros(1, dtype=np.int64)  # the next image to take (:func:`._direct.corr_tile_exact`)
     size = w32.shape[0] * g.q_len
     mask = post[1] if post[1] is not None else _NO_MASK
     orows = 0 if bounds is None else out.shape[1]
 
     def buffers(t: int) -> tuple:
-        return (part_buffer(t, "fp.x", (c + 1) // 2 * g.plane * 2, np.int16),
-                part_buffer(t, "fp.o32", size if one_pass else 0, np.int32),
-                part_buffer(t, "fp.o64", 0 if one_pass else size, np.int64),
-                part_buffer(t, "fp.v", 0 if rq is None else out[0].size, np.int64),
-                np.empty((orows, 2), dtype=np.int64))
+        """Part t's (xbuf, obuf32, obuf, vbuf, orange, result) for this call's sizes."""
+        sizes = ((c + 1) // 2 * g.plane * 2, size if one_pass else 0, 0 if one_pass else size,
+                 0 if rq is None else out[0].size, orows)
+        return part_set(t, ("fp", sizes), lambda: (
+            part_buffer(t, "fp.x", sizes[0], np.int16), part_buffer(t, "fp.o32", sizes[1], np.int32),
+            part_buffer(t, "fp.o64", sizes[2], np.int64), part_buffer(t, "fp.v", sizes[3], np.int64),
+            np.empty((orows, 2), dtype=np.int64), np.empty(2, dtype=np.int64)))
 
     if (rq is not None and x.dtype == np.int16 and out.dtype == np.int16 and bias.dtype == np.int64
             and all(a.flags.c_contiguous for a in (x, out, mask, bias))):
@@ -224,7 +252,7 @@ def correlate_direct(x, w2, k, p, bias, acc_bits, out, rq=None, post=(0, None), 
         def build(nparts: int, slots: np.ndarray) -> None:
             N.corr_slots(slots, x, images, taken, w32, offs, p, g.wp, g.plane, g.q_len, bias,
                          acc_bits, *rq, post[0], cuts, one_pass, out, mask)
-            held[:] = [buffers(t) + (np.empty(2, dtype=np.int64),) for t in range(nparts)]
+            held[:] = [buffers(t) for t in range(nparts)]
             for t, b in enumerate(held):
                 N.corr_part_slots(slots, t, *b)
 
@@ -232,7 +260,7 @@ def correlate_direct(x, w2, k, p, bias, acc_bits, out, rq=None, post=(0, None), 
         parts = [(int(b[5][0]), int(b[5][1]), b[4]) for b in held]
     else:
         def job():
-            xbuf, obuf32, obuf, vbuf, orange = buffers(0)
+            xbuf, obuf32, obuf, vbuf, orange, _ = buffers(0)
             orange[:, 0], orange[:, 1] = np.iinfo(np.int64).max, np.iinfo(np.int64).min
             if rq is None:
                 n_acc = D.corr_tile_exact(x, images, taken, w32, offs, p, g.wp, g.plane, g.q_len,
