@@ -1,5 +1,5 @@
 """Tile batches that the worker threads run without Python: the hand-off of the direct
-convolution kernels (FP, BP and WU of the 16-bit path).
+convolution kernels (FP, BP and WU of the 16-bit path) and of the 2 x 2 pooling BP.
 
 Why: a worker that runs a Python job needs the GIL, and on this project's 2-core VM
 taking it from the calling thread cost 100-150 us per batch (the caller holds it until
@@ -30,9 +30,10 @@ from numba.extending import intrinsic
 from ._atomic import atomic_add, atomic_load, spin_while
 from ._direct import corr_tile_exact_requant
 from ._direct_wu import wu_tiles
+from ._pool_kernels import pool2_bp_images
 
 #: batch kinds: a Python job (the runner's ``_batch``), or a native kernel
-PYTHON, CORR, WU = 0, 1, 2
+PYTHON, CORR, WU, POOL_BP = 0, 1, 2, 3
 #: why :func:`serve` returned to Python
 SLEEP, RUN_PYTHON, NOTIFY = 0, 1, 2
 #: state slots shared with fxtrain/ops/_threads.py: the generation (its low byte the
@@ -196,12 +197,33 @@ def _wu_part(s, t):
 
 
 @njit(cache=True, nogil=True)
+def pool_slots(s, e, arg, out, mask, use_mask, taken):
+    """The slots of a :func:`._pool_kernels.pool2_bp_images` batch (e and out int16, arg
+    and mask uint8, all 4-D); its parts need nothing of their own."""
+    s[0] = POOL_BP
+    i = _put(s, 1, e)
+    i = _put(s, i, arg)
+    i = _put(s, i, out)
+    i = _put(s, i, mask)
+    s[i] = use_mask
+    return _put(s, i + 1, taken)  # 24: the layout _pool_part reads
+
+
+@njit(cache=True, nogil=True)
+def _pool_part(s):
+    pool2_bp_images(_a4(s, 1, np.int16), _a4(s, 6, np.uint8), _a4(s, 11, np.int16),
+                    _a4(s, 16, np.uint8), s[21] != 0, _a1(s, 22, np.int64))
+
+
+@njit(cache=True, nogil=True)
 def run_part(s, t) -> None:
     """Part ``t`` of the native batch described by slots ``s``."""
     if s[0] == CORR:
         _corr_part(s, t)
     elif s[0] == WU:
         _wu_part(s, t)
+    elif s[0] == POOL_BP:
+        _pool_part(s)
 
 
 @njit(cache=True, nogil=True)

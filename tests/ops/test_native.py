@@ -1,5 +1,5 @@
-"""Native tile batches (fxtrain/ops/_native.py): the direct kernels' parts run by worker
-threads without Python give the bits of the Python-job path, with any worker count,
+"""Native tile batches (fxtrain/ops/_native.py): the direct kernels' parts (and the 2x2
+pool's BP) run by worker threads without Python give the bits of the Python-job path, with any worker count,
 with workers that spin or sleep, interleaved with Python jobs, and from two calling
 threads at once."""
 import threading
@@ -32,7 +32,9 @@ def _native(a, w, e, mask):
     d, n_bp, acc_bp = O.conv2d_bp_requant_mask(e, w, (9, 9), mask, 21, FMT, "half_up", pad=1,
                                                acc_bits=48, acc_stats=True)
     g = O.conv2d_wu(e, a, 3, 1, 1, acc_bits=64, groups=1)
-    return y, m, d, g, (n_fp, acc_fp, n_bp, acc_bp)
+    arg = (e[:, :5, :4, :4] & 3).astype(np.uint8)  # a 2x2 pool's argmax of an 8x8 input
+    u = O.maxpool_bp_mask(a[:, :, :4, :4], arg, (8, 8), 2, mask[:, :, :8, :8])
+    return y, m, d, g, u, (n_fp, acc_fp, n_bp, acc_bp)
 
 
 def _python(a, w, e, mask):
@@ -45,14 +47,20 @@ def _python(a, w, e, mask):
     g = O.conv2d_wu(e.astype(np.int32), a.astype(np.int32), 3, 1, 1, acc_bits=64)
     _, acc_fp = O.conv2d_fp(a, w, 1, 1, 64, stats=True)
     _, acc_bp = O.conv2d_bp(e, w, (9, 9), 1, 1, 48, stats=True)
-    return y, m, d, g, (n_fp, acc_fp, n_bp, acc_bp)
+    arg = (e[:, :5, :4, :4] & 3).astype(np.uint8)
+    u = np.zeros((len(a), 5, 8, 8), dtype=np.int16)  # the scatter by its definition
+    for ky in range(2):
+        for kx in range(2):
+            u[:, :, ky::2, kx::2] = np.where(arg == 2 * ky + kx, a[:, :, :4, :4], 0)
+    u *= mask[:, :, :8, :8] != 0
+    return y, m, d, g, u, (n_fp, acc_fp, n_bp, acc_bp)
 
 
 def _same(got, want):
-    for x, y in zip(got[:4], want[:4]):
+    for x, y in zip(got[:5], want[:5]):
         assert x.dtype == y.dtype and x.shape == y.shape
         np.testing.assert_array_equal(x, y)
-    assert got[4] == want[4]
+    assert got[5] == want[5]
 
 
 def _use_runner(monkeypatch, workers: int, spin_us: str):
