@@ -94,6 +94,33 @@ def test_fpl19_step_equals_the_three_ops(trial):
     lr_q, s_q, m_q = (int(v) for v in rng.integers(-(1 << 15), 1 << 15, 3))
     f_G, f_lr, f_V, f_s, f_W = (int(v) for v in rng.integers(-4, 24, 5))
     km, ku = (int(v) for v in rng.integers(0, 1 << 32, 2))
+    _check_step(W, V, grads, lr_q, s_q, m_q, f_G, f_lr, f_V, f_s, f_W, mom, upd, km, ku)
+
+
+@pytest.mark.parametrize("trial", range(6))
+def test_fpl19_step_fast_loop_equals_the_three_ops(trial, monkeypatch):
+    # fpl19's own specs (half_up, 16-bit wrap, positive shifts) take the branch-free loop:
+    # full-range words, so that products, sums and decays overflow on purpose
+    from fxtrain.ops import update as U
+    calls = []
+    fast = U._step_fpl19
+    monkeypatch.setattr(U, "_step_fpl19", lambda *a: calls.append(1) or fast(*a))
+    rng = np.random.default_rng(200 + trial)
+    shape = (int(rng.integers(1, 40)), int(rng.integers(1, 40)))
+    V, W = (rng.integers(-(1 << 15), 1 << 15, shape).astype(np.int16) for _ in range(2))
+    grads = [rng.integers(-(1 << 15), 1 << 15, shape).astype(np.int16)
+             for _ in range(int(rng.integers(1, 4)))]
+    lr_q, s_q, m_q = (int(v) for v in rng.integers(-(1 << 15), 1 << 15, 3))
+    f_G, f_lr, f_V, f_s, f_W = (int(v) for v in rng.integers(1, 24, 5))
+    f_V = min(f_V, f_G + f_lr - 1)
+    f_W = min(f_W, f_V + f_s - 1)
+    spec = ("half_up", "wrap", 16)
+    _check_step(W, V, grads, lr_q, s_q, m_q, f_G, f_lr, f_V, f_s, f_W, spec, spec, 0, 0)
+    assert calls == [1]
+
+
+def _check_step(W, V, grads, lr_q, s_q, m_q, f_G, f_lr, f_V, f_s, f_W, mom, upd, km, ku):
+    w_m, w_u = mom[2], upd[2]
     Wn, Vn, n_m, n_u = O.fpl19_step(W, V, grads, lr_q, s_q, m_q, f_G, f_lr, f_V, f_s, f_W, mom, upd, km, ku)
     v, want_m = V, 0
     for g, G in enumerate(grads):
