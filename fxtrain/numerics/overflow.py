@@ -30,7 +30,10 @@ def wrap(x, bits: int) -> np.ndarray:
         return a
     u = a.view(np.uint64) & np.uint64((1 << bits) - 1)
     sign = (u >> np.uint64(bits - 1)) & np.uint64(1)
-    return u.view(np.int64) - (sign.view(np.int64) << np.int64(bits))
+    # the subtraction is meant mod 2**64 (bits = 63: sign << 63 is -2**63); numpy warns
+    # about that on 0-d operands, whose arithmetic runs as scalars
+    with np.errstate(over="ignore"):
+        return u.view(np.int64) - (sign.view(np.int64) << np.int64(bits))
 
 
 def saturate(x, bits: int) -> np.ndarray:
