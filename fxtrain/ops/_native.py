@@ -16,9 +16,10 @@ every part has finished (:meth:`._threads._TileRunner.native`). Every part takes
 work from a shared atomic counter, as the Python jobs do, so one part alone (a nested
 or concurrent call run inline) does all of it. Same kernels, same bits.
 
-Slot layout of both kinds (``_COMMON`` entries, then ``_PER`` per part ``t``, from
-``_COMMON + t * _PER``): see :func:`corr_slots` and :func:`wu_slots`, which write them,
-and :func:`_corr_part` and :func:`_wu_part`, which read them in the same order.
+Slot layout of every kind (``_COMMON`` entries, then ``_PER`` per part ``t``, from
+``_COMMON + t * _PER``): see :func:`corr_slots`, :func:`wu_slots` and
+:func:`pool_slots`, which write them, and :func:`_corr_part`, :func:`_wu_part` and
+:func:`_pool_part`, which read them in the same order.
 """
 from __future__ import annotations
 
@@ -40,7 +41,7 @@ SLEEP, RUN_PYTHON, NOTIFY = 0, 1, 2
 #: number of parts), the parts still running, and whether the caller sleeps on them
 GEN, LEFT, WAITING = 0, 1, 2
 PARTS_MASK = 0xFF
-#: common and per-part slot counts (room for either kind), and the most parts a batch has
+#: common and per-part slot counts (room for every kind), and the most parts a batch has
 _COMMON, _PER = 48, 24
 MAX_PARTS = 8
 SLOTS = _COMMON + MAX_PARTS * _PER
