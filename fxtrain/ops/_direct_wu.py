@@ -48,8 +48,8 @@ def wu_tile_exact(e, a, n0, n1, offs, p, wp, plane, q_len, ebuf, abuf, g32, g64,
     the last tile) moves them to g64. ``ebuf`` int16 of
     (n1-n0) * O_pad * q_len, ``abuf`` int16 of (n1-n0) * C * plane; ``el1`` int64
     [(n1-n0) * O] and ``amx`` [(n1-n0) * C] scratch (sum of |e| and max |a| per plane,
-    each a vectorized pass over the plane just copied, still in cache). Images whose sums cannot be certified are
-    skipped and written to ``bad``; returns how many.
+    each a vectorized pass over the plane just copied, still in cache). Images whose sums
+    cannot be certified are skipped and written to ``bad``; returns how many.
     """
     o_out, ho, wo = e.shape[1], e.shape[2], e.shape[3]
     c_in, h, w = a.shape[1], a.shape[2], a.shape[3]

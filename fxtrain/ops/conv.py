@@ -240,8 +240,10 @@ def correlate_direct(x, w2, k, p, bias, acc_bits, out, rq=None, post=(0, None), 
         sizes = ((c + 1) // 2 * g.plane * 2, size if one_pass else 0, 0 if one_pass else size,
                  0 if rq is None else out[0].size, orows)
         return part_set(t, ("fp", sizes), lambda: (
-            part_buffer(t, "fp.x", sizes[0], np.int16), part_buffer(t, "fp.o32", sizes[1], np.int32),
-            part_buffer(t, "fp.o64", sizes[2], np.int64), part_buffer(t, "fp.v", sizes[3], np.int64),
+            part_buffer(t, "fp.x", sizes[0], np.int16),
+            part_buffer(t, "fp.o32", sizes[1], np.int32),
+            part_buffer(t, "fp.o64", sizes[2], np.int64),
+            part_buffer(t, "fp.v", sizes[3], np.int64),
             np.empty((orows, 2), dtype=np.int64), np.empty(2, dtype=np.int64)))
 
     if (rq is not None and x.dtype == np.int16 and out.dtype == np.int16 and bias.dtype == np.int64

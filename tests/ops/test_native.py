@@ -1,7 +1,7 @@
 """Native tile batches (fxtrain/ops/_native.py): the direct kernels' parts (and the 2x2
-pool's BP) run by worker threads without Python give the bits of the Python-job path, with any worker count,
-with workers that spin or sleep, interleaved with Python jobs, and from two calling
-threads at once."""
+pool's BP) run by worker threads without Python give the bits of the Python-job path,
+with any worker count, with workers that spin or sleep, interleaved with Python jobs,
+and from two calling threads at once."""
 import threading
 
 import numpy as np
