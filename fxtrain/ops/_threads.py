@@ -259,8 +259,8 @@ class _TileRunner:
         return n
 
     def _go(self, n: int, batch: tuple) -> None:
-        """Publish a batch of ``n`` parts (its slots and ``_batch`` already written) and
-        wake the workers."""
+        """Publish a batch of ``n`` parts (a native one's slots already written; ``batch``
+        becomes ``_batch`` with the new generation) and wake the workers."""
         state = self._state
         old = int(state[_GEN])
         gen = ((old >> 8) + 1) << 8 | n
