@@ -75,7 +75,8 @@ def test_bad_arguments_are_refused(call, err, match):
 @pytest.mark.parametrize("trial", range(12))
 def test_fpl19_step_equals_the_three_ops(trial):
     # the one-pass update == accumulate per group, apply, decay: words and overflow counts.
-    # Trials 0-3 use the mode pairs with their own compiled loops (half_up, stochastic).
+    # Trials 0-3 use the presets' mode pairs (half_up: fpl19's loop where its other specs
+    # hold; stochastic: a loop of its own).
     from fxtrain.numerics.formats import OVERFLOW_MODES, ROUNDING_MODES
     rng = np.random.default_rng(100 + trial)
     shape = tuple(int(v) for v in rng.integers(1, 6, size=int(rng.integers(1, 4))))
