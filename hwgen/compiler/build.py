@@ -40,7 +40,7 @@ from .program import MAC_OPS, assemble, program_hex
 from .resources import MIN_BUFFER_WORDS, MIN_XE_WORDS
 
 RTL = Path(__file__).resolve().parent.parent / "rtl"
-LIBRARY = ("accel_core.v", "accel_mac.v", "accel_vu.v", "accel_buf.v", "sync_fifo.v", "cyclic_wbuf.v",
+LIBRARY = ("accel_core.v", "accel_mac.v", "accel_vu.v", "accel_banks.v", "sync_fifo.v", "cyclic_wbuf.v",
            "mac_array.v", "fx_requant.v", "lowbias32.v", "relu_mask.v", "maxpool.v", "hinge_grad.v",
            "sgd_momentum.v")
 
@@ -107,14 +107,35 @@ def _pow2_at_least(n: int, lo: int = 2) -> int:
     return v
 
 
+def _ceil(a: int, b: int) -> int:
+    return -(-a // b)
+
+
+def bank_rows(ins, pox: int, poy: int, pof: int) -> tuple[int, int]:
+    """Words per XBUF bank and per EBUF bank that one item of ``ins`` fills, in the layout
+    accel_core's loader writes for it (its header): pixel (FP/BP XBUF: channels x
+    ceil(H/POY) x ceil(W/POX)), channel (WU: images x ceil(channels/banks) x H*W), or
+    linear (vector ops: ceil(words/banks), since a linear address splits at the bank
+    depth, a power of two, and every bank but the last is full)."""
+    npix = pox * poy
+    if ins.op == "CONV_WU":
+        return (ins.gs * _ceil(ins.C, npix) * ins.H * ins.W, ins.gs * _ceil(ins.O, pof) * ins.H * ins.W)
+    if ins.op in ("CONV_FP", "CONV_BP"):
+        chans = ins.x_len // (ins.H * ins.W)
+        return chans * _ceil(ins.H, poy) * _ceil(ins.W, pox), _ceil(ins.e_len, pof)
+    return _ceil(ins.x_len, npix), _ceil(ins.e_len, pof)
+
+
 def hardware_params(prog, pox: int, poy: int, pof: int, f_z: int,
                     minimum: dict | None = None) -> dict:
-    """The accel_core parameters a program needs (buffer depths rounded up to powers of
-    two, XBUF and EBUF at least MIN_XE_WORDS and the weight banks MIN_BUFFER_WORDS, so
-    that each maps to block RAM and networks of similar size share one build;
-    ``minimum`` raises any of them)."""
-    x = max([i.x_len for i in prog] + [2])
-    e = max([i.e_len for i in prog] + [2])
+    """The accel_core parameters a program needs: words per XBUF bank (POX*POY banks) and
+    per EBUF bank (POF banks) from :func:`bank_rows`, and per cyclic weight bank, each
+    rounded up to a power of two, XBUF and EBUF at least MIN_XE_WORDS and the weight
+    banks MIN_BUFFER_WORDS, so that each maps to block RAM and networks of similar size
+    share one build; ``minimum`` raises any of them."""
+    rows = [bank_rows(i, pox, poy, pof) for i in prog]
+    x = max([r[0] for r in rows] + [2])
+    e = max([r[1] for r in rows] + [2])
     w = max([-(-i.w_len // pof) for i in prog if i.op in MAC_OPS] + [2])
     p = {"POX": pox, "POY": poy, "POF": pof, "XBUF_DEPTH": _pow2_at_least(x, MIN_XE_WORDS),
          "EBUF_DEPTH": _pow2_at_least(e, MIN_XE_WORDS),

@@ -30,11 +30,12 @@ field  name        meaning
                    round-half-up shift s; 28:24 its exact left shift lb
 18     gs          images per group (WU)
 19     w_len       weight words loaded into the cyclic buffer (FP, BP)
-20..39 derived     ``DERIVED`` in order: H*W, K*K, TC = ceil(C/POF), C*H*W, O*H*W,
-                   (H/2)*(W/2), the tile counts (filter tiles, y or channel tiles,
-                   x tiles), POY*W, NP*H*W, POF*H*W, POF*K*K, TC*POF*K*K, K*K*POF,
-                   K*POF, POF*K*K*POF, TC*POF*K*K*POF, (NP div POF)*POF*K*K*POF, and
-                   two spare zeros (NP = POX*POY)
+20..39 derived     ``DERIVED`` in order: H*W, K*K, TC = ceil(C/POF),
+                   ceil(C/NP)*H*W, ceil(O/POF)*H*W, (H/2)*(W/2), the tile counts
+                   (filter tiles, y or channel tiles, x tiles), POY*W, HB*WB, POF*H*W,
+                   POF*K*K, TC*POF*K*K, K*K*POF, K*POF, POF*K*K*POF, TC*POF*K*K*POF,
+                   (NP div POF)*POF*K*K*POF, WB (NP = POX*POY, HB = ceil(H/POY),
+                   WB = ceil(W/POX): the banked buffers' layouts, accel_core's header)
 =====  ==========  ============================================================
 
 Compatibility: the format is versioned by ``FORMAT_VERSION``; a field's meaning never
@@ -48,13 +49,13 @@ from fxtrain.numerics.formats import ROUNDING_MODES
 
 from .dram_map import Region, dram_map, first_weighted, layer_shapes
 
-FORMAT_VERSION = 2
+FORMAT_VERSION = 3  # 3: fields 23, 24, 30, 39 describe the banked XBUF/EBUF layouts
 INSTR_BITS = 1280
 FIELDS = 40
-#: the derived fields 20..37 (38, 39 spare)
-DERIVED = ("hw", "kk", "tc", "chw", "ohw", "hpwp", "tiles3", "tiles2", "tiles1", "poy_w", "np_hw",
+#: the derived fields 20..39
+DERIVED = ("hw", "kk", "tc", "cq_hw", "oq_hw", "hpwp", "tiles3", "tiles2", "tiles1", "poy_w", "hbwb",
            "pof_hw", "pof_kk", "tc_pof_kk", "kk_pof", "k_pof", "pof_kk_pof", "tc_pof_kk_pof",
-           "npq_pof_kk_pof")
+           "npq_pof_kk_pof", "wb")
 
 OPCODES = {"HALT": 0, "CONV_FP": 1, "CONV_BP": 2, "CONV_WU": 3, "RELU_Y": 4, "RELU_MASK": 5,
            "RELU_BP": 6, "POOL_Y": 7, "POOL_ARG": 8, "UNPOOL": 9, "LOSS": 10, "ACCUM": 11,
@@ -109,9 +110,10 @@ class Instr:
             tiles = (-(-F // pof), -(-self.H // poy), -(-self.W // pox))
         else:
             tiles = (0, 0, 0)
-        v = [hw, kk, tc, self.C * hw, self.O * hw, (self.H // 2) * (self.W // 2), *tiles, poy * self.W,
-             npix * hw, pof * hw, pof * kk, tc * pof * kk, kk * pof, self.K * pof, pof * kk * pof,
-             tc * pof * kk * pof, (npix // pof) * pof * kk * pof]
+        wb = -(-self.W // pox)
+        v = [hw, kk, tc, -(-self.C // npix) * hw, -(-self.O // pof) * hw, (self.H // 2) * (self.W // 2),
+             *tiles, poy * self.W, -(-self.H // poy) * wb, pof * hw, pof * kk, tc * pof * kk, kk * pof,
+             self.K * pof, pof * kk * pof, tc * pof * kk * pof, (npix // pof) * pof * kk * pof, wb]
         return v + [0] * (FIELDS - 20 - len(v))
 
     def fields(self, lanes: tuple[int, int, int] = (1, 1, 1)) -> list[int]:

@@ -15,6 +15,22 @@ over n_items items (images, on-chip groups, or one weight tensor):
              dst + item*out_stride + (the op's output index)
       flush  wait until every result is in DRAM
 
+Buffers (accel_banks): XBUF has NP = POX*POY banks, EBUF POF banks, each XBUF_DEPTH or
+EBUF_DEPTH words with one read port, so no buffer is copied per lane. The loader writes
+the layout the instruction reads, with counters (no divider):
+
+    pixel    (CONV_FP, CONV_BP XBUF) word (c, y, x) of an image to bank
+             (y mod POY)*POX + x mod POX, row c*HB*WB + (y div POY)*WB + x div POX,
+             HB = ceil(H/POY), WB = ceil(W/POX). A tap's POX x POY pixels then lie in
+             distinct banks at two rows and two columns of quotients; a rotation by
+             the tap's (y mod POY, x mod POX) brings bank words to their lanes.
+    channel  (CONV_WU XBUF with NB = NP, EBUF with NB = POF) word (n, c, y, x) of a
+             group to bank c mod NB, row (n*ceil(C/NB) + c div NB)*H*W + y*W + x.
+             A channel tile starts at a multiple of NB, so lane b reads bank b and
+             every bank reads the same row.
+    linear   (vector ops) word j to bank j div DEPTH, row j mod DEPTH; port 0 of the
+             vector unit reads one word per cycle through a bank select.
+
 CONV_FP, CONV_BP and CONV_WU compute a K x K stride-1 correlation on the POX x POY x POF
 array (accel_mac) with exact 64-bit sums; the drain wraps each sum to the instruction's
 accumulator width (the plan's, 16..64), requantizes it (fx_requant: shift, rounding,
@@ -58,10 +74,12 @@ module accel_core #
     parameter POY = 2,
     // MAC lanes along output channels = banks of the cyclic weight buffer (>= 1)
     parameter POF = 4,
-    // Words of the input buffer XBUF (activations, gradients, weights for the update)
-    parameter XBUF_DEPTH = 4096,
-    // Words of the second-operand buffer EBUF (gradients for WU, masks, argmax, momenta)
-    parameter EBUF_DEPTH = 4096,
+    // Words per bank of the input buffer XBUF (POX*POY banks: activations, gradients,
+    // weights for the update), a power of two
+    parameter XBUF_DEPTH = 1024,
+    // Words per bank of the second-operand buffer EBUF (POF banks: gradients for WU,
+    // masks, argmax, momenta), a power of two
+    parameter EBUF_DEPTH = 1024,
     // Words per bank of the cyclic weight buffer (hwgen.layout depth of every layer)
     parameter WBUF_DEPTH = 1024,
     // Address width of the program memory
@@ -150,6 +168,11 @@ initial begin
         $error("Error: buffer depths must be at least 2 (instance %m)");
         $finish;
     end
+    if ((XBUF_DEPTH & (XBUF_DEPTH - 1)) != 0 || (EBUF_DEPTH & (EBUF_DEPTH - 1)) != 0) begin
+        $error("Error: XBUF_DEPTH and EBUF_DEPTH must be powers of two, got %0d and %0d (instance %m)",
+               XBUF_DEPTH, EBUF_DEPTH);
+        $finish;
+    end
     if (WB_DEPTH < 16 || (WB_DEPTH & (WB_DEPTH - 1)) != 0) begin
         $error("Error: WB_DEPTH must be a power of two >= 16, got %0d (instance %m)", WB_DEPTH);
         $finish;
@@ -192,14 +215,14 @@ wire [31:0] w_len = ir_reg[19*32 +: 32];
 // products and quotients of the shapes, from the assembler (hwgen.compiler.program.DERIVED)
 wire [31:0] hw = ir_reg[20*32 +: 32];
 wire [31:0] kk = ir_reg[21*32 +: 32];
-wire [31:0] chw = ir_reg[23*32 +: 32];
-wire [31:0] ohw = ir_reg[24*32 +: 32];
+wire [31:0] cq_hw = ir_reg[23*32 +: 32];   // ceil(C/NP)*H*W: a WU image in an XBUF bank
+wire [31:0] oq_hw = ir_reg[24*32 +: 32];   // ceil(O/POF)*H*W: a WU image in an EBUF bank
 wire [31:0] hpwp = ir_reg[25*32 +: 32];
 wire [31:0] tiles3 = ir_reg[26*32 +: 32];
 wire [31:0] tiles2 = ir_reg[27*32 +: 32];
 wire [31:0] tiles1 = ir_reg[28*32 +: 32];
 wire [31:0] poy_w = ir_reg[29*32 +: 32];
-wire [31:0] np_hw = ir_reg[30*32 +: 32];
+wire [31:0] hbwb = ir_reg[30*32 +: 32];    // ceil(H/POY)*ceil(W/POX): a channel in an XBUF bank
 wire [31:0] pof_hw = ir_reg[31*32 +: 32];
 wire [31:0] pof_kk = ir_reg[32*32 +: 32];
 wire [31:0] tc_pof_kk = ir_reg[33*32 +: 32];
@@ -208,6 +231,7 @@ wire [31:0] k_pof = ir_reg[35*32 +: 32];
 wire [31:0] pof_kk_pof = ir_reg[36*32 +: 32];
 wire [31:0] tc_pof_kk_pof = ir_reg[37*32 +: 32];
 wire [31:0] npq_pof_kk_pof = ir_reg[38*32 +: 32];
+wire [31:0] wb = ir_reg[39*32 +: 32];      // ceil(W/POX): a row of quotients in an XBUF bank
 
 /* verilator lint_off UNUSEDSIGNAL */
 wire [INSTR_W-1:0] ir_unused = ir_reg;
@@ -221,8 +245,6 @@ wire is_mac = is_fp || is_bp || is_wu;
 // ---------------------------------------------------------------- limits and lane offsets
 reg [31:0] lim3_reg, lim2_reg, lim1_reg, lim0_reg, blim2_reg, blim1_reg, blim0_reg;
 reg [31:0] vlim_c_reg, vlim_y_reg, vlim_x_reg, vlim_w_reg;
-reg [31:0] lane_off_reg [0:NP-1];   // FP/BP: (p div POX)*W + p mod POX; WU: p*H*W
-reg [31:0] elane_off_reg [0:POF-1]; // f*H*W
 
 // NP = NPQ*POF + NPR: the step of (c0 div POF, c0 mod POF) per WU channel tile
 localparam integer NPQ = NP / POF;
@@ -237,17 +259,24 @@ reg [31:0]         item_reg, item_xa_reg, item_ea_reg, item_dst_reg;
 reg [31:0]         ld_base_reg, ld_len_reg, ld_req_reg, ld_rsp_reg;
 reg [RW-1:0]       wb_bank_reg;
 reg [WAW-1:0]      wb_row_reg;
+// the loader's position in the layout it writes (start_load clears them)
+//   pixel:   lx, ly = x, y; lxr = x mod POX, lxq = x div POX; lyr = y mod POY,
+//            lyr_pox = lyr*POX, lyq_wb = (y div POY)*WB; lc_base = c*HB*WB
+//   channel: lx = pixel; ly = c; lxr = c mod NB; lyq_wb = (n*CQ + c div NB)*H*W;
+//            lc_base = n*CQ*H*W
+reg [31:0]         lx_reg, ly_reg, lxr_reg, lxq_reg, lyr_reg, lyr_pox_reg, lyq_wb_reg, lc_base_reg;
 
 // MAC tile counters (t0 fastest) and their products
 reg [31:0] t3_reg, t2_reg, t1_reg, t0_reg;
 reg [31:0] o0_reg;      // t3*POF: first filter lane's channel (FP o, BP c, WU o)
-reg [31:0] o0_hw_reg;   // t3*POF*H*W
+reg [31:0] o0_hw_reg;   // FP/BP t3*POF*H*W; WU t3*H*W (the tile's row in every EBUF bank)
 reg [31:0] t3_w_reg;    // weights: FP t3*TC*POF*KK, BP t3*POF*KK; WU G: t3*TC*POF*KK*POF
 reg [31:0] ty0_reg;     // FP/BP t2*POY
 reg [31:0] ty0w_reg;    // FP/BP t2*POY*W
 reg [31:0] tx0_reg;     // FP/BP t1*POX
 reg [31:0] c0_reg;      // WU t2*NP
-reg [31:0] c0_hw_reg;   // WU t2*NP*H*W
+reg [31:0] c0_hw_reg;   // WU t2*H*W (the tile's row in every XBUF bank)
+reg [31:0] t2_wb_reg;   // FP/BP t2*WB (the tile's first row of quotients in XBUF)
 reg [31:0] c0q_reg, c0r_reg;  // WU c0 div POF, c0 mod POF
 reg [31:0] c0q_g_reg;   // WU (c0 div POF)*POF*KK*POF
 reg [31:0] t1_w_reg;    // WU t1*W (the tap's ky*W)
@@ -255,8 +284,12 @@ reg [31:0] t1_kpof_reg; // WU t1*K*POF
 reg [31:0] t0_pof_reg;  // WU t0*POF
 // beat counters (i0 fastest) and their products
 reg [31:0] i2_reg, i1_reg, i0_reg;
-reg [31:0] i2_xs_reg;   // i2 * (FP/BP H*W, WU C*H*W)
-reg [31:0] i2_es_reg;   // WU i2*O*H*W
+reg [31:0] i2_xs_reg;   // i2 * (FP/BP HB*WB, WU ceil(C/NP)*H*W): the beat's channel or image
+reg [31:0] i2_es_reg;   // WU i2*ceil(O/POF)*H*W
+// FP/BP: the tap's first input row yb = ty0 + i1 - pad (BP ty0 + pad - i1), ty0 = t2*POY,
+// kept as floor(yb / POY) = t2 + eqy and yb mod POY = yr; the same in x with t1, eqx, xr
+reg signed [31:0] eqy_reg, eqy_wb_reg, eqx_reg;  // eqy, eqy*WB, eqx
+reg [31:0] yr_reg, xr_reg;
 reg [31:0] i1_w_reg;    // i1*W
 reg [31:0] i1_k_reg;    // FP/BP i1*K
 reg [31:0] rq_reg, rr_reg;  // FP/BP i2 div POF, i2 mod POF
@@ -329,17 +362,26 @@ wire [NP*16-1:0]   xbuf_rd_data;
 wire [POF*EAW-1:0] ebuf_rd_addr;
 wire [POF*16-1:0]  ebuf_rd_data;
 
-accel_buf #(.WORD_W(16), .DEPTH(XBUF_DEPTH), .PORTS(NP)) xbuf_inst (
+// the loader's bank and row: pixel (FP/BP XBUF), channel (WU), or linear (vector ops)
+wire        ld_pixel = (is_fp || is_bp) && state_reg == S_LOADX;
+/* verilator lint_off UNUSEDSIGNAL */
+wire [31:0] ld_bank = is_wu ? lxr_reg : (ld_pixel ? lyr_pox_reg + lxr_reg
+                                       : ld_rsp_reg >> (state_reg == S_LOADX ? XAW : EAW));
+wire [31:0] ld_row = is_wu ? lyq_wb_reg + lx_reg : (ld_pixel ? lc_base_reg + lyq_wb_reg + lxq_reg
+                                                  : ld_rsp_reg);
+/* verilator lint_on UNUSEDSIGNAL */
+
+accel_banks #(.WORD_W(16), .BANKS(NP), .DEPTH(XBUF_DEPTH)) xbuf_inst (
     .clk(clk),
-    .wr_en(state_reg == S_LOADX && mem_rsp_valid), .wr_addr(ld_rsp_reg[XAW-1:0]),
-    .wr_data(mem_rsp_data),
+    .wr_en(state_reg == S_LOADX && mem_rsp_valid), .wr_bank(ld_bank[PW-1:0]),
+    .wr_addr(ld_row[XAW-1:0]), .wr_data(mem_rsp_data),
     .rd_addr(xbuf_rd_addr), .rd_data(xbuf_rd_data)
 );
 
-accel_buf #(.WORD_W(16), .DEPTH(EBUF_DEPTH), .PORTS(POF)) ebuf_inst (
+accel_banks #(.WORD_W(16), .BANKS(POF), .DEPTH(EBUF_DEPTH)) ebuf_inst (
     .clk(clk),
-    .wr_en(state_reg == S_LOADE && mem_rsp_valid), .wr_addr(ld_rsp_reg[EAW-1:0]),
-    .wr_data(mem_rsp_data),
+    .wr_en(state_reg == S_LOADE && mem_rsp_valid), .wr_bank(ld_bank[FW-1:0]),
+    .wr_addr(ld_row[EAW-1:0]), .wr_data(mem_rsp_data),
     .rd_addr(ebuf_rd_addr), .rd_data(ebuf_rd_data)
 );
 
@@ -389,11 +431,13 @@ wire signed [31:0] xbase = is_bp ? $signed(tx0_reg + pad - i0_reg) : $signed(tx0
 wire signed [31:0] wu_yy = $signed(i1_reg + t1_reg - pad);
 wire signed [31:0] wu_xx = $signed(i0_reg + t0_reg - pad);
 wire wu_in = wu_yy >= 0 && wu_yy < $signed(H) && wu_xx >= 0 && wu_xx < $signed(W);
-// XBUF word of lane 0 (ybase*W + xbase, or the WU tap, without a multiplier)
-wire [31:0] x_base = is_wu ? i2_xs_reg + c0_hw_reg + i1_w_reg + t1_w_reg - pad_w + i0_reg + t0_reg - pad
-                   : (is_bp ? i2_xs_reg + ty0w_reg + pad_w - i1_w_reg + tx0_reg + pad - i0_reg
-                            : i2_xs_reg + ty0w_reg + i1_w_reg - pad_w + tx0_reg + i0_reg - pad);
-wire [31:0] e_base = i2_es_reg + o0_hw_reg + i1_w_reg + i0_reg;
+// WU: the row every XBUF bank reads (channel layout: image i2, channel tile t2, the tap's
+// pixel) and the row every EBUF bank reads (image i2, filter tile t3, the output pixel)
+wire [31:0] x_row_wu = i2_xs_reg + c0_hw_reg + i1_w_reg + t1_w_reg - pad_w + i0_reg + t0_reg - pad;
+wire [31:0] e_row_wu = i2_es_reg + o0_hw_reg + i1_w_reg + i0_reg;
+// FP/BP (pixel layout): bank (by, bx) holds the tap's pixel of row quotient
+// t2 + eqy + (by < yr) and column quotient t1 + eqx + (bx < xr)
+wire [31:0] x_row_fb = i2_xs_reg + t2_wb_reg + eqy_wb_reg + t1_reg + eqx_reg;
 
 reg  [NP-1:0]  x_ok;
 reg  [POF-1:0] e_ok;
@@ -408,23 +452,71 @@ for (gp = 0; gp < NP; gp = gp + 1) begin : xlane
     wire pix_ok = ty0_reg + PY < H && tx0_reg + PX < W;
     wire fb_ok = yy >= 0 && yy < $signed(H) && xx >= 0 && xx < $signed(W) && pix_ok;
     wire wu_ok = c0_reg + gp < C && wu_in;
-    // addresses are computed in 32 bits and cut to the buffer's width
+    // bank gp's row (PY, PX name the bank here: bank row PY, bank column PX); addresses
+    // are computed in 32 bits and cut to the bank's width
     /* verilator lint_off UNUSEDSIGNAL */
-    wire [31:0] a = x_base + lane_off_reg[gp];
-    wire [31:0] vaddr = vu_xaddr;
+    wire [31:0] a_fb = x_row_fb + (PY < yr_reg ? wb : 32'd0) + (PX < xr_reg ? 32'd1 : 32'd0);
+    wire [31:0] a = !is_mac ? vu_xaddr : (is_wu ? x_row_wu : a_fb);
     /* verilator lint_on UNUSEDSIGNAL */
-    assign xbuf_rd_addr[gp*XAW +: XAW] = (gp == 0 && !is_mac) ? vaddr[XAW-1:0] : a[XAW-1:0];
+    assign xbuf_rd_addr[gp*XAW +: XAW] = a[XAW-1:0];
     always @* x_ok[gp] = is_wu ? wu_ok : fb_ok;
 end
 for (gp = 0; gp < POF; gp = gp + 1) begin : elane
     /* verilator lint_off UNUSEDSIGNAL */
-    wire [31:0] a = e_base + elane_off_reg[gp];
-    wire [31:0] vaddr = vu_eaddr;
+    wire [31:0] a = is_mac ? e_row_wu : vu_eaddr;
     /* verilator lint_on UNUSEDSIGNAL */
-    assign ebuf_rd_addr[gp*EAW +: EAW] = (gp == 0 && !is_mac) ? vaddr[EAW-1:0] : a[EAW-1:0];
+    assign ebuf_rd_addr[gp*EAW +: EAW] = a[EAW-1:0];
     always @* e_ok[gp] = o0_reg + gp < O;
 end
 endgenerate
+
+// bank words to lanes, one cycle after the read: FP/BP lane (PY, PX) takes bank
+// ((yr + PY) mod POY, (xr + PX) mod POX), in two stages (columns, then rows) so every
+// select is a constant plus a counter; WU lanes take their own bank (no rotation)
+reg [31:0] yr_d1_reg, xr_d1_reg;
+always @(posedge clk) begin
+    yr_d1_reg <= (is_fp || is_bp) ? yr_reg : 32'd0;
+    xr_d1_reg <= (is_fp || is_bp) ? xr_reg : 32'd0;
+end
+
+wire [15:0] xword [0:NP-1];   // bank b's word
+wire [15:0] xcol [0:NP-1];    // [PX*POY + by]: bank row by's word for lane column PX
+wire [15:0] xlane_word [0:NP-1];
+generate
+for (gp = 0; gp < NP; gp = gp + 1) begin : xrot
+    // gp = R*POX + PX: stage 1 reads bank row R, stage 2 feeds lane row R
+    localparam R = gp / POX;
+    localparam PX = gp % POX;
+    /* verilator lint_off UNUSEDSIGNAL */
+    wire [31:0] sx = xr_d1_reg + PX;
+    wire [31:0] bank = R*POX + (sx >= POX ? sx - POX : sx);
+    wire [31:0] sy = yr_d1_reg + R;
+    wire [31:0] col = PX*POY + (sy >= POY ? sy - POY : sy);
+    /* verilator lint_on UNUSEDSIGNAL */
+    assign xword[gp] = xbuf_rd_data[gp*16 +: 16];
+    assign xcol[PX*POY + R] = xword[bank[PW-1:0]];
+    assign xlane_word[gp] = xcol[col[PW-1:0]];
+end
+endgenerate
+
+// the vector unit's port 0: the word of the bank its linear address selected
+reg  [31:0] vsel_x_d1_reg, vsel_e_d1_reg;
+always @(posedge clk) begin
+    vsel_x_d1_reg <= vu_xaddr >> XAW;
+    vsel_e_d1_reg <= vu_eaddr >> EAW;
+end
+/* verilator lint_off UNUSEDSIGNAL */
+wire [31:0] vsel_x = vsel_x_d1_reg;
+wire [31:0] vsel_e = vsel_e_d1_reg;
+/* verilator lint_on UNUSEDSIGNAL */
+wire [15:0] vu_xword = xword[vsel_x[PW-1:0]];
+wire [15:0] eword [0:POF-1];
+generate
+for (gp = 0; gp < POF; gp = gp + 1) begin : eword_of
+    assign eword[gp] = ebuf_rd_data[gp*16 +: 16];
+end
+endgenerate
+wire [15:0] vu_eword = eword[vsel_e[FW-1:0]];
 
 // cyclic weight buffer read of the beat (hwgen.layout: lane 0's slot)
 //   FP ((t3*TC + rq)*POF)*KK + ky*K + kx      BP ((rq*TC + t3)*POF + rr)*KK + ky*K + kx
@@ -450,7 +542,7 @@ always @(posedge clk) begin
     x_ok_d1_reg <= x_ok;
     e_ok_d1_reg <= e_ok;
     for (li = 0; li < NP; li = li + 1) begin
-        xa_d2_reg[li*16 +: 16] <= x_ok_d1_reg[li] ? xbuf_rd_data[li*16 +: 16] : 16'd0;
+        xa_d2_reg[li*16 +: 16] <= x_ok_d1_reg[li] ? xlane_word[li] : 16'd0;
     end
     for (li = 0; li < POF; li = li + 1) begin
         eb_d2_reg[li*16 +: 16] <= e_ok_d1_reg[li] ? ebuf_rd_data[li*16 +: 16] : 16'd0;
@@ -533,9 +625,9 @@ end
 
 accel_vu #(.F_Z(F_Z)) vu_inst (
     .clk(clk), .rst(rst),
-    .in_op(op), .in_x(xbuf_rd_data[15:0]), .in_e(ebuf_rd_data[15:0]),
-    .in_target(ebuf_rd_data[15:0] == vu_k_d1_reg),
-    .in_hit(ebuf_rd_data[15:0] == {14'd0, vu_pos_d1_reg}),
+    .in_op(op), .in_x(vu_xword), .in_e(vu_eword),
+    .in_target(vu_eword == vu_k_d1_reg),
+    .in_hit(vu_eword == {14'd0, vu_pos_d1_reg}),
     .in_valid(vu_valid_d1_reg),
     .cfg_relu_gt(flag_relu_gt), .cfg_saturate(flag_sgd_sat), .cfg_c(sgd_c),
     .cfg_shift(sgd_shift), .cfg_align(sgd_align),
@@ -560,6 +652,68 @@ task start_load;
         ld_rsp_reg <= 32'd0;
         wb_bank_reg <= {RW{1'b0}};
         wb_row_reg <= {WAW{1'b0}};
+        lx_reg <= 32'd0; ly_reg <= 32'd0; lxr_reg <= 32'd0; lxq_reg <= 32'd0;
+        lyr_reg <= 32'd0; lyr_pox_reg <= 32'd0; lyq_wb_reg <= 32'd0; lc_base_reg <= 32'd0;
+    end
+endtask
+
+// the loader's next position after one word (see its registers): channel layout with NB
+// banks, CH channels and IMG rows per image, or pixel layout
+task step_loader;
+    input [31:0] nb;
+    input [31:0] ch;
+    input [31:0] img;
+    begin
+        if (is_wu) begin
+            if (lx_reg != hw - 1) begin
+                lx_reg <= lx_reg + 1;
+            end else begin
+                lx_reg <= 32'd0;
+                if (ly_reg == ch - 1) begin
+                    ly_reg <= 32'd0;
+                    lxr_reg <= 32'd0;
+                    lc_base_reg <= lc_base_reg + img;
+                    lyq_wb_reg <= lc_base_reg + img;
+                end else begin
+                    ly_reg <= ly_reg + 1;
+                    if (lxr_reg == nb - 1) begin
+                        lxr_reg <= 32'd0;
+                        lyq_wb_reg <= lyq_wb_reg + hw;
+                    end else begin
+                        lxr_reg <= lxr_reg + 1;
+                    end
+                end
+            end
+        end else if (lx_reg != W - 1) begin
+            lx_reg <= lx_reg + 1;
+            if (lxr_reg == POX - 1) begin
+                lxr_reg <= 32'd0;
+                lxq_reg <= lxq_reg + 1;
+            end else begin
+                lxr_reg <= lxr_reg + 1;
+            end
+        end else begin
+            lx_reg <= 32'd0;
+            lxr_reg <= 32'd0;
+            lxq_reg <= 32'd0;
+            if (ly_reg == H - 1) begin
+                ly_reg <= 32'd0;
+                lyr_reg <= 32'd0;
+                lyr_pox_reg <= 32'd0;
+                lyq_wb_reg <= 32'd0;
+                lc_base_reg <= lc_base_reg + hbwb;
+            end else begin
+                ly_reg <= ly_reg + 1;
+                if (lyr_reg == POY - 1) begin
+                    lyr_reg <= 32'd0;
+                    lyr_pox_reg <= 32'd0;
+                    lyq_wb_reg <= lyq_wb_reg + wb;
+                end else begin
+                    lyr_reg <= lyr_reg + 1;
+                    lyr_pox_reg <= lyr_pox_reg + POX;
+                end
+            end
+        end
     end
 endtask
 
@@ -569,28 +723,74 @@ task clear_beats;
         i2_reg <= 32'd0; i1_reg <= 32'd0; i0_reg <= 32'd0;
         i2_xs_reg <= 32'd0; i2_es_reg <= 32'd0; i1_w_reg <= 32'd0; i1_k_reg <= 32'd0;
         rq_reg <= 32'd0; rr_reg <= 32'd0; rq_w_reg <= 32'd0; rr_kk_reg <= 32'd0;
+        reset_y;
+        reset_x;
     end
 endtask
 
-// lane offsets of the instruction: a chain of adds, (p div POX)*W + p mod POX or p*H*W
-reg [31:0] lane_off_next [0:NP-1];
-reg [31:0] elane_off_next [0:POF-1];
-reg [31:0] off_a, off_e;
-integer m;
-always @* begin
-    off_a = 32'd0;
-    for (m = 0; m < NP; m = m + 1) begin
-        lane_off_next[m] = off_a;
-        off_a = off_a + (is_wu ? hw : ((m + 1) % POX == 0 ? W - (POX - 1) : 32'd1));
+// FP/BP: the tap position of ky = 0 (kx = 0): yb - ty0 = -pad (BP +pad), split into
+// floor(./POY) and mod POY; pad is 0 or 1
+task reset_y;
+    begin
+        if (pad[0] && !is_bp) begin
+            eqy_reg <= -32'sd1; eqy_wb_reg <= -$signed(wb); yr_reg <= POY - 1;
+        end else if (pad[0] && POY == 1) begin
+            eqy_reg <= 32'sd1; eqy_wb_reg <= $signed(wb); yr_reg <= 32'd0;
+        end else begin
+            eqy_reg <= 32'sd0; eqy_wb_reg <= 32'sd0; yr_reg <= (pad[0] && is_bp) ? 32'd1 : 32'd0;
+        end
     end
-    off_e = 32'd0;
-    for (m = 0; m < POF; m = m + 1) begin
-        elane_off_next[m] = off_e;
-        off_e = off_e + hw;
-    end
-end
+endtask
 
-integer k;
+task reset_x;
+    begin
+        if (pad[0] && !is_bp) begin
+            eqx_reg <= -32'sd1; xr_reg <= POX - 1;
+        end else if (pad[0] && POX == 1) begin
+            eqx_reg <= 32'sd1; xr_reg <= 32'd0;
+        end else begin
+            eqx_reg <= 32'sd0; xr_reg <= (pad[0] && is_bp) ? 32'd1 : 32'd0;
+        end
+    end
+endtask
+
+// the next tap's row (FP yb + 1, BP yb - 1) and column
+task step_y;
+    begin
+        if (!is_bp) begin
+            if (yr_reg == POY - 1) begin
+                yr_reg <= 32'd0; eqy_reg <= eqy_reg + 1; eqy_wb_reg <= eqy_wb_reg + $signed(wb);
+            end else begin
+                yr_reg <= yr_reg + 1;
+            end
+        end else begin
+            if (yr_reg == 0) begin
+                yr_reg <= POY - 1; eqy_reg <= eqy_reg - 1; eqy_wb_reg <= eqy_wb_reg - $signed(wb);
+            end else begin
+                yr_reg <= yr_reg - 1;
+            end
+        end
+    end
+endtask
+
+task step_x;
+    begin
+        if (!is_bp) begin
+            if (xr_reg == POX - 1) begin
+                xr_reg <= 32'd0; eqx_reg <= eqx_reg + 1;
+            end else begin
+                xr_reg <= xr_reg + 1;
+            end
+        end else begin
+            if (xr_reg == 0) begin
+                xr_reg <= POX - 1; eqx_reg <= eqx_reg - 1;
+            end else begin
+                xr_reg <= xr_reg - 1;
+            end
+        end
+    end
+endtask
+
 always @(posedge clk) begin
     case (state_reg)
         S_IDLE: begin
@@ -605,12 +805,6 @@ always @(posedge clk) begin
             state_reg <= S_PREP1;
         end
         S_PREP1: begin
-            for (k = 0; k < NP; k = k + 1) begin
-                lane_off_reg[k] <= lane_off_next[k];
-            end
-            for (k = 0; k < POF; k = k + 1) begin
-                elane_off_reg[k] <= elane_off_next[k];
-            end
             state_reg <= op == OP_HALT ? S_DONE : S_PREP2;
         end
         S_PREP2: begin
@@ -651,7 +845,7 @@ always @(posedge clk) begin
             t3_reg <= 32'd0; t2_reg <= 32'd0; t1_reg <= 32'd0; t0_reg <= 32'd0;
             o0_reg <= 32'd0; o0_hw_reg <= 32'd0; t3_w_reg <= 32'd0;
             ty0_reg <= 32'd0; ty0w_reg <= 32'd0; tx0_reg <= 32'd0;
-            c0_reg <= 32'd0; c0_hw_reg <= 32'd0; c0q_reg <= 32'd0; c0r_reg <= 32'd0; c0q_g_reg <= 32'd0;
+            c0_reg <= 32'd0; c0_hw_reg <= 32'd0; t2_wb_reg <= 32'd0; c0q_reg <= 32'd0; c0r_reg <= 32'd0; c0q_g_reg <= 32'd0;
             t1_w_reg <= 32'd0; t1_kpof_reg <= 32'd0; t0_pof_reg <= 32'd0;
             clear_beats;
             vc_reg <= 32'd0; vy_reg <= 32'd0; vx_reg <= 32'd0; vw_reg <= 32'd0; vj_reg <= 32'd0;
@@ -663,6 +857,11 @@ always @(posedge clk) begin
             end
             if (mem_rsp_valid) begin
                 ld_rsp_reg <= ld_rsp_reg + 1;
+                if (state_reg == S_LOADX) begin
+                    step_loader(NP, C, cq_hw);
+                end else begin
+                    step_loader(POF, O, oq_hw);
+                end
                 if (wb_bank_reg == LAST_BANK) begin
                     wb_bank_reg <= {RW{1'b0}};
                     wb_row_reg <= wb_row_reg + 1'b1;
@@ -684,20 +883,24 @@ always @(posedge clk) begin
         S_MAC_BEAT: begin
             if (i0_reg != blim0_reg - 1) begin
                 i0_reg <= i0_reg + 1;
+                step_x;
             end else begin
                 i0_reg <= 32'd0;
+                reset_x;
                 if (i1_reg != blim1_reg - 1) begin
                     i1_reg <= i1_reg + 1;
+                    step_y;
                     i1_w_reg <= i1_w_reg + W;
                     i1_k_reg <= i1_k_reg + K;
                 end else begin
                     i1_reg <= 32'd0;
                     i1_w_reg <= 32'd0;
                     i1_k_reg <= 32'd0;
+                    reset_y;
                     if (i2_reg != blim2_reg - 1) begin
                         i2_reg <= i2_reg + 1;
-                        i2_xs_reg <= i2_xs_reg + (is_wu ? chw : hw);
-                        i2_es_reg <= i2_es_reg + ohw;
+                        i2_xs_reg <= i2_xs_reg + (is_wu ? cq_hw : hbwb);
+                        i2_es_reg <= i2_es_reg + oq_hw;
                         if (rr_reg == POF - 1) begin
                             rr_reg <= 32'd0;
                             rr_kk_reg <= 32'd0;
@@ -778,8 +981,9 @@ always @(posedge clk) begin
                                 t2_reg <= t2_reg + 1;
                                 ty0_reg <= ty0_reg + POY;
                                 ty0w_reg <= ty0w_reg + poy_w;
+                                t2_wb_reg <= t2_wb_reg + wb;
                                 c0_reg <= c0_reg + NP;
-                                c0_hw_reg <= c0_hw_reg + np_hw;
+                                c0_hw_reg <= c0_hw_reg + hw;
                                 if (c0r_reg + NPR >= POF) begin
                                     c0r_reg <= c0r_reg + NPR - POF;
                                     c0q_reg <= c0q_reg + NPQ + 1;
@@ -793,6 +997,7 @@ always @(posedge clk) begin
                                 t2_reg <= 32'd0;
                                 ty0_reg <= 32'd0;
                                 ty0w_reg <= 32'd0;
+                                t2_wb_reg <= 32'd0;
                                 c0_reg <= 32'd0;
                                 c0_hw_reg <= 32'd0;
                                 c0q_reg <= 32'd0;
@@ -801,7 +1006,7 @@ always @(posedge clk) begin
                                 if (t3_reg != lim3_reg - 1) begin
                                     t3_reg <= t3_reg + 1;
                                     o0_reg <= o0_reg + POF;
-                                    o0_hw_reg <= o0_hw_reg + pof_hw;
+                                    o0_hw_reg <= o0_hw_reg + (is_wu ? hw : pof_hw);
                                     t3_w_reg <= t3_w_reg + (is_wu ? tc_pof_kk_pof : (is_bp ? pof_kk : tc_pof_kk));
                                 end else begin
                                     state_reg <= S_FLUSH;

@@ -202,9 +202,9 @@ def test_generated_top_synthesizes_without_latches(tmp_path, record_property):
 
 @pytest.mark.parametrize("module,params", [
     ("accel_core", {}), ("accel_core", {"POX": 1, "POY": 1, "POF": 1}),
-    ("accel_core", {"POX": 3, "POY": 2, "POF": 5, "XBUF_DEPTH": 1000, "WBUF_DEPTH": 77}),
+    ("accel_core", {"POX": 3, "POY": 2, "POF": 5, "XBUF_DEPTH": 512, "WBUF_DEPTH": 77}),
     ("accel_mac", {"POX": 1, "POY": 3, "POF": 2}), ("accel_vu", {"F_Z": 15}), ("accel_vu", {"F_Z": 16}),
-    ("accel_buf", {"PORTS": 3, "DEPTH": 100}), ("sync_fifo", {"WIDTH": 48, "DEPTH": 2}),
+    ("accel_banks", {"BANKS": 3, "DEPTH": 128}), ("accel_banks", {"BANKS": 1, "DEPTH": 2}), ("sync_fifo", {"WIDTH": 48, "DEPTH": 2}),
 ])
 def test_accelerator_modules_lint_clean(module, params):
     from rtl_checks import assert_lint_clean
@@ -216,7 +216,10 @@ def test_accelerator_modules_lint_clean(module, params):
     ("accel_core", {"POX": 1, "POY": 1, "POF": 1, "XBUF_DEPTH": 2, "EBUF_DEPTH": 2, "WBUF_DEPTH": 2},
      {"XBUF_DEPTH": 1}, "buffer depths must be at least 2"),
     ("sync_fifo", {"WIDTH": 1, "DEPTH": 2}, {"DEPTH": 12}, "DEPTH must be a power of two >= 2, got 12"),
-    ("accel_buf", {"WORD_W": 64, "DEPTH": 2, "PORTS": 1}, {"PORTS": 0}, "PORTS must be at least 1, got 0"),
+    ("accel_banks", {"WORD_W": 64, "DEPTH": 2, "BANKS": 1}, {"BANKS": 0}, "BANKS must be at least 1, got 0"),
+    ("accel_banks", {"WORD_W": 16, "DEPTH": 4, "BANKS": 2}, {"DEPTH": 12}, "DEPTH must be a power of two >= 2, got 12"),
+    ("accel_core", {"POX": 1, "POY": 1, "POF": 1, "XBUF_DEPTH": 2, "EBUF_DEPTH": 2, "WBUF_DEPTH": 2},
+     {"EBUF_DEPTH": 96}, "XBUF_DEPTH and EBUF_DEPTH must be powers of two, got 1024 and 96"),
 ])
 def test_accelerator_guards_name_illegal_parameters(module, good, bad, message):
     from rtl_checks import assert_guard

@@ -37,7 +37,8 @@ def test_every_instruction_round_trips_its_fields():
         assert (f[3], f[4], f[5], f[6]) == (ins.C, ins.H, ins.W, ins.O)
         assert f[15] == ins.shift & 0xFF and f[16] == ins.acc_bits
         derived = dict(zip(DERIVED, f[20:]))
-        assert derived["hw"] == ins.H * ins.W and derived["chw"] == ins.C * ins.H * ins.W
+        assert derived["hw"] == ins.H * ins.W and derived["cq_hw"] == -(-ins.C // 6) * ins.H * ins.W
+        assert derived["wb"] == -(-ins.W // 3) and derived["hbwb"] == -(-ins.H // 2) * derived["wb"]
         assert derived["tc"] == -(-ins.C // 4) and derived["pof_kk_pof"] == 16 * ins.K * ins.K
 
 
