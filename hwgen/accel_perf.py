@@ -4,8 +4,9 @@ It mirrors the controller state by state, so it predicts the simulated cycles of
 instruction (from its fetch to the next fetch) from the program alone:
 
 - fetch and decode: 4 cycles (HALT: 3 until done);
-- a DRAM load of n words: ``n + stalls + LATENCY + 1`` (one request per cycle, the last
-  word LATENCY cycles after its request, one cycle to see it);
+- a DRAM load of n words: ``r + stalls + LATENCY + 1`` with r = n requests, or n/DW
+  line requests for a wide load (hwgen.compiler.program.wide_loads); one request per
+  cycle, the last response LATENCY cycles after its request, one cycle to see it;
 - per item: 1 cycle to start it, its loads, then
   - MAC ops: per tile ``beats + MAC_PIPE + results`` (the drain writes one result per
     cycle, 6 cycles later at the DRAM port); DRAM stalls queue writes in the write-back
@@ -52,16 +53,19 @@ def write_back_depth(pox: int, poy: int, pof: int, stall_every: int = DRAM_STALL
 
 
 class _Dram:
-    """The global request counter that decides where the stalls fall."""
+    """The global request counter that decides where the stalls fall, and the words moved."""
 
     def __init__(self, stall_every: int):
         self.n = stall_every
         self.g = 0
+        self.words = 0
 
-    def stream(self, words: int) -> int:
-        """Stall cycles inside a back-to-back stream of ``words`` requests; counts them."""
+    def stream(self, words: int, moved: int | None = None) -> int:
+        """Stall cycles inside a back-to-back stream of ``words`` requests that move
+        ``moved`` words (default: one each); counts both."""
         if words <= 0:
             return 0
+        self.words += words if moved is None else moved
         g, self.g = self.g, self.g + words
         if not self.n:
             return 0
@@ -122,33 +126,38 @@ def _vector(ins) -> tuple[int, int, bool]:
 def accel_cycles(prog: list, params: dict, latency: int = DRAM_LATENCY,
                  stall_every: int = DRAM_STALL_EVERY) -> dict:
     """Modeled cycles of a program (hwgen.compiler.program.Instr list) on an accel_core
-    with ``params`` (POX, POY, POF, and WB_DEPTH >= write_back_depth(POX, POY, POF), as
-    hwgen compile sets it): ``{"instructions": [cycles per instruction],
+    with ``params`` (POX, POY, POF, DW (default 1), and WB_DEPTH >=
+    write_back_depth(POX, POY, POF), as hwgen compile sets it): ``{"instructions": [cycles per instruction],
     "per_layer_phase": {"layer.phase": cycles}, "total": cycles, "macs": MAC beats x lanes,
-    "dram_requests": words read and written, "phases": {"layer.phase": {"cycles",
+    "dram_requests": requests (words written, words or lines read), "dram_words": words moved, "phases": {"layer.phase": {"cycles",
     "mac_cycles" (beats: the cycles the lanes multiply), "macs" (useful: beats x the lanes
     holding a result), "dram_words"}}}``."""
+    from hwgen.compiler.program import wide_loads
+
     pox, poy, pof = int(params["POX"]), int(params["POY"]), int(params["POF"])
+    dw = int(params.get("DW", 1))
     need = write_back_depth(pox, poy, pof, stall_every=stall_every)
     if int(params.get("WB_DEPTH", need)) < need:
         raise ValueError(f"WB_DEPTH {params['WB_DEPTH']} is below the {need} entries this model assumes")
     dram = _Dram(stall_every)
     cap = int(params.get("WB_DEPTH", need)) - _WB_IN_FLIGHT
 
-    def load(n: int) -> int:
-        return n + dram.stream(n) + latency + 1 if n else 0
+    def load(n: int, wide: bool) -> int:
+        r = n // dw if wide else n
+        return r + dram.stream(r, n) + latency + 1 if n else 0
 
     out, per, macs, phases = [], {}, 0, {}
     for ins in prog:
-        words_before, work = dram.g, [0, 0]
+        words_before, work = dram.words, [0, 0]
         if ins.op == "HALT":
             c = _FETCH - 1
         else:
             c = _FETCH
+            wx, we, ww = wide_loads(ins, pox, poy, pof, dw)
             if ins.op in ("CONV_FP", "CONV_BP"):
-                c += load(ins.w_len)
+                c += load(ins.w_len, ww)
             for _ in range(ins.n_items):
-                c += 1 + load(ins.x_len) + load(ins.e_len)
+                c += 1 + load(ins.x_len, wx) + load(ins.e_len, we)
                 if ins.op.startswith("CONV"):
                     c += _mac_item(ins, pox, poy, pof, dram, cap, work)
                     macs += sum(b for b, _ in _tiles(ins, pox, poy, pof)) * pox * poy * pof
@@ -163,6 +172,6 @@ def accel_cycles(prog: list, params: dict, latency: int = DRAM_LATENCY,
         ph["cycles"] += c
         ph["mac_cycles"] += work[0]
         ph["macs"] += work[1]
-        ph["dram_words"] += dram.g - words_before
+        ph["dram_words"] += dram.words - words_before
     return {"instructions": out, "per_layer_phase": per, "total": sum(out), "macs": macs,
-            "dram_requests": dram.g, "phases": phases}
+            "dram_requests": dram.g, "dram_words": dram.words, "phases": phases}

@@ -36,7 +36,7 @@ from hwgen.accel_perf import write_back_depth
 
 from .dram_map import image_words
 from .image import network_from_describe, pack_image, write_hex_words
-from .program import MAC_OPS, assemble, program_hex
+from .program import MAC_OPS, assemble, linear_banks, program_hex
 from .resources import MIN_BUFFER_WORDS, MIN_XE_WORDS
 
 RTL = Path(__file__).resolve().parent.parent / "rtl"
@@ -75,7 +75,7 @@ module accel_top
     output wire [31:0]     mem_req_addr,
     output wire [15:0]     mem_req_wdata,
     input  wire            mem_rsp_valid,
-    input  wire [15:0]     mem_rsp_data,
+    input  wire [{rsp}:0]  mem_rsp_data,
     output wire            trace_valid,
     output wire [{pa}:0]   trace_pc
 );
@@ -115,24 +115,24 @@ def bank_rows(ins, pox: int, poy: int, pof: int) -> tuple[int, int]:
     """Words per XBUF bank and per EBUF bank that one item of ``ins`` fills, in the layout
     accel_core's loader writes for it (its header): pixel (FP/BP XBUF: channels x
     ceil(H/POY) x ceil(W/POX)), channel (WU: images x ceil(channels/banks) x H*W), or
-    linear (vector ops: ceil(words/banks), since a linear address splits at the bank
-    depth, a power of two, and every bank but the last is full)."""
+    linear (vector ops: ceil(words/banks) over the largest power of two of banks, which
+    the layout interleaves)."""
     npix = pox * poy
     if ins.op == "CONV_WU":
         return (ins.gs * _ceil(ins.C, npix) * ins.H * ins.W, ins.gs * _ceil(ins.O, pof) * ins.H * ins.W)
     if ins.op in ("CONV_FP", "CONV_BP"):
         chans = ins.x_len // (ins.H * ins.W)
         return chans * _ceil(ins.H, poy) * _ceil(ins.W, pox), _ceil(ins.e_len, pof)
-    return _ceil(ins.x_len, npix), _ceil(ins.e_len, pof)
+    return _ceil(ins.x_len, linear_banks(npix)), _ceil(ins.e_len, linear_banks(pof))
 
 
 def hardware_params(prog, pox: int, poy: int, pof: int, f_z: int,
-                    minimum: dict | None = None) -> dict:
+                    minimum: dict | None = None, dw: int = 1) -> dict:
     """The accel_core parameters a program needs: words per XBUF bank (POX*POY banks) and
     per EBUF bank (POF banks) from :func:`bank_rows`, and per cyclic weight bank, each
     rounded up to a power of two, XBUF and EBUF at least MIN_XE_WORDS and the weight
     banks MIN_BUFFER_WORDS, so that each maps to block RAM and networks of similar size
-    share one build; ``minimum`` raises any of them."""
+    share one build; ``minimum`` raises any of them. ``dw``: DRAM words per line (DW)."""
     rows = [bank_rows(i, pox, poy, pof) for i in prog]
     x = max([r[0] for r in rows] + [2])
     e = max([r[1] for r in rows] + [2])
@@ -140,7 +140,7 @@ def hardware_params(prog, pox: int, poy: int, pof: int, f_z: int,
     p = {"POX": pox, "POY": poy, "POF": pof, "XBUF_DEPTH": _pow2_at_least(x, MIN_XE_WORDS),
          "EBUF_DEPTH": _pow2_at_least(e, MIN_XE_WORDS),
          "WBUF_DEPTH": _pow2_at_least(w, MIN_BUFFER_WORDS), "PROG_AW": PROG_AW,
-         "F_Z": f_z, "WB_DEPTH": write_back_depth(pox, poy, pof)}
+         "F_Z": f_z, "WB_DEPTH": write_back_depth(pox, poy, pof), "DW": dw}
     for k, v in (minimum or {}).items():
         p[k] = max(p[k], int(v))
     if len(prog) > 1 << PROG_AW:
@@ -152,7 +152,8 @@ def hardware_params(prog, pox: int, poy: int, pof: int, f_z: int,
 def top_source(name: str, params: dict, summary: str) -> str:
     width = max(len(k) for k in params)
     lines = [f"    .{k.ljust(width)}({v})" for k, v in params.items()]
-    return _TOP.format(name=name, summary=summary, pa=PROG_AW - 1, params=",\n".join(lines))
+    return _TOP.format(name=name, summary=summary, pa=PROG_AW - 1, rsp=16 * int(params.get("DW", 1)) - 1,
+                       params=",\n".join(lines))
 
 
 def _check_lanes(pox: int, poy: int, pof: int) -> None:
@@ -164,13 +165,14 @@ def _check_lanes(pox: int, poy: int, pof: int) -> None:
 def compile_network(desc: dict, out: str | os.PathLike, pox: int | None, poy: int | None,
                     pof: int | None, state: dict | None = None, batches: list | None = None,
                     steps: int = 1, seed: int = 0, minimum: dict | None = None, force: bool = False,
-                    budget=None) -> dict:
+                    budget=None, dram_words: int | None = None) -> dict:
     """Write the accelerator folder ``out`` (see the module docstring) and return config.
 
     ``budget`` (a :class:`hwgen.compiler.choose.Budget`) with the lanes None lets the
     compiler choose them (the most modeled images/s that fits); with explicit lanes it
     checks them against the budget. Either way ``config.json`` and ``report.md`` carry
-    the resources and the modeled figures.
+    the resources and the modeled figures. ``dram_words`` fixes DW, the DRAM line
+    (default: :func:`hwgen.compiler.choose.line_words` of the budget, or 1 without one).
 
     ``batches`` is a list of ``(x int16 [B, C, H, W], labels int64 [B])``, one per step;
     without it ``steps`` random batches are drawn from ``seed``. ``state`` is a
@@ -178,7 +180,7 @@ def compile_network(desc: dict, out: str | os.PathLike, pox: int | None, poy: in
     """
     from hwgen import perf
 
-    from .choose import check_budget, choose, evaluate, useful_macs
+    from .choose import check_budget, choose, evaluate, line_words, useful_macs
     from .phases import roofline_plot
 
     if (pox, poy, pof) == (None, None, None):
@@ -187,6 +189,9 @@ def compile_network(desc: dict, out: str | os.PathLike, pox: int | None, poy: in
                              "--bram-kbit --mhz --dram-gbps) to choose them")
     else:
         _check_lanes(pox, poy, pof)
+    if dram_words is not None and (isinstance(dram_words, bool) or not isinstance(dram_words, int)
+                                   or dram_words not in (1, 2, 4, 8, 16, 32, 64)):
+        raise ValueError(f"--dram-words must be a power of two in 1..64, got {dram_words!r}")
     net = network_from_describe(desc)
     if state is not None:
         net.load_state_dict({k: np.asarray(v) for k, v in state.items() if k != "step"})
@@ -212,10 +217,11 @@ def compile_network(desc: dict, out: str | os.PathLike, pox: int | None, poy: in
         widest = max(s_[-1] for s_ in [tuple(net.input_shape)] + [tuple(x) for x in net.shapes] if len(s_) == 3)
         chosen, candidates = choose(d, lambda f: assemble(d, constants, f, 1)[0],
                                     lambda p_, x, y, f: hardware_params(p_, x, y, f, f_z, minimum),
-                                    budget, widest)
+                                    budget, widest, dw=dram_words)
         pox, poy, pof = chosen["POX"], chosen["POY"], chosen["POF"]
     prog, regions = assemble(d, constants, pof, steps)
-    params = hardware_params(prog, pox, poy, pof, f_z, minimum)
+    dw = dram_words or (line_words(budget, pox, pof) if budget is not None else 1)
+    params = hardware_params(prog, pox, poy, pof, f_z, minimum, dw)
     if budget is not None:
         check_budget(params, budget)
     words = image_words(regions)
@@ -244,12 +250,13 @@ def compile_network(desc: dict, out: str | os.PathLike, pox: int | None, poy: in
 
     clock = budget if budget is not None else Budget(1, 1, 200.0, 1.0)  # figures at 200 MHz
     modeled = evaluate(step_prog, params, clock, useful_macs(d), net.recipe.batch)
-    summary = (f"lanes POX={pox} POY={poy} POF={pof}; XBUF {params['XBUF_DEPTH']}, EBUF "
-               f"{params['EBUF_DEPTH']}, WBUF {pof}x{params['WBUF_DEPTH']} words, logits Q16.{f_z}")
+    summary = (f"lanes POX={pox} POY={poy} POF={pof}; banks of words: XBUF {pox * poy}x{params['XBUF_DEPTH']}, "
+               f"EBUF {pof}x{params['EBUF_DEPTH']}, WBUF {pof}x{params['WBUF_DEPTH']}; DRAM lines of "
+               f"{params['DW']} words; logits Q16.{f_z}")
     atomic_write(out / "accel_top.v", top_source(d["name"], params, summary).encode())
     files = [str(RTL / f) for f in LIBRARY] + [str((out / "accel_top.v").resolve())]
     atomic_write(out / "files.f", ("\n".join(files) + "\n").encode())
-    atomic_write(out / "program.hex", program_hex(prog, (pox, poy, pof)).encode())
+    atomic_write(out / "program.hex", program_hex(prog, (pox, poy, pof), int(params["DW"])).encode())
     tmp_hex = out / ".dram.hex.tmp"
     write_hex_words(tmp_hex, img)
     os.replace(tmp_hex, out / "dram.hex")
@@ -265,7 +272,8 @@ def compile_network(desc: dict, out: str | os.PathLike, pox: int | None, poy: in
         "modeled_cycles": {"total": cost["total"], "per_layer_phase": cost["per_layer_phase"]},
         "pox": pox, "poy": poy, "pof": pof, "resources": modeled["resources"],
         "modeled": {k: modeled[k] for k in ("cycles", "gops", "images_per_s", "latency_s", "dram_bytes",
-                                             "energy_j", "utilization")} | {"mhz": clock.mhz, "per_step": True},
+                                             "energy_j", "utilization", "ceiling_gops", "peak_gops")}
+                   | {"mhz": clock.mhz, "per_step": True},
         "layer_phases": modeled["layer_phases"],
         "budget": None if budget is None else {"dsp": budget.dsp, "bram_kbit": budget.bram_kbit,
                                                "mhz": budget.mhz, "dram_gbps": budget.dram_gbps,
@@ -291,9 +299,11 @@ def report_text(config: dict, modeled: dict, roofline: bool = False) -> str:
     r, m, b = config["resources"], config["modeled"], config["budget"]
     lines = [f"# Accelerator for {config['network']}", "",
              f"Lanes POX={config['pox']} POY={config['poy']} POF={config['pof']} "
-             f"({config['pox'] * config['poy'] * config['pof']} MACs); buffers XBUF "
-             f"{config['params']['XBUF_DEPTH']}, EBUF {config['params']['EBUF_DEPTH']}, WBUF "
-             f"{config['pof']}x{config['params']['WBUF_DEPTH']} words.", "",
+             f"({config['pox'] * config['poy'] * config['pof']} MACs); buffers in banks of words: XBUF "
+             f"{config['pox'] * config['poy']}x{config['params']['XBUF_DEPTH']}, EBUF "
+             f"{config['pof']}x{config['params']['EBUF_DEPTH']}, WBUF "
+             f"{config['pof']}x{config['params']['WBUF_DEPTH']}; DRAM lines of "
+             f"{config['params'].get('DW', 1)} words.", "",
              "| resource | used | budget |", "| --- | ---: | ---: |",
              f"| DSP blocks | {r['dsp']} | {b['dsp'] if b else '-'} |",
              f"| block RAM (Kbit) | {r['bram_bits'] / 1024:.0f} ({r['bram_blocks']} blocks) | "
@@ -303,6 +313,10 @@ def report_text(config: dict, modeled: dict, roofline: bool = False) -> str:
              f"{m['latency_s'] * 1e3:.2f} ms, {m['images_per_s']:.1f} images/s, {m['gops']:.2f} GOPS, "
              f"MAC utilization {100 * m['utilization']:.1f}%, DRAM {m['dram_bytes'] / 1e6:.2f} MB, "
              f"energy {m['energy_j'] * 1e3:.3f} mJ (hwgen.perf's per-MAC and per-byte constants).", "",
+             f"Peak {m['peak_gops']:.1f} GOPS (every lane, every cycle); lane-occupancy ceiling "
+             f"{m['ceiling_gops']:.1f} GOPS: the step's rate if loads, drains and vector passes were "
+             "free and the lanes only multiplied. Ragged tiles and channel counts below the lanes "
+             "set it; overlap and a wider DRAM port can approach it, never pass it.", "",
              "Per layer-phase (bound: what the phase spends more cycles on, the lanes "
              "multiplying or the DRAM port moving one word per cycle; they do not overlap):", "",
              "| layer-phase | cycles | share | MAC utilization | bound | DRAM KB | ops/byte | "

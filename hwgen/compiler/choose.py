@@ -5,12 +5,15 @@ Candidates are POX, POY in {1, 2, 4, ..., up to the widest feature map} and POF 
 {1, 2, 4, ..., 64}. For each, ``hwgen.perf.accel_cycles`` gives the exact cycles of one
 training step of this RTL (docs/accelerator.md, section 6) and
 ``hwgen.compiler.resources`` its DSPs and block RAMs. The winner has the most images per
-second at the budget's clock; ties go to fewer DSPs, then fewer block RAMs. The
-buffers do not depend on the lanes, and neither does the block-RAM need apart from the
-XBUF/EBUF copies and banks.
+second at the budget's clock; ties go to fewer DSPs, then fewer block RAMs. Block RAM
+depends on the lanes through the bank counts and the layouts' padding (a bank's depth is
+a power of two; hwgen.compiler.build.bank_rows).
 
-The DRAM bandwidth a design uses is 2 bytes per cycle (one 16-bit word); a budget below
-that is refused, naming it, since the DRAM model the cycles assume could not be served.
+The DRAM port moves lines of DW 16-bit words (:func:`line_words`: the widest power of two
+the bandwidth serves at the clock, and that every wide layout takes, so at most the
+largest powers of two dividing POX and POF); a design uses 2*DW bytes per cycle, and a
+budget below 2 bytes per cycle is refused, naming it, since the DRAM model the cycles
+assume could not be served.
 """
 from __future__ import annotations
 
@@ -43,6 +46,21 @@ class Budget:
     @classmethod
     def of(cls, d: Device) -> "Budget":
         return cls(d.dsp, d.bram_kbit, d.mhz, d.dram_gbps, d.family)
+
+
+def _pow2_dividing(n: int) -> int:
+    return n & -n
+
+
+def line_words(budget: Budget, pox: int, pof: int) -> int:
+    """DW for a design under ``budget``: the largest power of two <= 64 whose lines the
+    DRAM bandwidth serves at the clock (2*DW bytes per cycle), capped by the largest
+    powers of two dividing POX and POF (the pixel layout and the cyclic weight buffer
+    take a line at one row only then; hwgen.compiler.program.wide_loads); at least 1."""
+    dw = 1
+    while dw < 64 and 2 * (2 * dw) * budget.mhz * 1e6 <= budget.dram_gbps * 1e9:
+        dw *= 2
+    return max(1, min(dw, _pow2_dividing(pox), _pow2_dividing(pof)))
 
 
 def useful_macs(desc: dict) -> int:
@@ -81,10 +99,15 @@ def evaluate(prog, params: dict, budget: Budget, macs: int, batch: int) -> dict:
     from hwgen.perf import ArrayConfig
 
     e = ArrayConfig()  # the cost model's energy constants and their sources (hwgen.perf)
-    dram_bytes = 2 * cost["dram_requests"]
+    dram_bytes = 2 * cost["dram_words"]
     lanes = int(params["POX"]) * int(params["POY"]) * int(params["POF"])
+    # the lane-occupancy ceiling: the step's GOPS if loads, drains and vector passes cost
+    # nothing and the lanes only multiplied (their beats); no overlap can beat it
+    beats = sum(ph["mac_cycles"] for ph in cost["phases"].values())
     return {"cycles": cost["total"], "latency_s": seconds, "images_per_s": batch / seconds,
             "gops": 2 * macs / seconds / 1e9, "dram_bytes": dram_bytes,
+            "ceiling_gops": 2 * macs / (beats / (budget.mhz * 1e6)) / 1e9 if beats else 0.0,
+            "peak_gops": 2 * lanes * budget.mhz * 1e6 / 1e9,
             "energy_j": (macs * e.pj_per_mac + dram_bytes * e.pj_per_dram_byte) * 1e-12,
             "utilization": macs / (lanes * cost["total"]), "resources": res.to_json(),
             "per_layer_phase": cost["per_layer_phase"], "instructions": cost["instructions"],
@@ -101,20 +124,24 @@ def check_budget(params: dict, budget: Budget) -> None:
     if res.bram_bits > budget.bram_kbit * 1024:
         raise ValueError(f"{lanes} needs {res.bram_bits / 1024:.0f} Kbit of block RAM ({res.bram_blocks} "
                          f"blocks), the budget is {budget.bram_kbit:g} Kbit")
-    port = 2 * budget.mhz * 1e6 / 1e9
+    dw = int(params.get("DW", 1))
+    port = 2 * dw * budget.mhz * 1e6 / 1e9
     if budget.dram_gbps < port:
-        raise ValueError(f"the DRAM port moves one 16-bit word per cycle, {port:.3f} GB/s at "
+        what = "one 16-bit word" if dw == 1 else f"lines of {dw} 16-bit words"
+        raise ValueError(f"the DRAM port moves {what} per cycle, {port:.3f} GB/s at "
                          f"{budget.mhz:g} MHz; the budget's {budget.dram_gbps:g} GB/s cannot serve it "
-                         f"(lower --mhz to {budget.dram_gbps * 1e9 / 2e6:.0f} or less)")
+                         f"(lower --mhz to {budget.dram_gbps * 1e9 / (2e6 * dw):.0f} or less)")
 
 
-def choose(desc: dict, assemble_for, params_for, budget: Budget, widest: int) -> tuple[dict, list[dict]]:
+def choose(desc: dict, assemble_for, params_for, budget: Budget, widest: int,
+           dw: int | None = None) -> tuple[dict, list[dict]]:
     """(the chosen params, every feasible candidate's row), best first.
 
     ``assemble_for(pof)`` returns the program for POF filter lanes, ``params_for(prog,
     pox, poy, pof)`` its accel_core parameters; ``widest`` bounds POX and POY (the widest
-    feature map). ValueError when nothing fits, naming the budget that binds and the least
-    it would take."""
+    feature map); ``dw`` fixes the DRAM line (default :func:`line_words` per design).
+    ValueError when nothing fits, naming the budget that binds and the least it would
+    take."""
     macs = useful_macs(desc)
     batch = int(desc["hyper"]["batch"])
     rows, smallest = [], None
@@ -122,7 +149,7 @@ def choose(desc: dict, assemble_for, params_for, budget: Budget, widest: int) ->
         prog = assemble_for(pof)
         for pox in _pow2_up_to(widest):
             for poy in _pow2_up_to(widest):
-                params = params_for(prog, pox, poy, pof)
+                params = dict(params_for(prog, pox, poy, pof), DW=dw or line_words(budget, pox, pof))
                 if smallest is None:
                     smallest = params  # 1 x 1 x 1: the least any design needs
                 try:

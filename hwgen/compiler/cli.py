@@ -36,6 +36,9 @@ def register(sub) -> None:
     b.add_argument("--bram-kbit", type=float, help="block RAM, Kbit")
     b.add_argument("--mhz", type=float, help="clock, MHz")
     b.add_argument("--dram-gbps", type=float, help="DRAM bandwidth, GB/s")
+    b.add_argument("--dram-words", type=int, metavar="DW",
+                   help="DRAM words per line, a power of two in 1..64 (default: the widest the "
+                        "budget's bandwidth serves and the lanes take, 1 without a budget)")
     b.add_argument("--family", choices=("xilinx", "stratix10"), default="xilinx",
                    help="DSP block kind for --dsp (default xilinx: one 25x18 multiplier)")
     c.add_argument("--out", required=True, metavar="DIR", help="the accelerator folder to write")
@@ -156,11 +159,12 @@ def _compile(args) -> int:
                if getattr(args, f"{b}_depth")}
     cfg = compile_network(desc, args.out, args.pox, args.poy, args.pof, state=state, batches=batches,
                           steps=args.steps, seed=args.seed, minimum=minimum, force=args.force,
-                          budget=budget)
+                          budget=budget, dram_words=args.dram_words)
     p = cfg["params"]
     print(f"wrote {args.out}: accel_top.v, files.f, program.hex ({len(cfg['program'])} instructions), "
           f"dram.hex ({cfg['dram']['words']} words), config.json, expected.npz, vectors/")
-    print(f"buffers: XBUF {p['XBUF_DEPTH']}, EBUF {p['EBUF_DEPTH']}, WBUF {p['POF']}x{p['WBUF_DEPTH']} "
+    print(f"buffers (banks x words): XBUF {p['POX'] * p['POY']}x{p['XBUF_DEPTH']}, EBUF "
+          f"{p['POF']}x{p['EBUF_DEPTH']}, WBUF {p['POF']}x{p['WBUF_DEPTH']}; DRAM lines of {p['DW']} "
           f"words; accumulators {cfg['widths']['accumulator']}")
     m, r = cfg["modeled"], cfg["resources"]
     print(f"lanes POX={cfg['pox']} POY={cfg['poy']} POF={cfg['pof']}: {r['dsp']} DSP, "

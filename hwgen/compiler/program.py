@@ -12,7 +12,8 @@ field  name        meaning
 =====  ==========  ============================================================
 0      op, flags   bits 7:0 opcode; 8 ReLU rule gt; 9 update saturates (else wraps);
                    10 requantization wraps (else saturates); 14:12 rounding code
-                   (fxtrain.numerics ROUNDING_MODES order: 2 = half_up)
+                   (fxtrain.numerics ROUNDING_MODES order: 2 = half_up); 16, 17, 18
+                   the XBUF, EBUF and weight loads are wide (``wide_loads``)
 1      n_items     images (FP, BP, element-wise), groups (WU), or 1 (update)
 2      count       elements per item of an element-wise op (ReLU, loss, update)
 3..6   C, H, W, O  input channels and size, output channels (BP: the layer's own)
@@ -116,14 +117,15 @@ class Instr:
              self.K * pof, pof * kk * pof, tc * pof * kk * pof, (npix // pof) * pof * kk * pof, wb]
         return v + [0] * (FIELDS - 20 - len(v))
 
-    def fields(self, lanes: tuple[int, int, int] = (1, 1, 1)) -> list[int]:
+    def fields(self, lanes: tuple[int, int, int] = (1, 1, 1), dw: int = 1) -> list[int]:
         if not -128 <= self.shift <= 127:
             raise ValueError(f"{self.label}: requantization shift {self.shift} does not fit 8 bits")
         if not 0 <= self.sgd_shift < 64 or not 0 <= self.sgd_align < 32:
             raise ValueError(f"{self.label}: update shifts s={self.sgd_shift}, lb={self.sgd_align} "
                              "do not fit their 6 and 5 bits")
+        wx, we, ww = wide_loads(self, *lanes, dw)
         flags = (OPCODES[self.op] | self.relu_gt << 8 | self.sgd_saturate << 9 | self.rq_wrap << 10
-                 | ROUNDING_MODES.index(self.rounding) << 12)
+                 | ROUNDING_MODES.index(self.rounding) << 12 | wx << 16 | we << 17 | ww << 18)
         f = [flags, self.n_items, self.count, self.C, self.H, self.W, self.O, self.K, self.pad,
              self.src_a, self.src_b, self.dst, self.x_len, self.e_len, self.out_stride,
              self.shift & 0xFF, self.acc_bits,
@@ -134,13 +136,43 @@ class Instr:
                 raise ValueError(f"{self.label}: field {i} = {v} does not fit 32 bits")
         return f
 
-    def hex(self, lanes: tuple[int, int, int] = (1, 1, 1)) -> str:
-        return "".join(f"{v:08x}" for v in reversed(self.fields(lanes)))
+    def hex(self, lanes: tuple[int, int, int] = (1, 1, 1), dw: int = 1) -> str:
+        return "".join(f"{v:08x}" for v in reversed(self.fields(lanes, dw)))
 
 
-def program_hex(prog: list[Instr], lanes: tuple[int, int, int]) -> str:
-    """The ``$readmemh`` text of a program for an array of ``lanes`` = (POX, POY, POF)."""
-    return "".join(i.hex(lanes) + "\n" for i in prog)
+def linear_banks(banks: int) -> int:
+    """Banks the linear layout interleaves over: the largest power of two <= ``banks``."""
+    return 1 << (banks.bit_length() - 1)
+
+
+def wide_loads(ins: Instr, pox: int, poy: int, pof: int, dw: int) -> tuple[bool, bool, bool]:
+    """Whether the XBUF, EBUF and weight loads of ``ins`` move a DRAM line of ``dw`` words
+    per cycle (accel_core writes the line into dw banks at one row, so it must fall in dw
+    distinct banks): every item's base and length are multiples of dw, and
+    - pixel layout (FP/BP XBUF): dw divides POX and W, so a line is dw columns of a row;
+    - linear layout (vector ops): dw <= its banks (:func:`linear_banks` of POX*POY or POF);
+    - cyclic weight buffer (FP/BP weights): dw divides POF;
+    - channel layout (WU): never (a channel's pixels share a bank).
+    One word per cycle otherwise; with dw = 1 every load is one word per cycle either way."""
+    if dw == 1:
+        return False, False, False
+
+    def fits(base: int, n: int) -> bool:
+        return n > 0 and base % dw == 0 and n % dw == 0
+
+    if ins.op in ("CONV_FP", "CONV_BP"):
+        return (fits(ins.src_a, ins.x_len) and pox % dw == 0 and ins.W % dw == 0, False,
+                fits(ins.src_b, ins.w_len) and pof % dw == 0)
+    if ins.op in ("CONV_WU", "HALT"):
+        return False, False, False
+    return (fits(ins.src_a, ins.x_len) and dw <= linear_banks(pox * poy),
+            fits(ins.src_b, ins.e_len) and dw <= linear_banks(pof), False)
+
+
+def program_hex(prog: list[Instr], lanes: tuple[int, int, int], dw: int = 1) -> str:
+    """The ``$readmemh`` text of a program for an array of ``lanes`` = (POX, POY, POF) and
+    a DRAM port of ``dw`` words per line."""
+    return "".join(i.hex(lanes, dw) + "\n" for i in prog)
 
 
 def decode_line(line: str) -> list[int]:

@@ -5,14 +5,16 @@ product per MAC lane and one for the update (``sgd_momentum``); the controller o
 - ``xilinx`` (DSP48E1/E2: a 25x18 multiplier): one DSP per product.
 - ``stratix10`` (a DSP block holds two 18x19 multipliers): ceil(products / 2) blocks.
 
-Block RAM: every buffer copy is 16 bits wide, so one block holds 1024 words (an 18-Kbit
-BRAM18 as 1024 x 18; a 20-Kbit M20K as 1024 x 20): XBUF has one copy per pixel lane (its read ports), EBUF one per filter lane,
-the cyclic weight buffer one bank per filter lane. ``hwgen compile`` sizes XBUF and EBUF
-to at least ``MIN_XE_WORDS`` (256) words and the weight banks to at least
-``MIN_BUFFER_WORDS`` (128), so that synthesis maps every one to block RAM rather than to
-LUTs: yosys 0.23 put 128-word XBUF and EBUF copies in LUT RAM but 128-word weight banks
-in BRAM18 (benchmarks/accel_synth.py, docs/compiler.md section 3). The write-back FIFOs
-and the instruction register are LUT RAM and flip-flops.
+Block RAM: every buffer bank is 16 bits wide, so one block holds 1024 words (an 18-Kbit
+BRAM18 as 1024 x 18; a 20-Kbit M20K as 1024 x 20). XBUF has one bank per pixel lane and
+EBUF one per filter lane (accel_banks: each lane reads its own bank, nothing is copied;
+``XBUF_DEPTH`` and ``EBUF_DEPTH`` are words per bank), and the cyclic weight buffer one
+bank per filter lane. ``hwgen compile`` sizes XBUF and EBUF banks to at least
+``MIN_XE_WORDS`` (256) words and the weight banks to at least ``MIN_BUFFER_WORDS`` (128),
+so that synthesis maps every one to block RAM rather than to LUTs: yosys 0.23 put
+128-word XBUF and EBUF memories in LUT RAM but 128-word weight banks in BRAM18
+(benchmarks/accel_synth.py, docs/compiler.md section 3). The write-back FIFOs and the
+instruction register are LUT RAM and flip-flops.
 
 LUTs are an estimate from two syntheses (docs/accelerator.md): about 6,450 fixed plus
 about 200 per MAC lane on xc7.
@@ -23,7 +25,7 @@ from dataclasses import asdict, dataclass
 
 #: weight banks smaller than this are raised to it, so each maps to block RAM
 MIN_BUFFER_WORDS = 128
-#: the same for each XBUF and EBUF copy (at 128 words yosys chose LUT RAM for them)
+#: the same for each XBUF and EBUF bank (at 128 words yosys chose LUT RAM for them)
 MIN_XE_WORDS = 256
 WORDS_PER_BLOCK = 1024  # 16-bit words per block: BRAM18 1024 x 18, M20K 1024 x 20
 BLOCK_BITS = {"xilinx": 18 * 1024, "stratix10": 20 * 1024}
@@ -68,7 +70,7 @@ DEVICES = {
 
 
 def _blocks(words: int, least: int = MIN_BUFFER_WORDS) -> int:
-    """Blocks of one buffer copy; one below ``least`` words counts as one block, an upper
+    """Blocks of one buffer bank; one below ``least`` words counts as one block, an upper
     bound (hwgen compile never makes one, and synthesis may put it in LUT RAM)."""
     return -(-max(words, least) // WORDS_PER_BLOCK)
 
@@ -93,7 +95,8 @@ class Resources:
 
 
 def resources(params: dict, family: str = "xilinx") -> Resources:
-    """DSPs, 18-Kbit block RAMs (their bits) and a LUT estimate of accel_core ``params``."""
+    """DSPs, block RAMs (their bits) and a LUT estimate of accel_core ``params``: POX*POY
+    XBUF banks and POF EBUF banks of their depths, POF weight banks."""
     pox, poy, pof = int(params["POX"]), int(params["POY"]), int(params["POF"])
     blocks = (pox * poy * _blocks(int(params["XBUF_DEPTH"]), MIN_XE_WORDS)
               + pof * _blocks(int(params["EBUF_DEPTH"]), MIN_XE_WORDS)

@@ -89,7 +89,8 @@ def build(folder: Path, simulator: str, config: dict, waves: bool = False) -> Pa
         raise sim.ToolMissing(missing)
     tb_params = {"PROG_AW": config["params"]["PROG_AW"],
                  "DRAM_AW": max(16, int(np.ceil(np.log2(max(config["dram"]["words"], 16))))),
-                 "LATENCY": config["dram"]["latency"], "STALL_EVERY": config["dram"]["stall_every"]}
+                 "LATENCY": config["dram"]["latency"], "STALL_EVERY": config["dram"]["stall_every"],
+                 "DW": config["params"].get("DW", 1)}
     sources = _sources(folder)
     waves = waves and simulator == "verilator"  # Icarus records VCD without a special build
     key = _build_key(simulator, sources, tb_params, config["params"]) + ("-waves" if waves else "")

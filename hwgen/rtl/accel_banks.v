@@ -1,11 +1,11 @@
 /*
 
-accel_banks: BANKS word banks, each with one synchronous read port, and one write port
+accel_banks: BANKS word banks, each with one synchronous read port and one write port
 
-Contract: bank[wr_bank][wr_addr] <= wr_data at a rising edge with wr_en high; read port b
-returns bank[b][rd_addr[b]] one cycle after the edge that sampled rd_addr[b] (a block RAM
-read register). A read and a write of the same word at one edge return the old word.
-wr_bank >= BANKS writes nothing.
+Contract: bank[b][wr_addr[b]] <= wr_data[b] at a rising edge with wr_en[b] high; read
+port b returns bank[b][rd_addr[b]] one cycle after the edge that sampled rd_addr[b] (a
+block RAM read register). A read and a write of the same word at one edge return the old
+word. Several banks may be written at one edge (a DRAM line spread over the banks).
 
 Every bank is a simple dual-port memory of DEPTH words, so synthesis maps each to its own
 block RAM with no copies: the accelerator's pixel, channel and filter lanes read BANKS
@@ -33,20 +33,17 @@ module accel_banks #
     // bank and row by its bits)
     parameter DEPTH = 256,
     // Address width within a bank, leave at its default
-    parameter AW = DEPTH > 1 ? $clog2(DEPTH) : 1,
-    // Bank index width, leave at its default
-    parameter BW = BANKS > 1 ? $clog2(BANKS) : 1
+    parameter AW = DEPTH > 1 ? $clog2(DEPTH) : 1
 )
 (
     input  wire                     clk,
 
     /*
-     * Write port
+     * Write ports, bank b at [b], [b*AW +: AW] and [b*WORD_W +: WORD_W]
      */
-    input  wire                     wr_en,
-    input  wire [BW-1:0]            wr_bank,
-    input  wire [AW-1:0]            wr_addr,
-    input  wire [WORD_W-1:0]        wr_data,
+    input  wire [BANKS-1:0]         wr_en,
+    input  wire [BANKS*AW-1:0]      wr_addr,
+    input  wire [BANKS*WORD_W-1:0]  wr_data,
 
     /*
      * Read ports, bank b at [b*AW +: AW] and [b*WORD_W +: WORD_W]
@@ -74,16 +71,14 @@ end
 genvar b;
 generate
 for (b = 0; b < BANKS; b = b + 1) begin : bank
-    localparam integer BI = b;
-    localparam [BW-1:0] BANK = BI[BW-1:0];
     reg [WORD_W-1:0] mem [0:DEPTH-1];
     reg [WORD_W-1:0] rd_data_reg;
 
     assign rd_data[b*WORD_W +: WORD_W] = rd_data_reg;
 
     always @(posedge clk) begin
-        if (wr_en && wr_bank == BANK) begin
-            mem[wr_addr] <= wr_data;
+        if (wr_en[b]) begin
+            mem[wr_addr[b*AW +: AW]] <= wr_data[b*WORD_W +: WORD_W];
         end
         rd_data_reg <= mem[rd_addr[b*AW +: AW]];
     end

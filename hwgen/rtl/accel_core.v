@@ -39,9 +39,19 @@ The word each lane reads and the DRAM word each result goes to are listed per op
 docs/accelerator.md; the weights and the weight gradients are in the cyclic layout of
 hwgen.layout with P = POF, so FP and BP read the same stored words.
 
-DRAM port: word-addressed, 16-bit words. A request is taken when mem_req_valid and
-mem_req_ready are high; read data returns in request order on mem_rsp_valid (any latency,
-no backpressure on responses). Reads happen only in load phases, writes only outside them.
+DRAM port: word-addressed, 16-bit words, lines of DW words. A request is taken when
+mem_req_valid and mem_req_ready are high. A write stores one word. A read returns the
+aligned line of DW words that holds its address, in request order on mem_rsp_valid (any
+latency, no backpressure on responses), word k at mem_rsp_data[k*16 +: 16]. Reads happen
+only in load phases, writes only outside them.
+
+A load is wide when its instruction says so (field 0 bits 16, 17, 18 for the XBUF, EBUF
+and weight loads; hwgen.compiler.program.wide_loads is the rule): it requests len/DW
+aligned lines, one per cycle, and writes each line's DW words into DW banks at one edge.
+The assembler sets the flag only where the layout puts a line in DW distinct banks at
+one row: the pixel layout when DW divides POX and W, the linear layout when DW <= its
+banks, the cyclic weight buffer when DW divides POF; every base and length a multiple of
+DW. Other loads request one word per cycle and keep the word their address selects.
 
 Program port: prog_addr is registered by the program memory, prog_data is read the cycle
 after (a synchronous ROM). trace_valid pulses once per fetched instruction with its
@@ -89,6 +99,8 @@ module accel_core #
     // Entries of the write-back FIFOs, a power of two >= 16: enough to hold the DRAM
     // stalls of a whole tile's results, so the drain never waits (hwgen compile sizes it)
     parameter WB_DEPTH = 16,
+    // DRAM words per line (a read returns a line), a power of two in 1..64
+    parameter DW = 1,
     // Width of an instruction, hwgen.compiler.program.INSTR_BITS; leave at its default
     parameter INSTR_W = 1280
 )
@@ -118,7 +130,7 @@ module accel_core #
     output wire [31:0]         mem_req_addr,
     output wire [15:0]         mem_req_wdata,
     input  wire                mem_rsp_valid,
-    input  wire [15:0]         mem_rsp_data,
+    input  wire [DW*16-1:0]    mem_rsp_data,
 
     /*
      * Instruction trace
@@ -136,8 +148,13 @@ localparam PW = NP > 1 ? $clog2(NP) : 1;
 localparam FW = POF > 1 ? $clog2(POF) : 1;
 localparam RW = POF > 1 ? $clog2(POF) : 1;
 localparam CNT_W = $clog2(POF + 1);
-localparam integer LAST_BANK_I = POF - 1;
-localparam [RW-1:0] LAST_BANK = LAST_BANK_I[RW-1:0];
+// the DRAM line: log2(DW), and the width of a word index within a line
+localparam LDW = DW > 1 ? $clog2(DW) : 0;
+localparam DWB = DW > 1 ? $clog2(DW) : 1;
+// the linear layout interleaves words over the largest power of two of banks:
+// 2**XLB of XBUF's NP, 2**ELB of EBUF's POF
+localparam XLB = $clog2(NP + 1) - 1;
+localparam ELB = $clog2(POF + 1) - 1;
 localparam FIFO_DEPTH = WB_DEPTH;
 localparam FCW = $clog2(WB_DEPTH + 1);
 // cycles from a tile's last beat until its sums can be drained (buffer read 1 + operand
@@ -177,6 +194,10 @@ initial begin
         $error("Error: WB_DEPTH must be a power of two >= 16, got %0d (instance %m)", WB_DEPTH);
         $finish;
     end
+    if (DW < 1 || DW > 64 || (DW & (DW - 1)) != 0) begin
+        $error("Error: DW must be a power of two in 1..64, got %0d (instance %m)", DW);
+        $finish;
+    end
     if (INSTR_W != 1280) begin
         $error("Error: INSTR_W must be 1280 (40 fields of 32 bits), got %0d (instance %m)", INSTR_W);
         $finish;
@@ -191,6 +212,9 @@ wire        flag_relu_gt = ir_reg[8];
 wire        flag_sgd_sat = ir_reg[9];
 wire        flag_rq_wrap = ir_reg[10];
 wire [2:0]  rq_round = ir_reg[14:12];
+wire        flag_wide_x = ir_reg[16];
+wire        flag_wide_e = ir_reg[17];
+wire        flag_wide_w = ir_reg[18];
 wire [31:0] n_items = ir_reg[1*32 +: 32];
 wire [31:0] count = ir_reg[2*32 +: 32];
 wire [31:0] C = ir_reg[3*32 +: 32];
@@ -256,7 +280,8 @@ reg [PROG_AW-1:0]  pc_reg;
 reg [31:0]         item_reg, item_xa_reg, item_ea_reg, item_dst_reg;
 
 // loads
-reg [31:0]         ld_base_reg, ld_len_reg, ld_req_reg, ld_rsp_reg;
+reg [31:0]         ld_base_reg, ld_len_reg, ld_req_reg, ld_rsp_reg;  // len, req, rsp: lines or words
+reg                ld_wide_reg;
 reg [RW-1:0]       wb_bank_reg;
 reg [WAW-1:0]      wb_row_reg;
 // the loader's position in the layout it writes (start_load clears them)
@@ -353,7 +378,8 @@ wire ld_req_valid = loading && ld_req_reg < ld_len_reg;
 
 assign mem_req_valid = loading ? ld_req_valid : wfifo_out_valid;
 assign mem_req_we = !loading;
-assign mem_req_addr = loading ? ld_base_reg + ld_req_reg : wfifo_out_data[47:16];
+assign mem_req_addr = loading ? ld_base_reg + (ld_wide_reg ? ld_req_reg << LDW : ld_req_reg)
+                              : wfifo_out_data[47:16];
 assign mem_req_wdata = wfifo_out_data[15:0];
 
 // ---------------------------------------------------------------- buffers
@@ -362,26 +388,68 @@ wire [NP*16-1:0]   xbuf_rd_data;
 wire [POF*EAW-1:0] ebuf_rd_addr;
 wire [POF*16-1:0]  ebuf_rd_data;
 
-// the loader's bank and row: pixel (FP/BP XBUF), channel (WU), or linear (vector ops)
-wire        ld_pixel = (is_fp || is_bp) && state_reg == S_LOADX;
+// the response's words; a narrow load keeps the word its address selects
+wire [15:0] rsp_word [0:DW-1];
+genvar gk;
+generate
+for (gk = 0; gk < DW; gk = gk + 1) begin : rsp_words
+    assign rsp_word[gk] = mem_rsp_data[gk*16 +: 16];
+end
+endgenerate
 /* verilator lint_off UNUSEDSIGNAL */
-wire [31:0] ld_bank = is_wu ? lxr_reg : (ld_pixel ? lyr_pox_reg + lxr_reg
-                                       : ld_rsp_reg >> (state_reg == S_LOADX ? XAW : EAW));
-wire [31:0] ld_row = is_wu ? lyq_wb_reg + lx_reg : (ld_pixel ? lc_base_reg + lyq_wb_reg + lxq_reg
-                                                  : ld_rsp_reg);
+wire [31:0] rsp_off = ld_base_reg + ld_rsp_reg;
 /* verilator lint_on UNUSEDSIGNAL */
+wire [15:0] rsp_sel = DW > 1 ? rsp_word[rsp_off[DWB-1:0]] : rsp_word[0];
+
+// the loader's first bank and row: pixel (FP/BP XBUF), channel (WU), or linear (vector
+// ops: word j to bank j mod 2**LB, row j div 2**LB); a wide load writes banks
+// bank .. bank + DW - 1 (the assembler keeps bank a multiple of DW) at one row
+wire        ld_pixel = (is_fp || is_bp) && state_reg == S_LOADX;
+wire        ld_x = state_reg == S_LOADX;
+/* verilator lint_off UNUSEDSIGNAL */
+wire [31:0] ld_j = ld_wide_reg ? ld_rsp_reg << LDW : ld_rsp_reg;
+wire [31:0] ld_lin_mask = ld_x ? (32'd1 << XLB) - 1 : (32'd1 << ELB) - 1;
+wire [31:0] ld_bank = is_wu ? lxr_reg : (ld_pixel ? lyr_pox_reg + lxr_reg : ld_j & ld_lin_mask);
+wire [31:0] ld_row = is_wu ? lyq_wb_reg + lx_reg : (ld_pixel ? lc_base_reg + lyq_wb_reg + lxq_reg
+                                                  : ld_j >> (ld_x ? XLB : ELB));
+/* verilator lint_on UNUSEDSIGNAL */
+
+wire [NP-1:0]      xbuf_wr_en;
+wire [NP*XAW-1:0]  xbuf_wr_addr;
+wire [NP*16-1:0]   xbuf_wr_data;
+wire [POF-1:0]     ebuf_wr_en;
+wire [POF*EAW-1:0] ebuf_wr_addr;
+wire [POF*16-1:0]  ebuf_wr_data;
+wire [POF-1:0]     wbuf_wr_en;
+wire [POF*16-1:0]  wbuf_wr_data;
+
+generate
+for (gk = 0; gk < NP; gk = gk + 1) begin : xbuf_wr
+    wire hit = ld_wide_reg ? (gk >> LDW) == (ld_bank >> LDW) : gk == ld_bank;
+    assign xbuf_wr_en[gk] = state_reg == S_LOADX && mem_rsp_valid && hit;
+    assign xbuf_wr_addr[gk*XAW +: XAW] = ld_row[XAW-1:0];
+    assign xbuf_wr_data[gk*16 +: 16] = ld_wide_reg ? rsp_word[gk % DW] : rsp_sel;
+end
+for (gk = 0; gk < POF; gk = gk + 1) begin : ebuf_wr
+    wire hit = ld_wide_reg ? (gk >> LDW) == (ld_bank >> LDW) : gk == ld_bank;
+    wire whit = ld_wide_reg ? (gk >> LDW) == (wb_bank_reg >> LDW) : gk == wb_bank_reg;
+    assign ebuf_wr_en[gk] = state_reg == S_LOADE && mem_rsp_valid && hit;
+    assign ebuf_wr_addr[gk*EAW +: EAW] = ld_row[EAW-1:0];
+    assign ebuf_wr_data[gk*16 +: 16] = ld_wide_reg ? rsp_word[gk % DW] : rsp_sel;
+    assign wbuf_wr_en[gk] = state_reg == S_LOADW && mem_rsp_valid && whit;
+    assign wbuf_wr_data[gk*16 +: 16] = ld_wide_reg ? rsp_word[gk % DW] : rsp_sel;
+end
+endgenerate
 
 accel_banks #(.WORD_W(16), .BANKS(NP), .DEPTH(XBUF_DEPTH)) xbuf_inst (
     .clk(clk),
-    .wr_en(state_reg == S_LOADX && mem_rsp_valid), .wr_bank(ld_bank[PW-1:0]),
-    .wr_addr(ld_row[XAW-1:0]), .wr_data(mem_rsp_data),
+    .wr_en(xbuf_wr_en), .wr_addr(xbuf_wr_addr), .wr_data(xbuf_wr_data),
     .rd_addr(xbuf_rd_addr), .rd_data(xbuf_rd_data)
 );
 
 accel_banks #(.WORD_W(16), .BANKS(POF), .DEPTH(EBUF_DEPTH)) ebuf_inst (
     .clk(clk),
-    .wr_en(state_reg == S_LOADE && mem_rsp_valid), .wr_bank(ld_bank[FW-1:0]),
-    .wr_addr(ld_row[EAW-1:0]), .wr_data(mem_rsp_data),
+    .wr_en(ebuf_wr_en), .wr_addr(ebuf_wr_addr), .wr_data(ebuf_wr_data),
     .rd_addr(ebuf_rd_addr), .rd_data(ebuf_rd_data)
 );
 
@@ -398,9 +466,7 @@ wire               beat_valid = state_reg == S_MAC_BEAT;
 cyclic_wbuf #(.LANES(POF), .WORD_W(16), .DEPTH(WBUF_DEPTH)) wbuf_inst (
     .clk(clk), .rst(rst),
     .cfg_kk(kk[WAW-1:0]),
-    .wr_en((state_reg == S_LOADW && mem_rsp_valid) ? ({{(POF-1){1'b0}}, 1'b1} << wb_bank_reg)
-                                                    : {POF{1'b0}}),
-    .wr_addr(wb_row_reg), .wr_data({POF{mem_rsp_data}}),
+    .wr_en(wbuf_wr_en), .wr_addr(wb_row_reg), .wr_data(wbuf_wr_data),
     .rd_bp(is_bp), .rd_addr(w_rd_addr), .rd_rot(w_rd_rot), .rd_lanes(w_rd_lanes),
     .rd_valid(beat_valid && !is_wu),
     .out_data(w_lanes), .out_valid(w_out_valid)
@@ -456,14 +522,14 @@ for (gp = 0; gp < NP; gp = gp + 1) begin : xlane
     // are computed in 32 bits and cut to the bank's width
     /* verilator lint_off UNUSEDSIGNAL */
     wire [31:0] a_fb = x_row_fb + (PY < yr_reg ? wb : 32'd0) + (PX < xr_reg ? 32'd1 : 32'd0);
-    wire [31:0] a = !is_mac ? vu_xaddr : (is_wu ? x_row_wu : a_fb);
+    wire [31:0] a = !is_mac ? vu_xaddr >> XLB : (is_wu ? x_row_wu : a_fb);
     /* verilator lint_on UNUSEDSIGNAL */
     assign xbuf_rd_addr[gp*XAW +: XAW] = a[XAW-1:0];
     always @* x_ok[gp] = is_wu ? wu_ok : fb_ok;
 end
 for (gp = 0; gp < POF; gp = gp + 1) begin : elane
     /* verilator lint_off UNUSEDSIGNAL */
-    wire [31:0] a = is_mac ? e_row_wu : vu_eaddr;
+    wire [31:0] a = is_mac ? e_row_wu : vu_eaddr >> ELB;
     /* verilator lint_on UNUSEDSIGNAL */
     assign ebuf_rd_addr[gp*EAW +: EAW] = a[EAW-1:0];
     always @* e_ok[gp] = o0_reg + gp < O;
@@ -499,11 +565,11 @@ for (gp = 0; gp < NP; gp = gp + 1) begin : xrot
 end
 endgenerate
 
-// the vector unit's port 0: the word of the bank its linear address selected
+// the vector unit's port 0: the word of the bank its linear address selects (j mod 2**LB)
 reg  [31:0] vsel_x_d1_reg, vsel_e_d1_reg;
 always @(posedge clk) begin
-    vsel_x_d1_reg <= vu_xaddr >> XAW;
-    vsel_e_d1_reg <= vu_eaddr >> EAW;
+    vsel_x_d1_reg <= vu_xaddr & ((32'd1 << XLB) - 1);
+    vsel_e_d1_reg <= vu_eaddr & ((32'd1 << ELB) - 1);
 end
 /* verilator lint_off UNUSEDSIGNAL */
 wire [31:0] vsel_x = vsel_x_d1_reg;
@@ -641,13 +707,16 @@ assign afifo_in_addr = is_mac ? (is_wu ? drain_addr_wu : drain_addr_fb) : item_d
 
 // ---------------------------------------------------------------- controller
 wire ld_done = ld_rsp_reg == ld_len_reg;
+wire [31:0] ld_step = ld_wide_reg ? DW : 32'd1;  // words per response the loader places
 
 task start_load;
     input [31:0] base;
     input [31:0] len;
+    input        wide;
     begin
         ld_base_reg <= base;
-        ld_len_reg <= len;
+        ld_len_reg <= wide ? len >> LDW : len;
+        ld_wide_reg <= wide;
         ld_req_reg <= 32'd0;
         ld_rsp_reg <= 32'd0;
         wb_bank_reg <= {RW{1'b0}};
@@ -657,8 +726,9 @@ task start_load;
     end
 endtask
 
-// the loader's next position after one word (see its registers): channel layout with NB
-// banks, CH channels and IMG rows per image, or pixel layout
+// the loader's next position after one word or one line of ld_step words (see its
+// registers): channel layout with NB banks, CH channels and IMG rows per image (words
+// only), or pixel layout (a line lies in one row: DW divides POX and W)
 task step_loader;
     input [31:0] nb;
     input [31:0] ch;
@@ -684,13 +754,13 @@ task step_loader;
                     end
                 end
             end
-        end else if (lx_reg != W - 1) begin
-            lx_reg <= lx_reg + 1;
-            if (lxr_reg == POX - 1) begin
+        end else if (lx_reg != W - ld_step) begin
+            lx_reg <= lx_reg + ld_step;
+            if (lxr_reg == POX - ld_step) begin
                 lxr_reg <= 32'd0;
                 lxq_reg <= lxq_reg + 1;
             end else begin
-                lxr_reg <= lxr_reg + 1;
+                lxr_reg <= lxr_reg + ld_step;
             end
         end else begin
             lx_reg <= 32'd0;
@@ -826,7 +896,7 @@ always @(posedge clk) begin
             item_ea_reg <= src_b;
             item_dst_reg <= dst;
             if (is_fp || is_bp) begin
-                start_load(src_b, w_len);
+                start_load(src_b, w_len, flag_wide_w);
                 state_reg <= S_LOADW;
             end else begin
                 state_reg <= S_ITEM;
@@ -834,10 +904,10 @@ always @(posedge clk) begin
         end
         S_ITEM: begin
             if (x_len != 0) begin
-                start_load(item_xa_reg, x_len);
+                start_load(item_xa_reg, x_len, flag_wide_x);
                 state_reg <= S_LOADX;
             end else if (e_len != 0) begin
-                start_load(item_ea_reg, e_len);
+                start_load(item_ea_reg, e_len, flag_wide_e);
                 state_reg <= S_LOADE;
             end else begin
                 state_reg <= is_mac ? S_MAC_BEAT : S_VU;
@@ -862,18 +932,18 @@ always @(posedge clk) begin
                 end else begin
                     step_loader(POF, O, oq_hw);
                 end
-                if (wb_bank_reg == LAST_BANK) begin
+                if ({{(32-RW){1'b0}}, wb_bank_reg} + ld_step >= POF) begin
                     wb_bank_reg <= {RW{1'b0}};
                     wb_row_reg <= wb_row_reg + 1'b1;
                 end else begin
-                    wb_bank_reg <= wb_bank_reg + 1'b1;
+                    wb_bank_reg <= wb_bank_reg + ld_step[RW-1:0];
                 end
             end
             if (ld_done) begin
                 if (state_reg == S_LOADW) begin
                     state_reg <= S_ITEM;
                 end else if (state_reg == S_LOADX && e_len != 0) begin
-                    start_load(item_ea_reg, e_len);
+                    start_load(item_ea_reg, e_len, flag_wide_e);
                     state_reg <= S_LOADE;
                 end else begin
                     state_reg <= is_mac ? S_MAC_BEAT : S_VU;

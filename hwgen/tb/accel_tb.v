@@ -31,7 +31,9 @@ module accel_tb #
     // DRAM read latency, cycles
     parameter LATENCY = 8,
     // DRAM backpressure: one stall cycle after every STALL_EVERY requests
-    parameter STALL_EVERY = 16
+    parameter STALL_EVERY = 16,
+    // DRAM words per line (the top's DW)
+    parameter DW = 1
 )
 ();
 
@@ -47,7 +49,8 @@ wire [PROG_AW-1:0] prog_addr;
 
 wire        req_valid, req_ready, req_we, rsp_valid, trace_valid, busy, done;
 wire [31:0] req_addr;
-wire [15:0] req_wdata, rsp_data;
+wire [15:0] req_wdata;
+wire [DW*16-1:0] rsp_data;
 wire [PROG_AW-1:0] trace_pc;
 
 accel_top dut (
@@ -59,7 +62,7 @@ accel_top dut (
     .trace_valid(trace_valid), .trace_pc(trace_pc)
 );
 
-dram_model #(.AW(DRAM_AW), .LATENCY(LATENCY), .STALL_EVERY(STALL_EVERY)) dram (
+dram_model #(.AW(DRAM_AW), .LATENCY(LATENCY), .STALL_EVERY(STALL_EVERY), .DW(DW)) dram (
     .clk(clk), .rst(rst),
     .req_valid(req_valid), .req_ready(req_ready), .req_we(req_we), .req_addr(req_addr),
     .req_wdata(req_wdata), .rsp_valid(rsp_valid), .rsp_data(rsp_data)

@@ -1,12 +1,13 @@
 /*
 
-dram_model: the testbench's external memory, a word-addressed port with latency and
-backpressure (simulation only)
+dram_model: the testbench's external memory, a word-addressed port with lines of DW
+words, latency and backpressure (simulation only)
 
 Contract: WORDS 16-bit words. A request is taken at a rising edge where req_valid and
-req_ready are both high: a write stores req_wdata at req_addr; a read returns mem[req_addr]
-on rsp_valid/rsp_data exactly LATENCY cycles later, in request order (a read after a
-write to the same address sees the write). Backpressure is deterministic so the cost
+req_ready are both high: a write stores req_wdata at req_addr; a read returns the aligned
+line mem[req_addr - req_addr mod DW + k], k = 0..DW-1, word k at rsp_data[k*16 +: 16],
+on rsp_valid exactly LATENCY cycles later, in request order (a read after a write to the
+same address sees the write). Backpressure is deterministic so the cost
 model can count it: after every STALL_EVERY-th taken request req_ready is low for one
 cycle (STALL_EVERY = 0: never). An address >= WORDS stops the simulation with an error.
 
@@ -28,7 +29,9 @@ module dram_model #
     // Cycles from a taken read to its data (>= 1)
     parameter LATENCY = 8,
     // One stall cycle after every STALL_EVERY taken requests (0: no stalls)
-    parameter STALL_EVERY = 16
+    parameter STALL_EVERY = 16,
+    // Words per line, a power of two (1: one word per read)
+    parameter DW = 1
 )
 (
     input  wire         clk,
@@ -40,10 +43,11 @@ module dram_model #
     input  wire [31:0]  req_addr,
     input  wire [15:0]  req_wdata,
     output wire         rsp_valid,
-    output wire [15:0]  rsp_data
+    output wire [DW*16-1:0] rsp_data
 );
 
 localparam WORDS = 1 << AW;
+localparam LDW = DW > 1 ? $clog2(DW) : 0;
 
 initial begin
     if (LATENCY < 1) begin
@@ -56,7 +60,9 @@ reg [15:0] mem [0:WORDS-1];
 reg [31:0] taken_reg;
 reg        stall_reg;
 reg [LATENCY-1:0] v_reg;
-reg [15:0] d_reg [0:LATENCY-1];
+reg [DW*16-1:0] d_reg [0:LATENCY-1];
+reg [DW*16-1:0] line;
+integer k;
 
 wire take = req_valid && req_ready;
 
@@ -81,7 +87,10 @@ always @(posedge clk) begin
         end
     end
     v_reg[0] <= take && !req_we;
-    d_reg[0] <= mem[req_addr[AW-1:0]];
+    for (k = 0; k < DW; k = k + 1) begin
+        line[k*16 +: 16] = mem[((req_addr[AW-1:0] >> LDW) << LDW) + k];
+    end
+    d_reg[0] <= line;
     for (i = 1; i < LATENCY; i = i + 1) begin
         v_reg[i] <= v_reg[i-1];
         d_reg[i] <= d_reg[i-1];

@@ -103,6 +103,14 @@ def test_layer_phase_rows_add_up_to_the_step(lanes):
     assert all(p["macs"] == 0 for p in phases if p["phase"].startswith(("relu", "pool", "loss")))
     lat = sum(p["latency_s"] for p in phases)
     assert lat == pytest.approx(row["latency_s"], rel=1e-12)
+    # the lane-occupancy ceiling sits between the modeled rate and the peak; one lane is
+    # never ragged, so there it is the peak
+    assert row["gops"] < row["ceiling_gops"] <= row["peak_gops"] * (1 + 1e-12)
+    assert row["peak_gops"] == pytest.approx(2 * pox * poy * pof * 0.25)
+    if lanes == (1, 1, 1):
+        assert row["ceiling_gops"] == pytest.approx(row["peak_gops"], rel=1e-12)
+    else:
+        assert row["ceiling_gops"] < row["peak_gops"]
 
 
 def test_report_and_config_carry_the_layer_phases(tmp_path):
