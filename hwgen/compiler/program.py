@@ -152,7 +152,9 @@ def wide_loads(ins: Instr, pox: int, poy: int, pof: int, dw: int) -> tuple[bool,
     - pixel layout (FP/BP XBUF): dw divides POX and W, so a line is dw columns of a row;
     - linear layout (vector ops): dw <= its banks (:func:`linear_banks` of POX*POY or POF);
     - cyclic weight buffer (FP/BP weights): dw divides POF;
-    - channel layout (WU): never (a channel's pixels share a bank).
+    - channel layout (WU, skewed: bank (c + pixel) mod NB): NB (POX*POY for XBUF, POF for
+      EBUF) is a power of two >= dw and dw divides H*W, so a line is dw pixels of one
+      channel in dw consecutive banks.
     One word per cycle otherwise; with dw = 1 every load is one word per cycle either way."""
     if dw == 1:
         return False, False, False
@@ -163,7 +165,13 @@ def wide_loads(ins: Instr, pox: int, poy: int, pof: int, dw: int) -> tuple[bool,
     if ins.op in ("CONV_FP", "CONV_BP"):
         return (fits(ins.src_a, ins.x_len) and pox % dw == 0 and ins.W % dw == 0, False,
                 fits(ins.src_b, ins.w_len) and pof % dw == 0)
-    if ins.op in ("CONV_WU", "HALT"):
+    if ins.op == "CONV_WU":
+        def skewed(nb: int) -> bool:
+            return nb & (nb - 1) == 0 and dw <= nb and (ins.H * ins.W) % dw == 0
+
+        return (fits(ins.src_a, ins.x_len) and skewed(pox * poy),
+                fits(ins.src_b, ins.e_len) and skewed(pof), False)
+    if ins.op == "HALT":
         return False, False, False
     return (fits(ins.src_a, ins.x_len) and dw <= linear_banks(pox * poy),
             fits(ins.src_b, ins.e_len) and dw <= linear_banks(pof), False)

@@ -25,9 +25,11 @@ the layout the instruction reads, with counters (no divider):
              distinct banks at two rows and two columns of quotients; a rotation by
              the tap's (y mod POY, x mod POX) brings bank words to their lanes.
     channel  (CONV_WU XBUF with NB = NP, EBUF with NB = POF) word (n, c, y, x) of a
-             group to bank c mod NB, row (n*ceil(C/NB) + c div NB)*H*W + y*W + x.
-             A channel tile starts at a multiple of NB, so lane b reads bank b and
-             every bank reads the same row.
+             group to bank (c + y*W + x) mod NB when NB is a power of two (skewed,
+             so a channel's consecutive pixels lie in distinct banks), else c mod NB;
+             row (n*ceil(C/NB) + c div NB)*H*W + y*W + x. A channel tile starts at a
+             multiple of NB, so every bank reads the same row and lane b takes bank
+             (b + pixel) mod NB (skewed) or b.
     linear   (vector ops) word j to bank j div DEPTH, row j mod DEPTH; port 0 of the
              vector unit reads one word per cycle through a bank select.
 
@@ -155,6 +157,10 @@ localparam DWB = DW > 1 ? $clog2(DW) : 1;
 // 2**XLB of XBUF's NP, 2**ELB of EBUF's POF
 localparam XLB = $clog2(NP + 1) - 1;
 localparam ELB = $clog2(POF + 1) - 1;
+// the channel layout is skewed (bank (c + pixel) mod NB) when NB is a power of two
+localparam XSKEW = (NP & (NP - 1)) == 0;
+localparam ESKEW = (POF & (POF - 1)) == 0;
+localparam LPOX = POX > 1 ? $clog2(POX) : 0;  // with XSKEW, POX is a power of two
 localparam FIFO_DEPTH = WB_DEPTH;
 localparam FCW = $clog2(WB_DEPTH + 1);
 // cycles from a tile's last beat until its sums can be drained (buffer read 1 + operand
@@ -289,7 +295,9 @@ reg [WAW-1:0]      wb_row_reg;
 //            lyr_pox = lyr*POX, lyq_wb = (y div POY)*WB; lc_base = c*HB*WB
 //   channel: lx = pixel; ly = c; lxr = c mod NB; lyq_wb = (n*CQ + c div NB)*H*W;
 //            lc_base = n*CQ*H*W
+//   (skewed channel: lsk = (c + pixel) mod NB, the word's bank)
 reg [31:0]         lx_reg, ly_reg, lxr_reg, lxq_reg, lyr_reg, lyr_pox_reg, lyq_wb_reg, lc_base_reg;
+reg [31:0]         lsk_reg;
 
 // MAC tile counters (t0 fastest) and their products
 reg [31:0] t3_reg, t2_reg, t1_reg, t0_reg;
@@ -400,6 +408,7 @@ endgenerate
 wire [31:0] rsp_off = ld_base_reg + ld_rsp_reg;
 /* verilator lint_on UNUSEDSIGNAL */
 wire [15:0] rsp_sel = DW > 1 ? rsp_word[rsp_off[DWB-1:0]] : rsp_word[0];
+wire [15:0] rline [0:DW-1];  // the line rotated by the first bank: rline[(bank + k) mod DW] = word k
 
 // the loader's first bank and row: pixel (FP/BP XBUF), channel (WU), or linear (vector
 // ops: word j to bank j mod 2**LB, row j div 2**LB); a wide load writes banks
@@ -409,7 +418,12 @@ wire        ld_x = state_reg == S_LOADX;
 /* verilator lint_off UNUSEDSIGNAL */
 wire [31:0] ld_j = ld_wide_reg ? ld_rsp_reg << LDW : ld_rsp_reg;
 wire [31:0] ld_lin_mask = ld_x ? (32'd1 << XLB) - 1 : (32'd1 << ELB) - 1;
-wire [31:0] ld_bank = is_wu ? lxr_reg : (ld_pixel ? lyr_pox_reg + lxr_reg : ld_j & ld_lin_mask);
+wire        ld_skew = ld_x ? XSKEW : ESKEW;
+wire [31:0] ld_bank = is_wu ? (ld_skew ? lsk_reg : lxr_reg)
+                            : (ld_pixel ? lyr_pox_reg + lxr_reg : ld_j & ld_lin_mask);
+// a skewed channel line starts at any bank: rotate it so word k sits at index
+// (bank + k) mod DW, and give bank b its word's row (the line's row + k)
+wire [31:0] ld_kmask = ld_x ? NP - 1 : POF - 1;
 wire [31:0] ld_row = is_wu ? lyq_wb_reg + lx_reg : (ld_pixel ? lc_base_reg + lyq_wb_reg + lxq_reg
                                                   : ld_j >> (ld_x ? XLB : ELB));
 /* verilator lint_on UNUSEDSIGNAL */
@@ -424,18 +438,34 @@ wire [POF-1:0]     wbuf_wr_en;
 wire [POF*16-1:0]  wbuf_wr_data;
 
 generate
+for (gk = 0; gk < DW; gk = gk + 1) begin : rline_of
+    /* verilator lint_off UNUSEDSIGNAL */
+    wire [31:0] k = gk - ld_bank;
+    /* verilator lint_on UNUSEDSIGNAL */
+    assign rline[gk] = DW > 1 ? rsp_word[k[DWB-1:0]] : rsp_word[0];
+end
 for (gk = 0; gk < NP; gk = gk + 1) begin : xbuf_wr
-    wire hit = ld_wide_reg ? (gk >> LDW) == (ld_bank >> LDW) : gk == ld_bank;
+    wire sk = is_wu && ld_wide_reg;
+    /* verilator lint_off UNUSEDSIGNAL */
+    wire [31:0] k = (gk - ld_bank) & ld_kmask;  // skewed channel lines: the bank's word
+    wire [31:0] row = ld_row + (sk ? k : 32'd0);
+    /* verilator lint_on UNUSEDSIGNAL */
+    wire hit = sk ? k < DW : (ld_wide_reg ? (gk >> LDW) == (ld_bank >> LDW) : gk == ld_bank);
     assign xbuf_wr_en[gk] = state_reg == S_LOADX && mem_rsp_valid && hit;
-    assign xbuf_wr_addr[gk*XAW +: XAW] = ld_row[XAW-1:0];
-    assign xbuf_wr_data[gk*16 +: 16] = ld_wide_reg ? rsp_word[gk % DW] : rsp_sel;
+    assign xbuf_wr_addr[gk*XAW +: XAW] = row[XAW-1:0];
+    assign xbuf_wr_data[gk*16 +: 16] = ld_wide_reg ? rline[gk % DW] : rsp_sel;
 end
 for (gk = 0; gk < POF; gk = gk + 1) begin : ebuf_wr
-    wire hit = ld_wide_reg ? (gk >> LDW) == (ld_bank >> LDW) : gk == ld_bank;
+    wire sk = is_wu && ld_wide_reg;
+    /* verilator lint_off UNUSEDSIGNAL */
+    wire [31:0] k = (gk - ld_bank) & ld_kmask;
+    wire [31:0] row = ld_row + (sk ? k : 32'd0);
+    /* verilator lint_on UNUSEDSIGNAL */
+    wire hit = sk ? k < DW : (ld_wide_reg ? (gk >> LDW) == (ld_bank >> LDW) : gk == ld_bank);
     wire whit = ld_wide_reg ? (gk >> LDW) == (wb_bank_reg >> LDW) : gk == wb_bank_reg;
     assign ebuf_wr_en[gk] = state_reg == S_LOADE && mem_rsp_valid && hit;
-    assign ebuf_wr_addr[gk*EAW +: EAW] = ld_row[EAW-1:0];
-    assign ebuf_wr_data[gk*16 +: 16] = ld_wide_reg ? rsp_word[gk % DW] : rsp_sel;
+    assign ebuf_wr_addr[gk*EAW +: EAW] = row[EAW-1:0];
+    assign ebuf_wr_data[gk*16 +: 16] = ld_wide_reg ? rline[gk % DW] : rsp_sel;
     assign wbuf_wr_en[gk] = state_reg == S_LOADW && mem_rsp_valid && whit;
     assign wbuf_wr_data[gk*16 +: 16] = ld_wide_reg ? rsp_word[gk % DW] : rsp_sel;
 end
@@ -538,11 +568,21 @@ endgenerate
 
 // bank words to lanes, one cycle after the read: FP/BP lane (PY, PX) takes bank
 // ((yr + PY) mod POY, (xr + PX) mod POX), in two stages (columns, then rows) so every
-// select is a constant plus a counter; WU lanes take their own bank (no rotation)
-reg [31:0] yr_d1_reg, xr_d1_reg;
+// select is a constant plus a counter. WU lane b takes bank (b + s) mod NP, s = the
+// pixel mod NP (skewed channel layout; 0 otherwise): the same two stages with
+// xr = s mod POX, yr = s div POX and a carry into the row where PX + xr passes POX.
+/* verilator lint_off UNUSEDSIGNAL */
+wire [31:0] wu_pix = i1_w_reg + t1_w_reg - pad_w + i0_reg + t0_reg - pad;  // XBUF pixel of the beat
+wire [31:0] wu_epix = i1_w_reg + i0_reg;                                   // EBUF pixel of the beat
+wire [31:0] wu_s = XSKEW ? wu_pix & (NP - 1) : 32'd0;
+/* verilator lint_on UNUSEDSIGNAL */
+reg [31:0] yr_d1_reg, xr_d1_reg, se_d1_reg;
+reg        wu_d1_reg;
 always @(posedge clk) begin
-    yr_d1_reg <= (is_fp || is_bp) ? yr_reg : 32'd0;
-    xr_d1_reg <= (is_fp || is_bp) ? xr_reg : 32'd0;
+    yr_d1_reg <= (is_fp || is_bp) ? yr_reg : (is_wu ? wu_s >> LPOX : 32'd0);
+    xr_d1_reg <= (is_fp || is_bp) ? xr_reg : (is_wu ? wu_s & ((32'd1 << LPOX) - 1) : 32'd0);
+    se_d1_reg <= (is_wu && ESKEW) ? wu_epix & (POF - 1) : 32'd0;
+    wu_d1_reg <= is_wu;
 end
 
 wire [15:0] xword [0:NP-1];   // bank b's word
@@ -556,7 +596,7 @@ for (gp = 0; gp < NP; gp = gp + 1) begin : xrot
     /* verilator lint_off UNUSEDSIGNAL */
     wire [31:0] sx = xr_d1_reg + PX;
     wire [31:0] bank = R*POX + (sx >= POX ? sx - POX : sx);
-    wire [31:0] sy = yr_d1_reg + R;
+    wire [31:0] sy = yr_d1_reg + R + ((wu_d1_reg && sx >= POX) ? 32'd1 : 32'd0);
     wire [31:0] col = PX*POY + (sy >= POY ? sy - POY : sy);
     /* verilator lint_on UNUSEDSIGNAL */
     assign xword[gp] = xbuf_rd_data[gp*16 +: 16];
@@ -583,6 +623,17 @@ for (gp = 0; gp < POF; gp = gp + 1) begin : eword_of
 end
 endgenerate
 wire [15:0] vu_eword = eword[vsel_e[FW-1:0]];
+// WU filter lane f takes EBUF bank (f + se) mod POF (skewed channel layout)
+wire [15:0] elane_word [0:POF-1];
+generate
+for (gp = 0; gp < POF; gp = gp + 1) begin : erot
+    /* verilator lint_off UNUSEDSIGNAL */
+    wire [31:0] sf = se_d1_reg + gp;
+    wire [31:0] bank = sf >= POF ? sf - POF : sf;
+    /* verilator lint_on UNUSEDSIGNAL */
+    assign elane_word[gp] = eword[bank[FW-1:0]];
+end
+endgenerate
 
 // cyclic weight buffer read of the beat (hwgen.layout: lane 0's slot)
 //   FP ((t3*TC + rq)*POF)*KK + ky*K + kx      BP ((rq*TC + t3)*POF + rr)*KK + ky*K + kx
@@ -611,7 +662,7 @@ always @(posedge clk) begin
         xa_d2_reg[li*16 +: 16] <= x_ok_d1_reg[li] ? xlane_word[li] : 16'd0;
     end
     for (li = 0; li < POF; li = li + 1) begin
-        eb_d2_reg[li*16 +: 16] <= e_ok_d1_reg[li] ? ebuf_rd_data[li*16 +: 16] : 16'd0;
+        eb_d2_reg[li*16 +: 16] <= e_ok_d1_reg[li] ? elane_word[li] : 16'd0;
     end
     xa_d3_reg <= xa_d2_reg;
     eb_d3_reg <= eb_d2_reg;
@@ -721,36 +772,41 @@ task start_load;
         ld_rsp_reg <= 32'd0;
         wb_bank_reg <= {RW{1'b0}};
         wb_row_reg <= {WAW{1'b0}};
-        lx_reg <= 32'd0; ly_reg <= 32'd0; lxr_reg <= 32'd0; lxq_reg <= 32'd0;
+        lx_reg <= 32'd0; ly_reg <= 32'd0; lxr_reg <= 32'd0; lxq_reg <= 32'd0; lsk_reg <= 32'd0;
         lyr_reg <= 32'd0; lyr_pox_reg <= 32'd0; lyq_wb_reg <= 32'd0; lc_base_reg <= 32'd0;
     end
 endtask
 
 // the loader's next position after one word or one line of ld_step words (see its
-// registers): channel layout with NB banks, CH channels and IMG rows per image (words
-// only), or pixel layout (a line lies in one row: DW divides POX and W)
+// registers): channel layout with NB banks, CH channels and IMG rows per image (a line
+// lies in one channel: DW divides H*W), or pixel layout (a line lies in one row: DW
+// divides POX and W)
 task step_loader;
     input [31:0] nb;
     input [31:0] ch;
     input [31:0] img;
     begin
         if (is_wu) begin
-            if (lx_reg != hw - 1) begin
-                lx_reg <= lx_reg + 1;
+            if (lx_reg != hw - ld_step) begin
+                lx_reg <= lx_reg + ld_step;
+                lsk_reg <= (lsk_reg + ld_step) & (nb - 1);
             end else begin
                 lx_reg <= 32'd0;
                 if (ly_reg == ch - 1) begin
                     ly_reg <= 32'd0;
                     lxr_reg <= 32'd0;
+                    lsk_reg <= 32'd0;
                     lc_base_reg <= lc_base_reg + img;
                     lyq_wb_reg <= lc_base_reg + img;
                 end else begin
                     ly_reg <= ly_reg + 1;
                     if (lxr_reg == nb - 1) begin
                         lxr_reg <= 32'd0;
+                        lsk_reg <= 32'd0;
                         lyq_wb_reg <= lyq_wb_reg + hw;
                     end else begin
                         lxr_reg <= lxr_reg + 1;
+                        lsk_reg <= lxr_reg + 1;
                     end
                 end
             end
