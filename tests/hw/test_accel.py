@@ -3,7 +3,8 @@ Verilator, word for word equal to fxtrain, with cycles the model predicts.
 
 Every simulated network compiles for the same lanes (POX=3, POY=2, POF=4: 8x8 maps and
 most channel counts give ragged tiles), buffer depths, logits format and DRAM size, so
-one Verilator build serves the whole file (hwgen.sim caches it per parameter set).
+one Verilator build serves most of the file (hwgen.sim caches it per parameter set); the
+DRAM-line tests add one more (POX=4, POY=2, POF=4, DW=4: every layout takes lines).
 """
 from __future__ import annotations
 
@@ -51,10 +52,12 @@ def net_1x1() -> list:
             Flatten("flatten"), Linear("fc", 5 * 2 * 2, 10)]
 
 
-def build(tmp_path, layers, in_ch: int, steps: int = 1, batch: int = 4, groups: int = 2, seed: int = 5):
+def build(tmp_path, layers, in_ch: int, steps: int = 1, batch: int = 4, groups: int = 2, seed: int = 5,
+          lanes=LANES, dw: int | None = None):
     net = Network(layers, fpl19(batch=batch, groups=groups, lr=0.05), (in_ch, 8, 8), seed=seed, name="t")
     folder = tmp_path / "accel"
-    cfg = compile_network(net.describe(), folder, *LANES, steps=steps, seed=seed, minimum=DEPTHS)
+    cfg = compile_network(net.describe(), folder, *lanes, steps=steps, seed=seed, minimum=DEPTHS,
+                          dram_words=dw)
     return folder, cfg
 
 
@@ -124,6 +127,32 @@ def test_mismatch_names_layer_phase_tensor_and_index(tmp_path):
     r = simulate(folder)
     assert not r.ok and r.tensors_equal < r.tensors_total
     assert r.first_mismatch.startswith("layer conv1, phase bp, tensor local_gradient"), r.first_mismatch
+
+
+@pytest.fixture(scope="module")
+def step_wide(tmp_path_factory):
+    need("verilator")
+    folder, cfg = build(tmp_path_factory.mktemp("w"), net_ragged(), 3, steps=2, lanes=(4, 2, 4), dw=4)
+    return folder, cfg, simulate(folder)
+
+
+def test_dram_lines_train_word_for_word_in_the_cycles_modeled(step_wide):
+    """DW = 4: the pixel (FP/BP), skewed channel (WU), linear (vector ops) and weight loads
+    move a line per cycle, the rest one word; every tensor equal, every cycle modeled."""
+    folder, cfg, result = step_wide
+    check(result)
+    for v in result.per_layer_phase.values():
+        assert v["modeled"] == v["simulated"]
+    flags = [int(line, 16) >> 16 & 7 for line in (folder / "program.hex").read_text().split()]
+    wide = {(p["layer"], p["op"]): f for p, f in zip(cfg["program"], flags)}
+    # the program really asks for lines: X and weights in conv1's FP/BP, X and E in its WU
+    # and in relu1's BP; never in the loss (7 logits) or the FC layer's 1 x 1 pixel layout
+    assert wide["conv1", "CONV_FP"] == 0b101 and wide["conv1", "CONV_BP"] == 0b101
+    assert wide["conv1", "CONV_WU"] == 0b011 and wide["relu1", "RELU_BP"] == 0b011
+    assert wide["loss", "LOSS"] == 0 and wide["fc", "CONV_FP"] == 0b100
+    narrow, _ = build(folder.parent / "n", net_ragged(), 3, steps=2, lanes=(4, 2, 4), dw=1)
+    narrow_cfg = json.loads((narrow / "config.json").read_text())
+    assert cfg["modeled_cycles"]["total"] < 0.85 * narrow_cfg["modeled_cycles"]["total"]
 
 
 def test_cycle_model_within_2_percent_per_layer_phase(step_a):

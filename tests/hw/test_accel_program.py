@@ -98,3 +98,25 @@ def test_softmax_loss_and_bad_lanes_are_refused(tmp_path):
         compile_network(n.describe(), tmp_path / "keep", 2, 2, 2)
     assert (tmp_path / "keep" / "mine.txt").read_text() == "not an accelerator folder"
     assert json.dumps(d)  # the description stays plain JSON
+
+
+@pytest.mark.parametrize("lanes,dw,expect", [
+    ((4, 2, 4), 1, {}),  # one word per cycle: never a line
+    ((4, 2, 4), 4, {("conv0", "CONV_FP"): 0b101, ("conv0", "CONV_WU"): 0b011, ("relu0", "RELU_MASK"): 0b001,
+                    ("fc", "CONV_FP"): 0b100}),
+    ((3, 2, 4), 2, {("conv0", "CONV_FP"): 0b100,  # 2 does not divide POX = 3: pixel loads stay words
+                    ("conv0", "CONV_WU"): 0b010,  # 6 XBUF banks are no power of two: not skewed
+                    ("relu0", "RELU_MASK"): 0b001}),
+    ((4, 2, 4), 8, {("conv0", "CONV_FP"): 0b000,  # 8 divides neither POX nor POF
+                    ("conv0", "CONV_WU"): 0b001, ("relu0", "RELU_MASK"): 0b001}),
+])
+def test_wide_load_flags_follow_the_layout_rule(lanes, dw, expect):
+    n = net()
+    prog, _ = program(n, lanes[2])
+    for ins in prog:
+        flags = decode_line(ins.hex(lanes, dw))[0] >> 16 & 7
+        assert flags == expect.get(ins.label and (ins.label[0], ins.op), flags if expect else 0), (ins.label, ins.op)
+    # a base off the line is never wide, whatever the layout
+    ins = next(i for i in prog if i.op == "RELU_MASK")
+    ins.src_a += 1
+    assert decode_line(ins.hex(lanes, max(dw, 2)))[0] >> 16 & 1 == 0
