@@ -13,7 +13,9 @@ instruction (from its fetch to the next fetch) from the program alone:
     FIFO, which empties during the next tile's beats; only when a tile's writes outrun
     the FIFO (tiles of few beats and many results, e.g. a linear layer's WU) does the
     drain wait; the item ends with a flush until the last write, at least 7 cycles;
-  - vector ops: one beat per cycle, then ``3 + unit latency`` cycles of flush; every DRAM
+  - vector ops: one beat per cycle (an element-wise op on DW lanes: one line per beat and
+    one line write per result, hwgen.compiler.program.wide_vector), then
+    ``3 + unit latency`` cycles of flush; every DRAM
     stall inside a dense result stream costs one cycle (the write-back FIFO absorbs it
     or, once full, holds the beats back), a 2x2 pool's one result per 4 beats hides them.
 
@@ -112,15 +114,16 @@ def _mac_item(ins, pox: int, poy: int, pof: int, dram: _Dram, cap: int, work: li
     return t + max(_MAC_FLUSH, free + 1 - t)
 
 
-def _vector(ins) -> tuple[int, int, bool]:
-    """(beats, results, dense) of one item of a vector instruction."""
+def _vector(ins, lanes: int = 1) -> tuple[int, int, bool]:
+    """(beats, results, dense) of one item of a vector instruction; an element-wise op on
+    ``lanes`` lanes (a wide one) takes a line per beat and writes a line per result."""
     if ins.op in ("POOL_Y", "POOL_ARG"):
         n = ins.C * (ins.H // 2) * (ins.W // 2)
         return 4 * n, n, False
     if ins.op == "UNPOOL":
         n = ins.C * ins.H * ins.W
         return n, n, True
-    return ins.count, ins.count, True
+    return ins.count // lanes, ins.count // lanes, True
 
 
 def accel_cycles(prog: list, params: dict, latency: int = DRAM_LATENCY,
@@ -132,7 +135,7 @@ def accel_cycles(prog: list, params: dict, latency: int = DRAM_LATENCY,
     "dram_requests": requests (words written, words or lines read), "dram_words": words moved, "phases": {"layer.phase": {"cycles",
     "mac_cycles" (beats: the cycles the lanes multiply), "macs" (useful: beats x the lanes
     holding a result), "dram_words"}}}``."""
-    from hwgen.compiler.program import wide_loads
+    from hwgen.compiler.program import wide_loads, wide_vector
 
     pox, poy, pof = int(params["POX"]), int(params["POY"]), int(params["POF"])
     dw = int(params.get("DW", 1))
@@ -162,8 +165,9 @@ def accel_cycles(prog: list, params: dict, latency: int = DRAM_LATENCY,
                     c += _mac_item(ins, pox, poy, pof, dram, cap, work)
                     macs += sum(b for b, _ in _tiles(ins, pox, poy, pof)) * pox * poy * pof
                 else:
-                    beats, results, dense = _vector(ins)
-                    stalls = dram.stream(results)
+                    vl = dw if wide_vector(ins, pox, poy, pof, dw) else 1
+                    beats, results, dense = _vector(ins, vl)
+                    stalls = dram.stream(results, results * vl)
                     c += beats + 3 + _UNIT_LATENCY[ins.op] + (stalls if dense else 0)
         out.append(c)
         key = f"{ins.label[0]}.{ins.label[1]}" if ins.label[1] else ins.label[0]

@@ -73,7 +73,8 @@ module accel_top
     input  wire            mem_req_ready,
     output wire            mem_req_we,
     output wire [31:0]     mem_req_addr,
-    output wire [15:0]     mem_req_wdata,
+    output wire [{rsp}:0]  mem_req_wdata,
+    output wire [{strb}:0]    mem_req_wstrb,
     input  wire            mem_rsp_valid,
     input  wire [{rsp}:0]  mem_rsp_data,
     output wire            trace_valid,
@@ -87,7 +88,7 @@ core_inst (
     .clk(clk), .rst(rst), .start(start), .busy(busy), .done(done),
     .prog_addr(prog_addr), .prog_data(prog_data),
     .mem_req_valid(mem_req_valid), .mem_req_ready(mem_req_ready), .mem_req_we(mem_req_we),
-    .mem_req_addr(mem_req_addr), .mem_req_wdata(mem_req_wdata),
+    .mem_req_addr(mem_req_addr), .mem_req_wdata(mem_req_wdata), .mem_req_wstrb(mem_req_wstrb),
     .mem_rsp_valid(mem_rsp_valid), .mem_rsp_data(mem_rsp_data),
     .trace_valid(trace_valid), .trace_pc(trace_pc)
 );
@@ -153,6 +154,7 @@ def top_source(name: str, params: dict, summary: str) -> str:
     width = max(len(k) for k in params)
     lines = [f"    .{k.ljust(width)}({v})" for k, v in params.items()]
     return _TOP.format(name=name, summary=summary, pa=PROG_AW - 1, rsp=16 * int(params.get("DW", 1)) - 1,
+                       strb=int(params.get("DW", 1)) - 1,
                        params=",\n".join(lines))
 
 

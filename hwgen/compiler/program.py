@@ -13,7 +13,8 @@ field  name        meaning
 0      op, flags   bits 7:0 opcode; 8 ReLU rule gt; 9 update saturates (else wraps);
                    10 requantization wraps (else saturates); 14:12 rounding code
                    (fxtrain.numerics ROUNDING_MODES order: 2 = half_up); 16, 17, 18
-                   the XBUF, EBUF and weight loads are wide (``wide_loads``)
+                   the XBUF, EBUF and weight loads are wide (``wide_loads``); 19 the
+                   vector unit runs DW lanes (``wide_vector``)
 1      n_items     images (FP, BP, element-wise), groups (WU), or 1 (update)
 2      count       elements per item of an element-wise op (ReLU, loss, update)
 3..6   C, H, W, O  input channels and size, output channels (BP: the layer's own)
@@ -124,8 +125,9 @@ class Instr:
             raise ValueError(f"{self.label}: update shifts s={self.sgd_shift}, lb={self.sgd_align} "
                              "do not fit their 6 and 5 bits")
         wx, we, ww = wide_loads(self, *lanes, dw)
+        wv = wide_vector(self, *lanes, dw)
         flags = (OPCODES[self.op] | self.relu_gt << 8 | self.sgd_saturate << 9 | self.rq_wrap << 10
-                 | ROUNDING_MODES.index(self.rounding) << 12 | wx << 16 | we << 17 | ww << 18)
+                 | ROUNDING_MODES.index(self.rounding) << 12 | wx << 16 | we << 17 | ww << 18 | wv << 19)
         f = [flags, self.n_items, self.count, self.C, self.H, self.W, self.O, self.K, self.pad,
              self.src_a, self.src_b, self.dst, self.x_len, self.e_len, self.out_stride,
              self.shift & 0xFF, self.acc_bits,
@@ -175,6 +177,21 @@ def wide_loads(ins: Instr, pox: int, poy: int, pof: int, dw: int) -> tuple[bool,
         return False, False, False
     return (fits(ins.src_a, ins.x_len) and dw <= linear_banks(pox * poy),
             fits(ins.src_b, ins.e_len) and dw <= linear_banks(pof), False)
+
+
+#: the vector ops that run element by element, so DW lanes can take a line per beat
+ELEMENTWISE = ("RELU_Y", "RELU_MASK", "RELU_BP", "ACCUM", "APPLY", "DECAY")
+
+
+def wide_vector(ins: Instr, pox: int, poy: int, pof: int, dw: int) -> bool:
+    """Whether an element-wise vector op runs dw lanes, one line per beat and one line
+    write per beat: its elements, result base and result stride are whole lines, and a
+    line of each operand lies in dw banks of the linear layout (dw <= its banks)."""
+    if dw == 1 or ins.op not in ELEMENTWISE or ins.count % dw:
+        return False
+    if ins.dst % dw or (ins.n_items > 1 and ins.out_stride % dw):
+        return False
+    return dw <= linear_banks(pox * poy) and (ins.e_len == 0 or dw <= linear_banks(pof))
 
 
 def program_hex(prog: list[Instr], lanes: tuple[int, int, int], dw: int = 1) -> str:

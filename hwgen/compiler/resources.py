@@ -1,7 +1,8 @@
 """Resources of a generated accelerator top, and the FPGA devices it may target.
 
 DSPs (exact against ``yosys synth_xilinx``, docs/accelerator.md section 7): one 16x16
-product per MAC lane and one for the update (``sgd_momentum``); the controller only adds.
+product per MAC lane and one per vector lane for the update (``sgd_momentum``; DW lanes,
+the DRAM line); the controller only adds.
 - ``xilinx`` (DSP48E1/E2: a 25x18 multiplier): one DSP per product.
 - ``stratix10`` (a DSP block holds two 18x19 multipliers): ceil(products / 2) blocks.
 
@@ -75,11 +76,12 @@ def _blocks(words: int, least: int = MIN_BUFFER_WORDS) -> int:
     return -(-max(words, least) // WORDS_PER_BLOCK)
 
 
-def dsp_count(pox: int, poy: int, pof: int, family: str = "xilinx") -> int:
-    """DSP blocks of a top with POX x POY x POF MAC lanes (see the module docstring)."""
+def dsp_count(pox: int, poy: int, pof: int, family: str = "xilinx", dw: int = 1) -> int:
+    """DSP blocks of a top with POX x POY x POF MAC lanes and DW vector lanes, each with
+    the update's multiplier (see the module docstring)."""
     if family not in FAMILIES:
         raise ValueError(f"unknown FPGA family {family!r}; expected one of {FAMILIES}")
-    products = pox * poy * pof + 1
+    products = pox * poy * pof + dw
     return products if family == "xilinx" else -(-products // 2)
 
 
@@ -101,5 +103,6 @@ def resources(params: dict, family: str = "xilinx") -> Resources:
     blocks = (pox * poy * _blocks(int(params["XBUF_DEPTH"]), MIN_XE_WORDS)
               + pof * _blocks(int(params["EBUF_DEPTH"]), MIN_XE_WORDS)
               + pof * _blocks(int(params["WBUF_DEPTH"])))
-    return Resources(dsp_count(pox, poy, pof, family), blocks, blocks * BLOCK_BITS[family],
+    return Resources(dsp_count(pox, poy, pof, family, int(params.get("DW", 1))), blocks,
+                     blocks * BLOCK_BITS[family],
                      LUT_FIXED + LUT_PER_LANE * pox * poy * pof)

@@ -42,7 +42,9 @@ docs/accelerator.md; the weights and the weight gradients are in the cyclic layo
 hwgen.layout with P = POF, so FP and BP read the same stored words.
 
 DRAM port: word-addressed, 16-bit words, lines of DW words. A request is taken when
-mem_req_valid and mem_req_ready are high. A write stores one word. A read returns the
+mem_req_valid and mem_req_ready are high. A write stores word k of mem_req_wdata at the
+line's word k for every k with mem_req_wstrb[k] (the line that holds its address): one
+result, or a whole line from the vector unit's DW lanes. A read returns the
 aligned line of DW words that holds its address, in request order on mem_rsp_valid (any
 latency, no backpressure on responses), word k at mem_rsp_data[k*16 +: 16]. Reads happen
 only in load phases, writes only outside them.
@@ -54,6 +56,9 @@ The assembler sets the flag only where the layout puts a line in DW distinct ban
 one row: the pixel layout when DW divides POX and W, the linear layout when DW <= its
 banks, the cyclic weight buffer when DW divides POF; every base and length a multiple of
 DW. Other loads request one word per cycle and keep the word their address selects.
+An element-wise vector op (ReLU, ACCUM, APPLY, DECAY) whose operands and results lie on
+whole lines (field 0 bit 19, the same rule) runs DW lanes of the vector unit: one beat
+per line, one line write per beat.
 
 Program port: prog_addr is registered by the program memory, prog_data is read the cycle
 after (a synchronous ROM). trace_valid pulses once per fetched instruction with its
@@ -130,7 +135,8 @@ module accel_core #
     input  wire                mem_req_ready,
     output wire                mem_req_we,
     output wire [31:0]         mem_req_addr,
-    output wire [15:0]         mem_req_wdata,
+    output wire [DW*16-1:0]    mem_req_wdata,
+    output wire [DW-1:0]       mem_req_wstrb,
     input  wire                mem_rsp_valid,
     input  wire [DW*16-1:0]    mem_rsp_data,
 
@@ -221,6 +227,7 @@ wire [2:0]  rq_round = ir_reg[14:12];
 wire        flag_wide_x = ir_reg[16];
 wire        flag_wide_e = ir_reg[17];
 wire        flag_wide_w = ir_reg[18];
+wire        flag_wide_v = ir_reg[19];  // the vector unit runs DW lanes
 wire [31:0] n_items = ir_reg[1*32 +: 32];
 wire [31:0] count = ir_reg[2*32 +: 32];
 wire [31:0] C = ir_reg[3*32 +: 32];
@@ -361,9 +368,11 @@ wire        afifo_out_valid, afifo_in_ready, wfifo_in_ready;
 /* verilator lint_on UNUSEDSIGNAL */
 wire [FCW-1:0] afifo_count, wfifo_count;
 wire        res_valid;
-wire [15:0] res_data;
+wire [DW*16-1:0] res_data;     // a line: DW lanes' results, or one result in every word
+wire [DW-1:0]    res_strb;
 wire        wfifo_out_valid;
-wire [47:0] wfifo_out_data;
+localparam WFW = 32 + DW + DW*16;
+wire [WFW-1:0] wfifo_out_data;
 wire        loading = state_reg == S_LOADW || state_reg == S_LOADX || state_reg == S_LOADE;
 wire        can_issue = ({1'b0, afifo_count} + {1'b0, wfifo_count}) < FIFO_DEPTH - 1;
 
@@ -374,9 +383,9 @@ sync_fifo #(.WIDTH(32), .DEPTH(FIFO_DEPTH)) afifo_inst (
     .count(afifo_count)
 );
 
-sync_fifo #(.WIDTH(48), .DEPTH(FIFO_DEPTH)) wfifo_inst (
+sync_fifo #(.WIDTH(WFW), .DEPTH(FIFO_DEPTH)) wfifo_inst (
     .clk(clk), .rst(rst),
-    .in_data({afifo_out_addr, res_data}), .in_valid(res_valid), .in_ready(wfifo_in_ready),
+    .in_data({afifo_out_addr, res_strb, res_data}), .in_valid(res_valid), .in_ready(wfifo_in_ready),
     .out_data(wfifo_out_data), .out_valid(wfifo_out_valid),
     .out_ready(!loading && mem_req_ready),
     .count(wfifo_count)
@@ -387,8 +396,9 @@ wire ld_req_valid = loading && ld_req_reg < ld_len_reg;
 assign mem_req_valid = loading ? ld_req_valid : wfifo_out_valid;
 assign mem_req_we = !loading;
 assign mem_req_addr = loading ? ld_base_reg + (ld_wide_reg ? ld_req_reg << LDW : ld_req_reg)
-                              : wfifo_out_data[47:16];
-assign mem_req_wdata = wfifo_out_data[15:0];
+                              : wfifo_out_data[WFW-1 -: 32];
+assign mem_req_wdata = wfifo_out_data[DW*16-1:0];
+assign mem_req_wstrb = wfifo_out_data[DW*16 +: DW];
 
 // ---------------------------------------------------------------- buffers
 wire [NP*XAW-1:0]  xbuf_rd_addr;
@@ -512,7 +522,8 @@ wire [31:0] vu_xaddr = is_pool ? vu_xaddr_pool : (op == OP_UNPOOL ? vu_addr_unpo
 wire [31:0] vu_eaddr = op == OP_UNPOOL ? vu_addr_unpool : (op == OP_LOSS ? 32'd0 : vc_reg);
 wire        vu_issue = state_reg == S_VU && can_issue;
 wire        vu_out_beat = !is_pool || vw_reg == 3;
-wire        vu_last = vc_reg == vlim_c_reg - 1 && vy_reg == vlim_y_reg - 1 && vx_reg == vlim_x_reg - 1
+wire [31:0] vstep = flag_wide_v ? DW : 32'd1;  // elements per beat
+wire        vu_last = vc_reg == vlim_c_reg - vstep && vy_reg == vlim_y_reg - 1 && vx_reg == vlim_x_reg - 1
                       && vw_reg == vlim_w_reg - 1;
 
 // ---------------------------------------------------------------- MAC operand addresses
@@ -616,6 +627,19 @@ wire [31:0] vsel_x = vsel_x_d1_reg;
 wire [31:0] vsel_e = vsel_e_d1_reg;
 /* verilator lint_on UNUSEDSIGNAL */
 wire [15:0] vu_xword = xword[vsel_x[PW-1:0]];
+// lane k of a wide vector op: word j0 + k, in bank (j0 mod 2**XLB) + k (j0 a multiple of DW)
+wire [15:0] vu_xlane [0:DW-1];
+wire [15:0] vu_elane [0:DW-1];
+generate
+for (gk = 0; gk < DW; gk = gk + 1) begin : vlane_words
+    /* verilator lint_off UNUSEDSIGNAL */
+    wire [31:0] bx = vsel_x + gk;
+    wire [31:0] be = vsel_e + gk;
+    /* verilator lint_on UNUSEDSIGNAL */
+    assign vu_xlane[gk] = gk == 0 ? vu_xword : xword[bx[PW-1:0]];
+    assign vu_elane[gk] = gk == 0 ? vu_eword : eword[be[FW-1:0]];
+end
+endgenerate
 wire [15:0] eword [0:POF-1];
 generate
 for (gp = 0; gp < POF; gp = gp + 1) begin : eword_of
@@ -728,8 +752,10 @@ fx_requant #(.LANES(1), .IN_W(64), .OUT_W(16), .SHIFT_MIN(-16), .SHIFT_MAX(48)) 
 reg         vu_valid_d1_reg;
 reg  [15:0] vu_k_d1_reg;
 reg  [1:0]  vu_pos_d1_reg;
-wire [15:0] vu_out_data;
-wire        vu_out_valid;
+wire [DW*16-1:0] vu_out_data;
+/* verilator lint_off UNUSEDSIGNAL */
+wire [DW-1:0]    vu_out_valid;  // the lanes run in step: lane 0's says when
+/* verilator lint_on UNUSEDSIGNAL */
 
 always @(posedge clk) begin
     vu_valid_d1_reg <= vu_issue;
@@ -740,19 +766,31 @@ always @(posedge clk) begin
     end
 end
 
-accel_vu #(.F_Z(F_Z)) vu_inst (
-    .clk(clk), .rst(rst),
-    .in_op(op), .in_x(vu_xword), .in_e(vu_eword),
-    .in_target(vu_eword == vu_k_d1_reg),
-    .in_hit(vu_eword == {14'd0, vu_pos_d1_reg}),
-    .in_valid(vu_valid_d1_reg),
-    .cfg_relu_gt(flag_relu_gt), .cfg_saturate(flag_sgd_sat), .cfg_c(sgd_c),
-    .cfg_shift(sgd_shift), .cfg_align(sgd_align),
-    .out_data(vu_out_data), .out_valid(vu_out_valid)
-);
+// DW lanes; lanes 1.. take part only in wide ops (lane 0 alone runs pooling and the loss)
+generate
+for (gk = 0; gk < DW; gk = gk + 1) begin : vu_lane
+    accel_vu #(.F_Z(F_Z)) vu_inst (
+        .clk(clk), .rst(rst),
+        .in_op(op), .in_x(vu_xlane[gk]), .in_e(vu_elane[gk]),
+        .in_target(vu_eword == vu_k_d1_reg),
+        .in_hit(vu_eword == {14'd0, vu_pos_d1_reg}),
+        .in_valid(vu_valid_d1_reg && (gk == 0 || flag_wide_v)),
+        .cfg_relu_gt(flag_relu_gt), .cfg_saturate(flag_sgd_sat), .cfg_c(sgd_c),
+        .cfg_shift(sgd_shift), .cfg_align(sgd_align),
+        .out_data(vu_out_data[gk*16 +: 16]), .out_valid(vu_out_valid[gk])
+    );
+end
+endgenerate
 
-assign res_valid = is_mac ? rq_valid : vu_out_valid;
-assign res_data = is_mac ? rq_data : vu_out_data;
+// one result goes to every word of the line and is strobed at its address' word; a wide
+// op's DW results fill the line
+/* verilator lint_off UNUSEDSIGNAL */
+wire [31:0] res_addr = afifo_out_addr;
+/* verilator lint_on UNUSEDSIGNAL */
+wire [DW-1:0] res_one = DW > 1 ? {{(DW-1){1'b0}}, 1'b1} << res_addr[DWB-1:0] : {DW{1'b1}};
+assign res_valid = is_mac ? rq_valid : vu_out_valid[0];
+assign res_data = is_mac ? {DW{rq_data}} : (flag_wide_v ? vu_out_data : {DW{vu_out_data[15:0]}});
+assign res_strb = (!is_mac && flag_wide_v) ? {DW{1'b1}} : res_one;
 assign afifo_in_valid = drain_feed || (vu_issue && vu_out_beat);
 assign afifo_in_addr = is_mac ? (is_wu ? drain_addr_wu : drain_addr_fb) : item_dst_reg + vj_reg;
 
@@ -1146,7 +1184,7 @@ always @(posedge clk) begin
         S_VU: begin
             if (vu_issue) begin
                 if (vu_out_beat) begin
-                    vj_reg <= vj_reg + 1;
+                    vj_reg <= vj_reg + vstep;
                 end
                 if (vw_reg != vlim_w_reg - 1) begin
                     vw_reg <= vw_reg + 1;
@@ -1166,7 +1204,7 @@ always @(posedge clk) begin
                             vy_reg <= 32'd0;
                             vy_2w_reg <= 32'd0;
                             vy_wp_reg <= 32'd0;
-                            vc_reg <= vc_reg + 1;
+                            vc_reg <= vc_reg + vstep;
                             vc_hw_reg <= vc_hw_reg + hw;
                             vc_hp_reg <= vc_hp_reg + hpwp;
                         end

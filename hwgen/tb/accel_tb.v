@@ -49,15 +49,15 @@ wire [PROG_AW-1:0] prog_addr;
 
 wire        req_valid, req_ready, req_we, rsp_valid, trace_valid, busy, done;
 wire [31:0] req_addr;
-wire [15:0] req_wdata;
-wire [DW*16-1:0] rsp_data;
+wire [DW*16-1:0] req_wdata, rsp_data;
+wire [DW-1:0] req_wstrb;
 wire [PROG_AW-1:0] trace_pc;
 
 accel_top dut (
     .clk(clk), .rst(rst), .start(start), .busy(busy), .done(done),
     .prog_addr(prog_addr), .prog_data(prog_q),
     .mem_req_valid(req_valid), .mem_req_ready(req_ready), .mem_req_we(req_we),
-    .mem_req_addr(req_addr), .mem_req_wdata(req_wdata),
+    .mem_req_addr(req_addr), .mem_req_wdata(req_wdata), .mem_req_wstrb(req_wstrb),
     .mem_rsp_valid(rsp_valid), .mem_rsp_data(rsp_data),
     .trace_valid(trace_valid), .trace_pc(trace_pc)
 );
@@ -65,7 +65,7 @@ accel_top dut (
 dram_model #(.AW(DRAM_AW), .LATENCY(LATENCY), .STALL_EVERY(STALL_EVERY), .DW(DW)) dram (
     .clk(clk), .rst(rst),
     .req_valid(req_valid), .req_ready(req_ready), .req_we(req_we), .req_addr(req_addr),
-    .req_wdata(req_wdata), .rsp_valid(rsp_valid), .rsp_data(rsp_data)
+    .req_wdata(req_wdata), .req_wstrb(req_wstrb), .rsp_valid(rsp_valid), .rsp_data(rsp_data)
 );
 
 always @(posedge clk) begin

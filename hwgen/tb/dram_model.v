@@ -4,7 +4,8 @@ dram_model: the testbench's external memory, a word-addressed port with lines of
 words, latency and backpressure (simulation only)
 
 Contract: WORDS 16-bit words. A request is taken at a rising edge where req_valid and
-req_ready are both high: a write stores req_wdata at req_addr; a read returns the aligned
+req_ready are both high: a write stores word k of req_wdata at word k of the aligned line
+that holds req_addr, for every k with req_wstrb[k]; a read returns the aligned
 line mem[req_addr - req_addr mod DW + k], k = 0..DW-1, word k at rsp_data[k*16 +: 16],
 on rsp_valid exactly LATENCY cycles later, in request order (a read after a write to the
 same address sees the write). Backpressure is deterministic so the cost
@@ -41,7 +42,8 @@ module dram_model #
     output wire         req_ready,
     input  wire         req_we,
     input  wire [31:0]  req_addr,
-    input  wire [15:0]  req_wdata,
+    input  wire [DW*16-1:0] req_wdata,
+    input  wire [DW-1:0]    req_wstrb,
     output wire         rsp_valid,
     output wire [DW*16-1:0] rsp_data
 );
@@ -79,7 +81,11 @@ always @(posedge clk) begin
             $finish;
         end
         if (req_we) begin
-            mem[req_addr[AW-1:0]] <= req_wdata;
+            for (k = 0; k < DW; k = k + 1) begin
+                if (req_wstrb[k]) begin
+                    mem[((req_addr[AW-1:0] >> LDW) << LDW) + k] <= req_wdata[k*16 +: 16];
+                end
+            end
         end
         taken_reg <= taken_reg + 1;
         if (STALL_EVERY != 0 && (taken_reg + 1) % STALL_EVERY == 0) begin

@@ -66,6 +66,7 @@ def test_dsp_model_per_family():
     assert dsp_count(2, 2, 2, "xilinx") == 9  # 8 lanes + the update: yosys says 9 (docs)
     assert dsp_count(1, 1, 2, "xilinx") == 3
     assert dsp_count(2, 2, 2, "stratix10") == 5  # two 18x19 multipliers per block
+    assert dsp_count(2, 2, 2, "xilinx", dw=4) == 12  # 4 vector lanes, one update multiplier each
     with pytest.raises(ValueError, match="unknown FPGA family"):
         dsp_count(1, 1, 1, "ice40")
 
@@ -77,7 +78,9 @@ def test_explicit_lanes_round_trip_and_are_checked(tmp_path):
     assert cfg["resources"] == resources(cfg["params"]).to_json()
     assert cfg["modeled"]["cycles"] == cfg["modeled_cycles"]["total"] and cfg["modeled"]["mhz"] == 150.0
     assert (tmp_path / "a" / "report.md").read_text().startswith("# Accelerator for small")
-    with pytest.raises(ValueError, match="POX=4 POY=4 POF=4 needs 65 DSP blocks, the budget is 40"):
+    # 64 MAC lanes and 4 vector lanes' multipliers: 10 GB/s at 150 MHz serves lines of 32
+    # words, and POX = POF = 4 cap DW at 4
+    with pytest.raises(ValueError, match="POX=4 POY=4 POF=4 needs 68 DSP blocks, the budget is 40"):
         compile_network(DESC, tmp_path / "b", 4, 4, 4, budget=budget)
     with pytest.raises(ValueError, match="cannot serve it"):
         check_budget(cfg["params"], Budget(100, 4000, 1000.0, 1.0))
