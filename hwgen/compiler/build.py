@@ -182,7 +182,7 @@ def compile_network(desc: dict, out: str | os.PathLike, pox: int | None, poy: in
     """
     from hwgen import perf
 
-    from .choose import check_budget, choose, evaluate, line_words, useful_macs
+    from .choose import check_budget, choose, evaluate, fitting_params, useful_macs
     from .phases import roofline_plot
 
     if (pox, poy, pof) == (None, None, None):
@@ -222,8 +222,9 @@ def compile_network(desc: dict, out: str | os.PathLike, pox: int | None, poy: in
                                     budget, widest, dw=dram_words)
         pox, poy, pof = chosen["POX"], chosen["POY"], chosen["POF"]
     prog, regions = assemble(d, constants, pof, steps)
-    dw = dram_words or (line_words(budget, pox, pof) if budget is not None else 1)
-    params = hardware_params(prog, pox, poy, pof, f_z, minimum, dw)
+    params = hardware_params(prog, pox, poy, pof, f_z, minimum, dram_words or 1)
+    if budget is not None:
+        params = fitting_params(params, budget, dram_words)
     if budget is not None:
         check_budget(params, budget)
     words = image_words(regions)

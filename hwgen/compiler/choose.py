@@ -63,6 +63,17 @@ def line_words(budget: Budget, pox: int, pof: int) -> int:
     return max(1, min(dw, _pow2_dividing(pox), _pow2_dividing(pof)))
 
 
+def fitting_params(params: dict, budget: Budget, dw: int | None = None) -> dict:
+    """``params`` with DW: ``dw`` if given, else :func:`line_words`, halved while the DW
+    vector lanes' update multipliers are what break the DSP budget (down to 1)."""
+    if dw is not None:
+        return dict(params, DW=dw)
+    p = dict(params, DW=line_words(budget, int(params["POX"]), int(params["POF"])))
+    while p["DW"] > 1 and resources(p, budget.family).dsp > budget.dsp:
+        p["DW"] //= 2
+    return p
+
+
 def useful_macs(desc: dict) -> int:
     """MACs of one training step (FP, BP except the first weighted layer, WU), whole batch."""
     from .dram_map import first_weighted, layer_shapes
@@ -149,7 +160,7 @@ def choose(desc: dict, assemble_for, params_for, budget: Budget, widest: int,
         prog = assemble_for(pof)
         for pox in _pow2_up_to(widest):
             for poy in _pow2_up_to(widest):
-                params = dict(params_for(prog, pox, poy, pof), DW=dw or line_words(budget, pox, pof))
+                params = fitting_params(params_for(prog, pox, poy, pof), budget, dw)
                 if smallest is None:
                     smallest = params  # 1 x 1 x 1: the least any design needs
                 try:

@@ -61,10 +61,12 @@ DEVICES = {
         "DSP48E2 slices, 32.1 Mb block RAM; 300 MHz assumed, not timed; 19.2 GB/s is one 64-bit "
         "DDR4-2400 channel"),
     "stratix10-gx": Device(
-        "stratix10-gx", "stratix10", 512, 229000, 240.0, 19.2,
+        "stratix10-gx", "stratix10", 516, 229000, 240.0, 19.2,
         "FPL'19 (Venkataramanaiah et al., arXiv 1908.06724) ran on a Stratix 10 GX; its DSP use "
         "and clock could not be checked here, so this preset is the stated fallback: a "
-        "1024-MAC budget (512 DSP blocks of two 18x19 multipliers) at 240 MHz, peak 491.5 GOPS; "
+        "1024-MAC budget (512 DSP blocks of two 18x19 multipliers) at 240 MHz, peak 491.5 GOPS, "
+        "plus 4 blocks for the vector unit's update multipliers (up to 8 lanes, one per DRAM-line "
+        "word; the GX 2800 has 5,760 blocks, so they cost the device nothing it lacks); "
         "229 Mb is the M20K total of the GX 2800 (Intel Stratix 10 GX/SX product table); "
         "19.2 GB/s assumed (one 64-bit DDR4-2400 channel)"),
 }
