@@ -8,8 +8,9 @@ instruction (from its fetch to the next fetch) from the program alone:
   line requests for a wide load (hwgen.compiler.program.wide_loads); one request per
   cycle, the last response LATENCY cycles after its request, one cycle to see it;
 - per item: 1 cycle to start it, its loads, then
-  - MAC ops: per tile ``beats + MAC_PIPE + results`` (the drain writes one result per
-    cycle, 6 cycles later at the DRAM port); DRAM stalls queue writes in the write-back
+  - MAC ops: per tile ``beats + MAC_PIPE + drains`` (the drain writes one result per
+    cycle, or a line of up to DW pixels of a tile row when hwgen.compiler.program.
+    wide_drain holds, 6 cycles later at the DRAM port); DRAM stalls queue writes in the write-back
     FIFO, which empties during the next tile's beats; only when a tile's writes outrun
     the FIFO (tiles of few beats and many results, e.g. a linear layer's WU) does the
     drain wait; the item ends with a flush until the last write, at least 7 cycles;
@@ -74,8 +75,10 @@ class _Dram:
         return (g + words - 1) // self.n - g // self.n
 
 
-def _tiles(ins, pox: int, poy: int, pof: int):
-    """(beats, results) of every tile of one item of a MAC instruction, in RTL order."""
+def _tiles(ins, pox: int, poy: int, pof: int, row: int = 1):
+    """(beats, results, drain beats) of every tile of one item of a MAC instruction, in
+    RTL order; a row drain (``row`` = DW, hwgen.compiler.program.wide_drain) takes up to
+    ``row`` pixels of a tile row per beat."""
     npix = pox * poy
     if ins.op == "CONV_WU":
         beats = ins.gs * ins.H * ins.W
@@ -84,7 +87,7 @@ def _tiles(ins, pox: int, poy: int, pof: int):
             for tc in range(_ceil(ins.C, npix)):
                 nc = min(npix, ins.C - tc * npix)
                 for _ in range(ins.K * ins.K):
-                    yield beats, nf * nc
+                    yield beats, nf * nc, nf * nc
         return
     F, R = (ins.C, ins.O) if ins.op == "CONV_BP" else (ins.O, ins.C)
     beats = R * ins.K * ins.K
@@ -93,10 +96,11 @@ def _tiles(ins, pox: int, poy: int, pof: int):
         for ty in range(_ceil(ins.H, poy)):
             ny = min(poy, ins.H - ty * poy)
             for tx in range(_ceil(ins.W, pox)):
-                yield beats, nf * ny * min(pox, ins.W - tx * pox)
+                nx = min(pox, ins.W - tx * pox)
+                yield beats, nf * ny * nx, nf * ny * _ceil(nx, row)
 
 
-def _mac_item(ins, pox: int, poy: int, pof: int, dram: _Dram, cap: int, work: list) -> int:
+def _mac_item(ins, pox: int, poy: int, pof: int, dram: _Dram, cap: int, work: list, row: int = 1) -> int:
     """Cycles of one item's MAC tiles and flush. Each tile's results reach the DRAM port
     6 cycles after the drain feeds them and leave one per cycle plus the stalls; writes
     still queued from earlier tiles go first. A drain waits only when the queue would
@@ -105,12 +109,12 @@ def _mac_item(ins, pox: int, poy: int, pof: int, dram: _Dram, cap: int, work: li
     the lanes that hold a result (beats x results per tile)."""
     t = 0
     free = 0  # cycle at which the write port has written everything queued so far
-    for beats, results in _tiles(ins, pox, poy, pof):
+    for beats, results, drains in _tiles(ins, pox, poy, pof, row):
         work[0] += beats
         work[1] += beats * results
         t += beats + MAC_PIPE
-        free = max(free, t + _RQ_TO_PORT) + results + dram.stream(results)
-        t += results + max(0, free - (t + results + _RQ_TO_PORT) - cap)
+        free = max(free, t + _RQ_TO_PORT) + drains + dram.stream(drains, results)
+        t += drains + max(0, free - (t + drains + _RQ_TO_PORT) - cap)
     return t + max(_MAC_FLUSH, free + 1 - t)
 
 
@@ -135,7 +139,7 @@ def accel_cycles(prog: list, params: dict, latency: int = DRAM_LATENCY,
     "dram_requests": requests (words written, words or lines read), "dram_words": words moved, "phases": {"layer.phase": {"cycles",
     "mac_cycles" (beats: the cycles the lanes multiply), "macs" (useful: beats x the lanes
     holding a result), "dram_words"}}}``."""
-    from hwgen.compiler.program import wide_loads, wide_vector
+    from hwgen.compiler.program import wide_drain, wide_loads, wide_vector
 
     pox, poy, pof = int(params["POX"]), int(params["POY"]), int(params["POF"])
     dw = int(params.get("DW", 1))
@@ -162,8 +166,9 @@ def accel_cycles(prog: list, params: dict, latency: int = DRAM_LATENCY,
             for _ in range(ins.n_items):
                 c += 1 + load(ins.x_len, wx) + load(ins.e_len, we)
                 if ins.op.startswith("CONV"):
-                    c += _mac_item(ins, pox, poy, pof, dram, cap, work)
-                    macs += sum(b for b, _ in _tiles(ins, pox, poy, pof)) * pox * poy * pof
+                    c += _mac_item(ins, pox, poy, pof, dram, cap, work,
+                                   dw if wide_drain(ins, pox, poy, pof, dw) else 1)
+                    macs += sum(t[0] for t in _tiles(ins, pox, poy, pof)) * pox * poy * pof
                 else:
                     vl = dw if wide_vector(ins, pox, poy, pof, dw) else 1
                     beats, results, dense = _vector(ins, vl)

@@ -14,7 +14,8 @@ field  name        meaning
                    10 requantization wraps (else saturates); 14:12 rounding code
                    (fxtrain.numerics ROUNDING_MODES order: 2 = half_up); 16, 17, 18
                    the XBUF, EBUF and weight loads are wide (``wide_loads``); 19 the
-                   vector unit runs DW lanes (``wide_vector``)
+                   vector unit runs DW lanes (``wide_vector``); 20 the FP/BP drain
+                   writes a line of a row per beat (``wide_drain``)
 1      n_items     images (FP, BP, element-wise), groups (WU), or 1 (update)
 2      count       elements per item of an element-wise op (ReLU, loss, update)
 3..6   C, H, W, O  input channels and size, output channels (BP: the layer's own)
@@ -126,8 +127,10 @@ class Instr:
                              "do not fit their 6 and 5 bits")
         wx, we, ww = wide_loads(self, *lanes, dw)
         wv = wide_vector(self, *lanes, dw)
+        wd = wide_drain(self, *lanes, dw)
         flags = (OPCODES[self.op] | self.relu_gt << 8 | self.sgd_saturate << 9 | self.rq_wrap << 10
-                 | ROUNDING_MODES.index(self.rounding) << 12 | wx << 16 | we << 17 | ww << 18 | wv << 19)
+                 | ROUNDING_MODES.index(self.rounding) << 12 | wx << 16 | we << 17 | ww << 18 | wv << 19
+                 | wd << 20)
         f = [flags, self.n_items, self.count, self.C, self.H, self.W, self.O, self.K, self.pad,
              self.src_a, self.src_b, self.dst, self.x_len, self.e_len, self.out_stride,
              self.shift & 0xFF, self.acc_bits,
@@ -192,6 +195,17 @@ def wide_vector(ins: Instr, pox: int, poy: int, pof: int, dw: int) -> bool:
     if ins.dst % dw or (ins.n_items > 1 and ins.out_stride % dw):
         return False
     return dw <= linear_banks(pox * poy) and (ins.e_len == 0 or dw <= linear_banks(pof))
+
+
+def wide_drain(ins: Instr, pox: int, poy: int, pof: int, dw: int) -> bool:
+    """Whether an FP/BP drain takes dw pixel lanes of a row per beat and writes them as one
+    line: dw divides POX and W, so every tile row (POX pixels, or the W mod POX of the last
+    x tile) is whole lines, and the result base and stride are whole lines. (The RTL
+    strobes a chunk's pixels inside the map; under this rule every chunk is whole.)"""
+    if dw == 1 or ins.op not in ("CONV_FP", "CONV_BP"):
+        return False
+    return (pox % dw == 0 and ins.W % dw == 0 and ins.dst % dw == 0
+            and (ins.n_items == 1 or ins.out_stride % dw == 0))
 
 
 def program_hex(prog: list[Instr], lanes: tuple[int, int, int], dw: int = 1) -> str:

@@ -58,7 +58,9 @@ banks, the cyclic weight buffer when DW divides POF; every base and length a mul
 DW. Other loads request one word per cycle and keep the word their address selects.
 An element-wise vector op (ReLU, ACCUM, APPLY, DECAY) whose operands and results lie on
 whole lines (field 0 bit 19, the same rule) runs DW lanes of the vector unit: one beat
-per line, one line write per beat.
+per line, one line write per beat. An FP/BP drain whose rows lie on whole lines (bit 20:
+DW divides POX and W) takes DW consecutive pixel lanes of a row per beat through DW
+requantizer lanes and writes them as one line, strobing the lanes inside the map.
 
 Program port: prog_addr is registered by the program memory, prog_data is read the cycle
 after (a synchronous ROM). trace_valid pulses once per fetched instruction with its
@@ -228,6 +230,7 @@ wire        flag_wide_x = ir_reg[16];
 wire        flag_wide_e = ir_reg[17];
 wire        flag_wide_w = ir_reg[18];
 wire        flag_wide_v = ir_reg[19];  // the vector unit runs DW lanes
+wire        flag_wide_d = ir_reg[20];  // the FP/BP drain takes DW pixel lanes of a row per beat
 wire [31:0] n_items = ir_reg[1*32 +: 32];
 wire [31:0] count = ir_reg[2*32 +: 32];
 wire [31:0] C = ir_reg[3*32 +: 32];
@@ -362,6 +365,7 @@ assign trace_pc = pc_reg;
 // ---------------------------------------------------------------- write-back path
 wire        afifo_in_valid;
 wire [31:0] afifo_in_addr;
+wire [DW-1:0] afifo_in_strb, afifo_out_strb;
 wire [31:0] afifo_out_addr;
 /* verilator lint_off UNUSEDSIGNAL */
 wire        afifo_out_valid, afifo_in_ready, wfifo_in_ready;
@@ -376,10 +380,10 @@ wire [WFW-1:0] wfifo_out_data;
 wire        loading = state_reg == S_LOADW || state_reg == S_LOADX || state_reg == S_LOADE;
 wire        can_issue = ({1'b0, afifo_count} + {1'b0, wfifo_count}) < FIFO_DEPTH - 1;
 
-sync_fifo #(.WIDTH(32), .DEPTH(FIFO_DEPTH)) afifo_inst (
+sync_fifo #(.WIDTH(32 + DW), .DEPTH(FIFO_DEPTH)) afifo_inst (
     .clk(clk), .rst(rst),
-    .in_data(afifo_in_addr), .in_valid(afifo_in_valid), .in_ready(afifo_in_ready),
-    .out_data(afifo_out_addr), .out_valid(afifo_out_valid), .out_ready(res_valid),
+    .in_data({afifo_in_strb, afifo_in_addr}), .in_valid(afifo_in_valid), .in_ready(afifo_in_ready),
+    .out_data({afifo_out_strb, afifo_out_addr}), .out_valid(afifo_out_valid), .out_ready(res_valid),
     .count(afifo_count)
 );
 
@@ -701,21 +705,22 @@ always @(posedge clk) begin
 end
 
 // ---------------------------------------------------------------- MAC array and drain
-wire [63:0] sel_acc;
+wire [DW*64-1:0] sel_acc;
+wire [31:0] dstep = flag_wide_d ? DW : 32'd1;  // results per drain beat
 wire [31:0] nf_avail = (is_bp ? C : O) - o0_reg;
 wire [31:0] n1_avail = H - ty0_reg;
 wire [31:0] n0_avail = is_wu ? C - c0_reg : W - tx0_reg;
 wire [31:0] nf = nf_avail < POF ? nf_avail : POF;
 wire [31:0] n1 = is_wu ? 32'd1 : (n1_avail < POY ? n1_avail : POY);
 wire [31:0] n0 = is_wu ? (n0_avail < NP ? n0_avail : NP) : (n0_avail < POX ? n0_avail : POX);
-wire drain_last = df_reg == nf - 1 && d1_reg == n1 - 1 && d0_reg == n0 - 1;
+wire drain_last = df_reg == nf - 1 && d1_reg == n1 - 1 && d0_reg + dstep >= n0;
 
 /* verilator lint_off UNUSEDSIGNAL */
 wire [31:0] dp_bits = dp_reg;
 wire [31:0] df_bits = df_reg;
 /* verilator lint_on UNUSEDSIGNAL */
 
-accel_mac #(.POX(POX), .POY(POY), .POF(POF)) mac_inst (
+accel_mac #(.POX(POX), .POY(POY), .POF(POF), .SEL(DW)) mac_inst (
     .clk(clk), .rst(rst),
     .in_act(xa_d3_reg), .in_wgt(is_wu ? eb_d3_reg : w_lanes),
     .in_first(ctl_d3_reg[0]), .in_last(ctl_d3_reg[1]), .in_valid(ctl_d3_reg[2]),
@@ -724,7 +729,14 @@ accel_mac #(.POX(POX), .POY(POY), .POF(POF)) mac_inst (
 
 // the plan's accumulator width: the exact sum wrapped to acc_bits (two's complement)
 wire [6:0]  acc_drop = 7'd64 - acc_bits;
-wire [63:0] acc_wrapped = $signed(sel_acc << acc_drop) >>> acc_drop;
+wire [DW*64-1:0] acc_wrapped;
+wire [DW-1:0]    drain_strb;  // the drain's lanes inside the map (a row drain's ragged end)
+generate
+for (gk = 0; gk < DW; gk = gk + 1) begin : acc_wrap
+    assign acc_wrapped[gk*64 +: 64] = $signed(sel_acc[gk*64 +: 64] << acc_drop) >>> acc_drop;
+    assign drain_strb[gk] = d0_reg + gk < n0;
+end
+endgenerate
 
 // destination of result (df, dp)
 //   FP/BP dst + (o0 + df)*H*W + (y0 + d1)*W + x0 + d0
@@ -735,15 +747,16 @@ wire [31:0] drain_addr_wu = item_dst_reg + t3_w_reg + cq_g_reg + df_g_reg + t1_k
 wire [31:0] drain_addr_fb = item_dst_reg + o0_hw_reg + df_hw_reg + ty0w_reg + d1_w_reg + tx0_reg + d0_reg;
 wire        drain_feed = state_reg == S_MAC_DRAIN && can_issue;
 
-wire [15:0] rq_data;
+wire [DW*16-1:0] rq_data;
 wire        rq_valid;
 /* verilator lint_off UNUSEDSIGNAL */
-wire        rq_ovf_unused, rq_err_unused;
+wire [DW-1:0] rq_ovf_unused;
+wire        rq_err_unused;
 /* verilator lint_on UNUSEDSIGNAL */
 
-fx_requant #(.LANES(1), .IN_W(64), .OUT_W(16), .SHIFT_MIN(-16), .SHIFT_MAX(48)) rq_inst (
+fx_requant #(.LANES(DW), .IN_W(64), .OUT_W(16), .SHIFT_MIN(-16), .SHIFT_MAX(48)) rq_inst (
     .clk(clk), .rst(rst),
-    .in_data(acc_wrapped), .in_index(32'd0), .in_shift(rq_shift), .in_round(rq_round),
+    .in_data(acc_wrapped), .in_index({DW{32'd0}}), .in_shift(rq_shift), .in_round(rq_round),
     .in_wrap(flag_rq_wrap), .in_key(32'd0), .in_valid(drain_feed),
     .out_data(rq_data), .out_ovf(rq_ovf_unused), .out_err(rq_err_unused), .out_valid(rq_valid)
 );
@@ -785,14 +798,16 @@ endgenerate
 // one result goes to every word of the line and is strobed at its address' word; a wide
 // op's DW results fill the line
 /* verilator lint_off UNUSEDSIGNAL */
-wire [31:0] res_addr = afifo_out_addr;
+wire [31:0] wr_addr_in = is_mac ? (is_wu ? drain_addr_wu : drain_addr_fb) : item_dst_reg + vj_reg;
 /* verilator lint_on UNUSEDSIGNAL */
-wire [DW-1:0] res_one = DW > 1 ? {{(DW-1){1'b0}}, 1'b1} << res_addr[DWB-1:0] : {DW{1'b1}};
+wire [DW-1:0] strb_one = DW > 1 ? {{(DW-1){1'b0}}, 1'b1} << wr_addr_in[DWB-1:0] : {DW{1'b1}};
 assign res_valid = is_mac ? rq_valid : vu_out_valid[0];
-assign res_data = is_mac ? {DW{rq_data}} : (flag_wide_v ? vu_out_data : {DW{vu_out_data[15:0]}});
-assign res_strb = (!is_mac && flag_wide_v) ? {DW{1'b1}} : res_one;
+assign res_data = is_mac ? (flag_wide_d ? rq_data : {DW{rq_data[15:0]}})
+                         : (flag_wide_v ? vu_out_data : {DW{vu_out_data[15:0]}});
+assign res_strb = afifo_out_strb;
 assign afifo_in_valid = drain_feed || (vu_issue && vu_out_beat);
-assign afifo_in_addr = is_mac ? (is_wu ? drain_addr_wu : drain_addr_fb) : item_dst_reg + vj_reg;
+assign afifo_in_addr = wr_addr_in;
+assign afifo_in_strb = (is_mac && flag_wide_d) ? drain_strb : ((!is_mac && flag_wide_v) ? {DW{1'b1}} : strb_one);
 
 // ---------------------------------------------------------------- controller
 wire ld_done = ld_rsp_reg == ld_len_reg;
@@ -1094,9 +1109,9 @@ always @(posedge clk) begin
         end
         S_MAC_DRAIN: begin
             if (drain_feed) begin
-                if (d0_reg != n0 - 1) begin
-                    d0_reg <= d0_reg + 1;
-                    dp_reg <= dp_reg + 1;
+                if (d0_reg + dstep < n0) begin
+                    d0_reg <= d0_reg + dstep;
+                    dp_reg <= dp_reg + dstep;
                     if (cr_reg == POF - 1) begin
                         cr_reg <= 32'd0;
                         cq_reg <= cq_reg + 1;

@@ -15,8 +15,9 @@ channels; BP pixel lanes = input pixels, filter lanes = input channels (the tran
 flipped read of the cyclic weight buffer); WU pixel lanes = input channels, filter
 lanes = output channels, one kernel tap per tile.
 
-sel_p / sel_f pick one finished sum for the drain: sel_acc = accumulator (sel_p, sel_f),
-combinational. Accumulators hold their sums until the next tile's first beat reaches
+sel_p / sel_f pick finished sums for the drain: sel_acc[k] = accumulator (sel_p + k,
+sel_f) for k < SEL (a row drain takes SEL consecutive pixel lanes; a lane past NP - 1
+reads lane 0, which the drain never writes), combinational. Accumulators hold their sums until the next tile's first beat reaches
 them, 3 cycles after it is taken (mac_array's latency).
 
 Timing: one beat per cycle, latency 3 (mac_array).
@@ -37,6 +38,8 @@ module accel_mac #
     parameter POY = 2,
     // MAC lanes along output channels (>= 1)
     parameter POF = 4,
+    // Sums the drain selects at once, consecutive pixel lanes (>= 1)
+    parameter SEL = 1,
     // Derived values, leave at their defaults
     parameter NP = POX * POY,
     parameter PW = NP > 1 ? $clog2(NP) : 1,
@@ -60,7 +63,7 @@ module accel_mac #
      */
     input  wire [PW-1:0]      sel_p,
     input  wire [FW-1:0]      sel_f,
-    output wire [63:0]        sel_acc
+    output wire [SEL*64-1:0]  sel_acc
 );
 
 // check configuration
@@ -68,6 +71,10 @@ initial begin
     if (POX < 1 || POY < 1 || POF < 1) begin
         $error("Error: POX, POY and POF must be at least 1, got %0d, %0d, %0d (instance %m)",
                POX, POY, POF);
+        $finish;
+    end
+    if (SEL < 1) begin
+        $error("Error: SEL must be at least 1, got %0d (instance %m)", SEL);
         $finish;
     end
 end
@@ -105,15 +112,21 @@ for (p = 0; p < NP; p = p + 1) begin : pixel
 end
 endgenerate
 
-wire [POF*64-1:0] sel_pixel = pixel_acc[sel_p];
-
 generate
-if (POF > 1) begin : sel_lane
-    assign sel_acc = sel_pixel[{sel_f, 6'd0} +: 64];
-end else begin : sel_one
-    assign sel_acc = sel_pixel;
+for (p = 0; p < SEL; p = p + 1) begin : sel_k
     /* verilator lint_off UNUSEDSIGNAL */
-    wire [FW-1:0] sel_f_unused = sel_f;
+    wire [31:0] lane = {{(32-PW){1'b0}}, sel_p} + p;
+    /* verilator lint_on UNUSEDSIGNAL */
+    wire [POF*64-1:0] sel_pixel = pixel_acc[lane < NP ? lane[PW-1:0] : {PW{1'b0}}];
+    if (POF > 1) begin : sel_lane
+        assign sel_acc[p*64 +: 64] = sel_pixel[{sel_f, 6'd0} +: 64];
+    end else begin : sel_one
+        assign sel_acc[p*64 +: 64] = sel_pixel;
+    end
+end
+if (POF == 1) begin : sel_f_unused
+    /* verilator lint_off UNUSEDSIGNAL */
+    wire [FW-1:0] unused = sel_f;
     /* verilator lint_on UNUSEDSIGNAL */
 end
 endgenerate
