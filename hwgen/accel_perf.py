@@ -100,6 +100,24 @@ def _tiles(ins, pox: int, poy: int, pof: int, row: int = 1):
                 yield beats, nf * ny * nx, nf * ny * _ceil(nx, row)
 
 
+def mac_beats(prog: list, pox: int, poy: int, pof: int) -> int:
+    """The cycles the lanes multiply in a program, in closed form: the sum over MAC
+    instructions of items x tiles x beats per tile (every tile of an instruction has the
+    same beats). Equal to the sum of ``accel_cycles(...)["phases"][*]["mac_cycles"]`` and a
+    lower bound on its ``total``, so a design search can skip a design whose bound already
+    exceeds the best cycles found."""
+    total = 0
+    for ins in prog:
+        if ins.op == "CONV_WU":
+            tiles = _ceil(ins.O, pof) * _ceil(ins.C, pox * poy) * ins.K * ins.K
+            total += ins.n_items * tiles * ins.gs * ins.H * ins.W
+        elif ins.op in ("CONV_FP", "CONV_BP"):
+            F, R = (ins.C, ins.O) if ins.op == "CONV_BP" else (ins.O, ins.C)
+            tiles = _ceil(F, pof) * _ceil(ins.H, poy) * _ceil(ins.W, pox)
+            total += ins.n_items * tiles * R * ins.K * ins.K
+    return total
+
+
 def _mac_item(ins, pox: int, poy: int, pof: int, dram: _Dram, cap: int, work: list, row: int = 1) -> int:
     """Cycles of one item's MAC tiles and flush. Each tile's results reach the DRAM port
     6 cycles after the drain feeds them and leave one per cycle plus the stalls; writes

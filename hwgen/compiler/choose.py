@@ -19,7 +19,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from hwgen.accel_perf import accel_cycles
+from hwgen.accel_perf import accel_cycles, mac_beats
 
 from .phases import layer_phase_rows
 from .resources import Device, resources
@@ -146,7 +146,7 @@ def check_budget(params: dict, budget: Budget) -> None:
 
 def choose(desc: dict, assemble_for, params_for, budget: Budget, widest: int,
            dw: int | None = None) -> tuple[dict, list[dict]]:
-    """(the chosen params, every feasible candidate's row), best first.
+    """(the chosen params, the rows of every feasible candidate that could win), best first.
 
     ``assemble_for(pof)`` returns the program for POF filter lanes, ``params_for(prog,
     pox, poy, pof)`` its accel_core parameters; ``widest`` bounds POX and POY (the widest
@@ -155,7 +155,7 @@ def choose(desc: dict, assemble_for, params_for, budget: Budget, widest: int,
     take."""
     macs = useful_macs(desc)
     batch = int(desc["hyper"]["batch"])
-    rows, smallest = [], None
+    fitting, smallest = [], None
     for pof in POF_CHOICES:
         prog = assemble_for(pof)
         for pox in _pow2_up_to(widest):
@@ -167,8 +167,18 @@ def choose(desc: dict, assemble_for, params_for, budget: Budget, widest: int,
                     check_budget(params, budget)
                 except ValueError:
                     continue
-                row = evaluate(prog, params, budget, macs, batch)
-                rows.append({"params": params, **row})
+                fitting.append((mac_beats(prog, pox, poy, pof), prog, params))
+    # model the designs in order of their lower bound (the beats the lanes multiply) and
+    # skip those whose bound exceeds the best cycles found: they cannot win (the rows then
+    # hold every design that could, and the winner is the same as with all modeled)
+    fitting.sort(key=lambda f: f[0])
+    rows, best = [], None
+    for floor, prog, params in fitting:
+        if best is not None and floor > best:
+            continue
+        row = evaluate(prog, params, budget, macs, batch)
+        rows.append({"params": params, **row})
+        best = row["cycles"] if best is None else min(best, row["cycles"])
     if not rows:
         check_budget(smallest, budget)  # raises, naming the binding budget
         raise ValueError("no configuration fits the budget")  # pragma: no cover

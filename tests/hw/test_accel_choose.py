@@ -13,8 +13,9 @@ from fxtrain.nn.network import Network
 from fxtrain.nn.update import lr_constants
 from fxtrain.presets import fpl19
 from hwgen import sim
+from hwgen.accel_perf import accel_cycles, mac_beats
 from hwgen.compiler.build import compile_network, hardware_params
-from hwgen.compiler.choose import Budget, check_budget, choose, evaluate, useful_macs
+from hwgen.compiler.choose import Budget, check_budget, choose, evaluate, fitting_params, useful_macs
 from hwgen.compiler.program import assemble
 from hwgen.compiler.resources import DEVICES, dsp_count, resources
 
@@ -62,6 +63,25 @@ def test_the_choice_never_exceeds_a_budget_and_more_dsp_never_lowers_throughput(
         rows[0]["images_per_s"]
 
 
+@pytest.mark.parametrize("dsp,family", [(40, "xilinx"), (200, "stratix10")])
+def test_the_pruned_search_finds_the_exhaustive_winner(dsp, family):
+    # the search skips designs whose lower bound (mac_beats) passes the best cycles; model
+    # every fitting design here and check that none beats its choice
+    budget = Budget(dsp, 4000, 200.0, 10.0, family)
+    best, rows = run(budget)
+    cycles = []
+    for pof in (1, 2, 4, 8, 16, 32, 64):
+        for pox in (1, 2, 4, 8):
+            for poy in (1, 2, 4, 8):
+                p = fitting_params(params_for(prog_for(pof), pox, poy, pof), budget)
+                try:
+                    check_budget(p, budget)
+                except ValueError:
+                    continue
+                cycles.append(accel_cycles(prog_for(pof), p)["total"])
+    assert rows[0]["cycles"] == min(cycles) and len(rows) < len(cycles)
+
+
 def test_dsp_model_per_family():
     assert dsp_count(2, 2, 2, "xilinx") == 9  # 8 lanes + the update: yosys says 9 (docs)
     assert dsp_count(1, 1, 2, "xilinx") == 3
@@ -106,6 +126,10 @@ def test_layer_phase_rows_add_up_to_the_step(lanes):
     assert all(p["macs"] == 0 for p in phases if p["phase"].startswith(("relu", "pool", "loss")))
     lat = sum(p["latency_s"] for p in phases)
     assert lat == pytest.approx(row["latency_s"], rel=1e-12)
+    # the search's closed-form lower bound is the lanes' beats, tile by tile
+    params = params_for(prog_for(pof), pox, poy, pof)
+    beats = sum(ph["mac_cycles"] for ph in accel_cycles(prog_for(pof), params)["phases"].values())
+    assert mac_beats(prog_for(pof), pox, poy, pof) == beats < row["cycles"]
     # the lane-occupancy ceiling sits between the modeled rate and the peak; one lane is
     # never ragged, so there it is the peak
     assert row["gops"] < row["ceiling_gops"] <= row["peak_gops"] * (1 + 1e-12)
