@@ -137,13 +137,14 @@ def _mac_item(ins, pox: int, poy: int, pof: int, dram: _Dram, cap: int, work: li
 
 
 def _vector(ins, lanes: int = 1) -> tuple[int, int, bool]:
-    """(beats, results, dense) of one item of a vector instruction; an element-wise op on
-    ``lanes`` lanes (a wide one) takes a line per beat and writes a line per result."""
+    """(beats, results, dense) of one item of a vector instruction; on ``lanes`` lanes (a
+    wide op) each beat takes ``lanes`` elements or adjacent outputs and each result is a
+    line write."""
     if ins.op in ("POOL_Y", "POOL_ARG"):
-        n = ins.C * (ins.H // 2) * (ins.W // 2)
+        n = ins.C * (ins.H // 2) * (ins.W // 2) // lanes
         return 4 * n, n, False
     if ins.op == "UNPOOL":
-        n = ins.C * ins.H * ins.W
+        n = ins.C * ins.H * ins.W // lanes
         return n, n, True
     return ins.count // lanes, ins.count // lanes, True
 

@@ -187,14 +187,23 @@ ELEMENTWISE = ("RELU_Y", "RELU_MASK", "RELU_BP", "ACCUM", "APPLY", "DECAY")
 
 
 def wide_vector(ins: Instr, pox: int, poy: int, pof: int, dw: int) -> bool:
-    """Whether an element-wise vector op runs dw lanes, one line per beat and one line
-    write per beat: its elements, result base and result stride are whole lines, and a
-    line of each operand lies in dw banks of the linear layout (dw <= its banks)."""
-    if dw == 1 or ins.op not in ELEMENTWISE or ins.count % dw:
+    """Whether a vector op runs dw lanes and writes a line per result beat: its result base
+    and stride are whole lines, and the words its lanes read at once lie in distinct banks
+    of the linear layout. Lane k reads lane 0's address + f(k):
+    - element-wise ops, f(k) = k: the elements are whole lines, dw <= the banks;
+    - 2x2 pooling, f(k) = 2k (dw adjacent windows): dw divides W/2, 2*dw <= XBUF's banks;
+    - unpooling, f(k) = k div 2 (dw adjacent outputs): dw divides W, dw/2 <= the banks.
+    (The loss reads one label per image: one lane.)"""
+    if dw == 1 or ins.dst % dw or (ins.n_items > 1 and ins.out_stride % dw):
         return False
-    if ins.dst % dw or (ins.n_items > 1 and ins.out_stride % dw):
-        return False
-    return dw <= linear_banks(pox * poy) and (ins.e_len == 0 or dw <= linear_banks(pof))
+    xb, eb = linear_banks(pox * poy), linear_banks(pof)
+    if ins.op in ELEMENTWISE:
+        return ins.count % dw == 0 and dw <= xb and (ins.e_len == 0 or dw <= eb)
+    if ins.op in ("POOL_Y", "POOL_ARG"):
+        return (ins.W // 2) % dw == 0 and 2 * dw <= xb
+    if ins.op == "UNPOOL":
+        return ins.W % dw == 0 and dw // 2 <= min(xb, eb)
+    return False
 
 
 def wide_drain(ins: Instr, pox: int, poy: int, pof: int, dw: int) -> bool:

@@ -526,8 +526,13 @@ wire [31:0] vu_xaddr = is_pool ? vu_xaddr_pool : (op == OP_UNPOOL ? vu_addr_unpo
 wire [31:0] vu_eaddr = op == OP_UNPOOL ? vu_addr_unpool : (op == OP_LOSS ? 32'd0 : vc_reg);
 wire        vu_issue = state_reg == S_VU && can_issue;
 wire        vu_out_beat = !is_pool || vw_reg == 3;
-wire [31:0] vstep = flag_wide_v ? DW : 32'd1;  // elements per beat
-wire        vu_last = vc_reg == vlim_c_reg - vstep && vy_reg == vlim_y_reg - 1 && vx_reg == vlim_x_reg - 1
+// a wide op's DW lanes take DW elements (element-wise) or DW adjacent outputs (pooling,
+// unpooling) per beat or window
+wire        v_spatial = is_pool || op == OP_UNPOOL;
+wire [31:0] vstep = flag_wide_v ? DW : 32'd1;       // results per output beat
+wire [31:0] vstep_c = v_spatial ? 32'd1 : vstep;
+wire [31:0] vstep_x = v_spatial ? vstep : 32'd1;
+wire        vu_last = vc_reg == vlim_c_reg - vstep_c && vy_reg == vlim_y_reg - 1 && vx_reg == vlim_x_reg - vstep_x
                       && vw_reg == vlim_w_reg - 1;
 
 // ---------------------------------------------------------------- MAC operand addresses
@@ -567,14 +572,17 @@ for (gp = 0; gp < NP; gp = gp + 1) begin : xlane
     // are computed in 32 bits and cut to the bank's width
     /* verilator lint_off UNUSEDSIGNAL */
     wire [31:0] a_fb = x_row_fb + (PY < yr_reg ? wb : 32'd0) + (PX < xr_reg ? 32'd1 : 32'd0);
-    wire [31:0] a = !is_mac ? vu_xaddr >> XLB : (is_wu ? x_row_wu : a_fb);
+    // vector ops: the word of bank gp among the 2**XLB words from lane 0's address on
+    wire [31:0] a_v = (vu_xaddr >> XLB) + (gp < (vu_xaddr & ((32'd1 << XLB) - 1)) ? 32'd1 : 32'd0);
+    wire [31:0] a = !is_mac ? a_v : (is_wu ? x_row_wu : a_fb);
     /* verilator lint_on UNUSEDSIGNAL */
     assign xbuf_rd_addr[gp*XAW +: XAW] = a[XAW-1:0];
     always @* x_ok[gp] = is_wu ? wu_ok : fb_ok;
 end
 for (gp = 0; gp < POF; gp = gp + 1) begin : elane
     /* verilator lint_off UNUSEDSIGNAL */
-    wire [31:0] a = is_mac ? e_row_wu : vu_eaddr >> ELB;
+    wire [31:0] a_v = (vu_eaddr >> ELB) + (gp < (vu_eaddr & ((32'd1 << ELB) - 1)) ? 32'd1 : 32'd0);
+    wire [31:0] a = is_mac ? e_row_wu : a_v;
     /* verilator lint_on UNUSEDSIGNAL */
     assign ebuf_rd_addr[gp*EAW +: EAW] = a[EAW-1:0];
     always @* e_ok[gp] = o0_reg + gp < O;
@@ -631,14 +639,25 @@ wire [31:0] vsel_x = vsel_x_d1_reg;
 wire [31:0] vsel_e = vsel_e_d1_reg;
 /* verilator lint_on UNUSEDSIGNAL */
 wire [15:0] vu_xword = xword[vsel_x[PW-1:0]];
-// lane k of a wide vector op: word j0 + k, in bank (j0 mod 2**XLB) + k (j0 a multiple of DW)
+// lane k of a wide vector op reads lane 0's address + f(k): f(k) = k (element-wise),
+// 2k (pooling: the windows of DW adjacent outputs), k div 2 (unpooling: DW adjacent
+// outputs share DW/2 pooled words); its word is in bank (address mod 2**LB), whose row
+// the read above chose
+reg  vpool_d1_reg, vunpool_d1_reg;
+always @(posedge clk) begin
+    vpool_d1_reg <= is_pool;
+    vunpool_d1_reg <= op == OP_UNPOOL;
+end
 wire [15:0] vu_xlane [0:DW-1];
 wire [15:0] vu_elane [0:DW-1];
 generate
 for (gk = 0; gk < DW; gk = gk + 1) begin : vlane_words
+    localparam integer F_POOL = 2 * gk;
+    localparam integer F_UNPOOL = gk / 2;
     /* verilator lint_off UNUSEDSIGNAL */
-    wire [31:0] bx = vsel_x + gk;
-    wire [31:0] be = vsel_e + gk;
+    wire [31:0] f = vpool_d1_reg ? F_POOL : (vunpool_d1_reg ? F_UNPOOL : gk);
+    wire [31:0] bx = (vsel_x + f) & ((32'd1 << XLB) - 1);
+    wire [31:0] be = (vsel_e + f) & ((32'd1 << ELB) - 1);
     /* verilator lint_on UNUSEDSIGNAL */
     assign vu_xlane[gk] = gk == 0 ? vu_xword : xword[bx[PW-1:0]];
     assign vu_elane[gk] = gk == 0 ? vu_eword : eword[be[FW-1:0]];
@@ -779,14 +798,16 @@ always @(posedge clk) begin
     end
 end
 
-// DW lanes; lanes 1.. take part only in wide ops (lane 0 alone runs pooling and the loss)
+// DW lanes; lanes 1.. take part only in wide ops (lane 0 alone runs the loss)
 generate
 for (gk = 0; gk < DW; gk = gk + 1) begin : vu_lane
+    localparam integer ODD_I = gk % 2;
+    localparam [0:0] ODD = ODD_I[0:0];  // unpooling: lane gk's output x is x0 + gk, x0 even
     accel_vu #(.F_Z(F_Z)) vu_inst (
         .clk(clk), .rst(rst),
         .in_op(op), .in_x(vu_xlane[gk]), .in_e(vu_elane[gk]),
         .in_target(vu_eword == vu_k_d1_reg),
-        .in_hit(vu_eword == {14'd0, vu_pos_d1_reg}),
+        .in_hit(vu_elane[gk] == {14'd0, vu_pos_d1_reg[1], vu_pos_d1_reg[0] ^ ODD}),
         .in_valid(vu_valid_d1_reg && (gk == 0 || flag_wide_v)),
         .cfg_relu_gt(flag_relu_gt), .cfg_saturate(flag_sgd_sat), .cfg_c(sgd_c),
         .cfg_shift(sgd_shift), .cfg_align(sgd_align),
@@ -1205,8 +1226,8 @@ always @(posedge clk) begin
                     vw_reg <= vw_reg + 1;
                 end else begin
                     vw_reg <= 32'd0;
-                    if (vx_reg != vlim_x_reg - 1) begin
-                        vx_reg <= vx_reg + 1;
+                    if (vx_reg != vlim_x_reg - vstep_x) begin
+                        vx_reg <= vx_reg + vstep_x;
                     end else begin
                         vx_reg <= 32'd0;
                         if (vy_reg != vlim_y_reg - 1) begin
@@ -1219,7 +1240,7 @@ always @(posedge clk) begin
                             vy_reg <= 32'd0;
                             vy_2w_reg <= 32'd0;
                             vy_wp_reg <= 32'd0;
-                            vc_reg <= vc_reg + vstep;
+                            vc_reg <= vc_reg + vstep_c;
                             vc_hw_reg <= vc_hw_reg + hw;
                             vc_hp_reg <= vc_hp_reg + hpwp;
                         end

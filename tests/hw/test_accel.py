@@ -138,9 +138,9 @@ def step_wide(tmp_path_factory):
 
 def test_dram_lines_train_word_for_word_in_the_cycles_modeled(step_wide):
     """DW = 4: the pixel (FP/BP), skewed channel (WU), linear (vector ops) and weight loads
-    move a line per cycle, the rest one word; element-wise ops run 4 vector lanes and the
-    FP/BP drain takes 4 pixels of a row per beat, each writing a line per beat; every
-    tensor equal, every cycle modeled."""
+    move a line per cycle, the rest one word; element-wise ops, pooling and unpooling run 4
+    vector lanes and the FP/BP drain takes 4 pixels of a row per beat, each writing a line
+    per beat; every tensor equal, every cycle modeled."""
     folder, cfg, result = step_wide
     check(result)
     for v in result.per_layer_phase.values():
@@ -149,11 +149,13 @@ def test_dram_lines_train_word_for_word_in_the_cycles_modeled(step_wide):
     wide = {(p["layer"], p["op"]): f for p, f in zip(cfg["program"], flags)}
     # the program really asks for lines (bits: X, E, W loads, vector lanes, row drain): X,
     # weights and the row drain in conv1's FP/BP, X and E in its WU, X, E and 4 vector lanes
-    # in relu1's BP and the update; never in the loss (7 logits), the pooling, or the FC
+    # in relu1's BP and the update, 4 lanes in pool0 (8x8: 4 windows of 2 per row) and its
+    # unpooling; not in pool1 (4x4 -> 2 windows per row), the loss (7 logits), or the FC
     # layer's 1 x 1 pixel layout
     assert wide["conv1", "CONV_FP"] == 0b10101 and wide["conv1", "CONV_BP"] == 0b10101
     assert wide["conv1", "CONV_WU"] == 0b00011 and wide["relu1", "RELU_BP"] == 0b01011
-    assert wide["conv1", "APPLY"] == 0b01011 and wide["pool0", "POOL_Y"] & 0b11000 == 0
+    assert wide["conv1", "APPLY"] == 0b01011 and wide["pool0", "POOL_Y"] == 0b01001
+    assert wide["pool0", "UNPOOL"] == 0b01011 and wide["pool1", "POOL_ARG"] & 0b01000 == 0
     assert wide["loss", "LOSS"] == 0 and wide["fc", "CONV_FP"] == 0b00100
     narrow, _ = build(folder.parent / "n", net_ragged(), 3, steps=2, lanes=(4, 2, 4), dw=1)
     narrow_cfg = json.loads((narrow / "config.json").read_text())
