@@ -56,8 +56,9 @@ def main() -> None:
     base = Budget.of(dev)
     print(f"device {dev.name}: {dev.dsp} DSP blocks ({dev.family}), {dev.bram_kbit} Kbit, {dev.mhz:g} MHz, "
           f"{dev.dram_gbps:g} GB/s\nsource: {dev.source}\n")
-    print("| model | POX x POY x POF | DSP | block RAMs | cycles per step | images/s | GOPS | MAC utilization | search s |")
-    print("| --- | --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: |")
+    print("| model | POX x POY x POF | DW | DSP | block RAMs | cycles per step | images/s | GOPS | "
+          "ceiling GOPS | MAC utilization | search s |")
+    print("| --- | --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |")
     for m in args.models.split(","):
         t = time.perf_counter()
         r = chosen(m, base, args.batch, args.groups)
@@ -68,8 +69,9 @@ def main() -> None:
                           Path(args.roofline) / f"accel_roofline_{m}.png",
                           f"{m} on {dev.name}: POX={p['POX']} POY={p['POY']} POF={p['POF']} "
                           f"at {base.mhz:g} MHz")
-        print(f"| {m} | {p['POX']} x {p['POY']} x {p['POF']} | {res['dsp']} | {res['bram_blocks']} | "
-              f"{r['cycles']:,} | {r['images_per_s']:.2f} | {r['gops']:.2f} | {100 * r['utilization']:.1f}% | "
+        print(f"| {m} | {p['POX']} x {p['POY']} x {p['POF']} | {p['DW']} | {res['dsp']} | {res['bram_blocks']} | "
+              f"{r['cycles']:,} | {r['images_per_s']:.2f} | {r['gops']:.2f} | {r['ceiling_gops']:.1f} | "
+              f"{100 * r['utilization']:.1f}% | "
               f"{time.perf_counter() - t:.1f} |")
     print("\nModeled GOPS against the DSP budget (same device otherwise):\n")
     budgets = [int(v) for v in args.dsp.split(",")]
@@ -82,7 +84,7 @@ def main() -> None:
             r = chosen(m, replace(base, dsp=b), args.batch, args.groups)
             p = r["params"]
             curves.setdefault(m, []).append(r["gops"])
-            cells.append(f"{r['gops']:.2f} ({p['POX']}x{p['POY']}x{p['POF']})")
+            cells.append(f"{r['gops']:.2f} ({p['POX']}x{p['POY']}x{p['POF']}, DW {p['DW']})")
         print(f"| {m} | " + " | ".join(cells) + " |", flush=True)
     if args.plot:
         plot(curves, budgets, dev, Path(args.plot))
