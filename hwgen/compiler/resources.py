@@ -17,8 +17,10 @@ so that synthesis maps every one to block RAM rather than to LUTs: yosys 0.23 pu
 (benchmarks/accel_synth.py, docs/compiler.md section 3). The write-back FIFOs and the
 instruction register are LUT RAM and flip-flops.
 
-LUTs are an estimate from two syntheses (docs/accelerator.md): about 6,450 fixed plus
-about 200 per MAC lane on xc7.
+LUTs are an estimate fitted to four yosys syntheses on xc7 (docs/compiler.md section 3):
+about 7,450 fixed, 200 per MAC lane and 3,700 per vector lane beyond the first (each DRAM
+line word adds a vector unit, a 64-bit requantizer lane and line-wide FIFO and
+rotation muxes).
 """
 from __future__ import annotations
 
@@ -30,8 +32,9 @@ MIN_BUFFER_WORDS = 128
 MIN_XE_WORDS = 256
 WORDS_PER_BLOCK = 1024  # 16-bit words per block: BRAM18 1024 x 18, M20K 1024 x 20
 BLOCK_BITS = {"xilinx": 18 * 1024, "stratix10": 20 * 1024}
-LUT_FIXED = 6450
+LUT_FIXED = 7450
 LUT_PER_LANE = 200
+LUT_PER_VECTOR_LANE = 3700
 FAMILIES = ("xilinx", "stratix10")
 
 
@@ -107,4 +110,5 @@ def resources(params: dict, family: str = "xilinx") -> Resources:
               + pof * _blocks(int(params["WBUF_DEPTH"])))
     return Resources(dsp_count(pox, poy, pof, family, int(params.get("DW", 1))), blocks,
                      blocks * BLOCK_BITS[family],
-                     LUT_FIXED + LUT_PER_LANE * pox * poy * pof)
+                     LUT_FIXED + LUT_PER_LANE * pox * poy * pof
+                     + LUT_PER_VECTOR_LANE * (int(params.get("DW", 1)) - 1))
