@@ -30,8 +30,9 @@ the layout the instruction reads, with counters (no divider):
              row (n*ceil(C/NB) + c div NB)*H*W + y*W + x. A channel tile starts at a
              multiple of NB, so every bank reads the same row and lane b takes bank
              (b + pixel) mod NB (skewed) or b.
-    linear   (vector ops) word j to bank j div DEPTH, row j mod DEPTH; port 0 of the
-             vector unit reads one word per cycle through a bank select.
+    linear   (vector ops) word j to bank j mod L, row j div L, L the largest power of
+             two <= the banks; vector lane k reads lane 0's address + k (element-wise),
+             + 2k (pooling) or + k div 2 (unpooling), each bank the row its lane needs.
 
 CONV_FP, CONV_BP and CONV_WU compute a K x K stride-1 correlation on the POX x POY x POF
 array (accel_mac) with exact 64-bit sums; the drain wraps each sum to the instruction's
@@ -56,9 +57,10 @@ The assembler sets the flag only where the layout puts a line in DW distinct ban
 one row: the pixel layout when DW divides POX and W, the linear layout when DW <= its
 banks, the cyclic weight buffer when DW divides POF; every base and length a multiple of
 DW. Other loads request one word per cycle and keep the word their address selects.
-An element-wise vector op (ReLU, ACCUM, APPLY, DECAY) whose operands and results lie on
-whole lines (field 0 bit 19, the same rule) runs DW lanes of the vector unit: one beat
-per line, one line write per beat. An FP/BP drain whose rows lie on whole lines (bit 20:
+A vector op whose operands and results lie on whole lines (field 0 bit 19;
+hwgen.compiler.program.wide_vector: element-wise ops, 2x2 pooling, unpooling) runs DW
+lanes of the vector unit: DW elements or adjacent outputs per beat, one line write per
+result beat. An FP/BP drain whose rows lie on whole lines (bit 20:
 DW divides POX and W) takes DW consecutive pixel lanes of a row per beat through DW
 requantizer lanes and writes them as one line, strobing the lanes inside the map.
 
@@ -67,13 +69,14 @@ after (a synchronous ROM). trace_valid pulses once per fetched instruction with 
 address on trace_pc (the testbench's cycle log).
 
 Timing: a MAC beat per cycle; a tile costs its beats + MAC_PIPE cycles + one cycle per
-result; a vector beat per cycle; every DRAM word one cycle plus the DRAM's stalls.
+drain beat (a result, or a row drain's line); a vector beat per cycle; every DRAM
+request (a word or a line) one cycle plus the DRAM's stalls.
 hwgen.perf.accel_cycles models it per instruction.
 
 Address generation only adds: every product of a counter and a shape is a register
 stepped with its counter (the "_reg" terms below, each with its invariant in a comment),
 and the instruction brings the products of shapes (fields 20..39), so the MAC lanes and
-the update's multiplier are the only multipliers.
+the DW vector lanes' update multipliers are the only multipliers.
 
 Reset: rst is synchronous and active high; it returns to idle and empties the FIFOs.
 
