@@ -5,17 +5,17 @@ instruction (from its fetch to the next fetch) from the program alone:
 
 - fetch and decode: 4 cycles (HALT: 3 until done);
 - a DRAM load of n words: ``r + stalls + LATENCY + 1`` with r = n requests, or n/DW
-  line requests for a wide load (hwgen.compiler.program.wide_loads); one request per
+  line requests for a wide load (hwgen.compiler.lines.wide_loads); one request per
   cycle, the last response LATENCY cycles after its request, one cycle to see it;
 - per item: 1 cycle to start it, its loads, then
   - MAC ops: per tile ``beats + MAC_PIPE + drains`` (the drain writes one result per
-    cycle, or a line of up to DW pixels of a tile row when hwgen.compiler.program.
+    cycle, or a line of up to DW pixels of a tile row when hwgen.compiler.lines.
     wide_drain holds, 6 cycles later at the DRAM port); DRAM stalls queue writes in the write-back
     FIFO, which empties during the next tile's beats; only when a tile's writes outrun
     the FIFO (tiles of few beats and many results, e.g. a linear layer's WU) does the
     drain wait; the item ends with a flush until the last write, at least 7 cycles;
   - vector ops: one beat per cycle (an element-wise op on DW lanes: one line per beat and
-    one line write per result, hwgen.compiler.program.wide_vector), then
+    one line write per result, hwgen.compiler.lines.wide_vector), then
     ``3 + unit latency`` cycles of flush; every DRAM
     stall inside a dense result stream costs one cycle (the write-back FIFO absorbs it
     or, once full, holds the beats back), a 2x2 pool's one result per 4 beats hides them.
@@ -77,7 +77,7 @@ class _Dram:
 
 def _tiles(ins, pox: int, poy: int, pof: int, row: int = 1):
     """(beats, results, drain beats) of every tile of one item of a MAC instruction, in
-    RTL order; a row drain (``row`` = DW, hwgen.compiler.program.wide_drain) takes up to
+    RTL order; a row drain (``row`` = DW, hwgen.compiler.lines.wide_drain) takes up to
     ``row`` pixels of a tile row per beat."""
     npix = pox * poy
     if ins.op == "CONV_WU":
@@ -158,7 +158,7 @@ def accel_cycles(prog: list, params: dict, latency: int = DRAM_LATENCY,
     "dram_requests": requests (words written, words or lines read), "dram_words": words moved, "phases": {"layer.phase": {"cycles",
     "mac_cycles" (beats: the cycles the lanes multiply), "macs" (useful: beats x the lanes
     holding a result), "dram_words"}}}``."""
-    from hwgen.compiler.program import wide_drain, wide_loads, wide_vector
+    from hwgen.compiler.lines import wide_drain, wide_loads, wide_vector
 
     pox, poy, pof = int(params["POX"]), int(params["POY"]), int(params["POF"])
     dw = int(params.get("DW", 1))

@@ -36,7 +36,8 @@ from hwgen.accel_perf import write_back_depth
 
 from .dram_map import image_words
 from .image import network_from_describe, pack_image, write_hex_words
-from .program import MAC_OPS, assemble, linear_banks, program_hex
+from .lines import linear_banks
+from .program import MAC_OPS, assemble, program_hex
 from .resources import MIN_BUFFER_WORDS, MIN_XE_WORDS
 
 RTL = Path(__file__).resolve().parent.parent / "rtl"

@@ -56,7 +56,7 @@ def line_words(budget: Budget, pox: int, pof: int) -> int:
     """DW for a design under ``budget``: the largest power of two <= 64 whose lines the
     DRAM bandwidth serves at the clock (2*DW bytes per cycle), capped by the largest
     powers of two dividing POX and POF (the pixel layout and the cyclic weight buffer
-    take a line at one row only then; hwgen.compiler.program.wide_loads); at least 1."""
+    take a line at one row only then; hwgen.compiler.lines.wide_loads); at least 1."""
     dw = 1
     while dw < 64 and 2 * (2 * dw) * budget.mhz * 1e6 <= budget.dram_gbps * 1e9:
         dw *= 2

@@ -51,14 +51,14 @@ latency, no backpressure on responses), word k at mem_rsp_data[k*16 +: 16]. Read
 only in load phases, writes only outside them.
 
 A load is wide when its instruction says so (field 0 bits 16, 17, 18 for the XBUF, EBUF
-and weight loads; hwgen.compiler.program.wide_loads is the rule): it requests len/DW
+and weight loads; hwgen.compiler.lines.wide_loads is the rule): it requests len/DW
 aligned lines, one per cycle, and writes each line's DW words into DW banks at one edge.
 The assembler sets the flag only where the layout puts a line in DW distinct banks at
 one row: the pixel layout when DW divides POX and W, the linear layout when DW <= its
 banks, the cyclic weight buffer when DW divides POF; every base and length a multiple of
 DW. Other loads request one word per cycle and keep the word their address selects.
 A vector op whose operands and results lie on whole lines (field 0 bit 19;
-hwgen.compiler.program.wide_vector: element-wise ops, 2x2 pooling, unpooling) runs DW
+hwgen.compiler.lines.wide_vector: element-wise ops, 2x2 pooling, unpooling) runs DW
 lanes of the vector unit: DW elements or adjacent outputs per beat, one line write per
 result beat. An FP/BP drain whose rows lie on whole lines (bit 20:
 DW divides POX and W) takes DW consecutive pixel lanes of a row per beat through DW
