@@ -180,17 +180,20 @@ def accel_cycles(prog: list, params: dict, latency: int = DRAM_LATENCY,
         else:
             c = _FETCH
             wx, we, ww = wide_loads(ins, pox, poy, pof, dw)
+            mac = ins.op.startswith("CONV")
             if ins.op in ("CONV_FP", "CONV_BP"):
                 c += load(ins.w_len, ww)
+            if mac:
+                row = dw if wide_drain(ins, pox, poy, pof, dw) else 1
+                macs += mac_beats([ins], pox, poy, pof) * pox * poy * pof
+            else:
+                vl = dw if wide_vector(ins, pox, poy, pof, dw) else 1
+                beats, results, dense = _vector(ins, vl)
             for _ in range(ins.n_items):
                 c += 1 + load(ins.x_len, wx) + load(ins.e_len, we)
-                if ins.op.startswith("CONV"):
-                    c += _mac_item(ins, pox, poy, pof, dram, cap, work,
-                                   dw if wide_drain(ins, pox, poy, pof, dw) else 1)
-                    macs += sum(t[0] for t in _tiles(ins, pox, poy, pof)) * pox * poy * pof
+                if mac:
+                    c += _mac_item(ins, pox, poy, pof, dram, cap, work, row)
                 else:
-                    vl = dw if wide_vector(ins, pox, poy, pof, dw) else 1
-                    beats, results, dense = _vector(ins, vl)
                     stalls = dram.stream(results, results * vl)
                     c += beats + 3 + _UNIT_LATENCY[ins.op] + (stalls if dense else 0)
         out.append(c)

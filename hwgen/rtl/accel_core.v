@@ -631,7 +631,7 @@ for (gp = 0; gp < NP; gp = gp + 1) begin : xrot
 end
 endgenerate
 
-// the vector unit's port 0: the word of the bank its linear address selects (j mod 2**LB)
+// the vector lanes' first bank: lane 0's linear address mod 2**LB, one cycle late
 reg  [31:0] vsel_x_d1_reg, vsel_e_d1_reg;
 always @(posedge clk) begin
     vsel_x_d1_reg <= vu_xaddr & ((32'd1 << XLB) - 1);
@@ -641,7 +641,12 @@ end
 wire [31:0] vsel_x = vsel_x_d1_reg;
 wire [31:0] vsel_e = vsel_e_d1_reg;
 /* verilator lint_on UNUSEDSIGNAL */
-wire [15:0] vu_xword = xword[vsel_x[PW-1:0]];
+wire [15:0] eword [0:POF-1];
+generate
+for (gp = 0; gp < POF; gp = gp + 1) begin : eword_of
+    assign eword[gp] = ebuf_rd_data[gp*16 +: 16];
+end
+endgenerate
 // lane k of a wide vector op reads lane 0's address + f(k): f(k) = k (element-wise),
 // 2k (pooling: the windows of DW adjacent outputs), k div 2 (unpooling: DW adjacent
 // outputs share DW/2 pooled words); its word is in bank (address mod 2**LB), whose row
@@ -662,17 +667,10 @@ for (gk = 0; gk < DW; gk = gk + 1) begin : vlane_words
     wire [31:0] bx = (vsel_x + f) & ((32'd1 << XLB) - 1);
     wire [31:0] be = (vsel_e + f) & ((32'd1 << ELB) - 1);
     /* verilator lint_on UNUSEDSIGNAL */
-    assign vu_xlane[gk] = gk == 0 ? vu_xword : xword[bx[PW-1:0]];
-    assign vu_elane[gk] = gk == 0 ? vu_eword : eword[be[FW-1:0]];
+    assign vu_xlane[gk] = xword[bx[PW-1:0]];
+    assign vu_elane[gk] = eword[be[FW-1:0]];
 end
 endgenerate
-wire [15:0] eword [0:POF-1];
-generate
-for (gp = 0; gp < POF; gp = gp + 1) begin : eword_of
-    assign eword[gp] = ebuf_rd_data[gp*16 +: 16];
-end
-endgenerate
-wire [15:0] vu_eword = eword[vsel_e[FW-1:0]];
 // WU filter lane f takes EBUF bank (f + se) mod POF (skewed channel layout)
 wire [15:0] elane_word [0:POF-1];
 generate
@@ -809,7 +807,7 @@ for (gk = 0; gk < DW; gk = gk + 1) begin : vu_lane
     accel_vu #(.F_Z(F_Z)) vu_inst (
         .clk(clk), .rst(rst),
         .in_op(op), .in_x(vu_xlane[gk]), .in_e(vu_elane[gk]),
-        .in_target(vu_eword == vu_k_d1_reg),
+        .in_target(vu_elane[0] == vu_k_d1_reg),
         .in_hit(vu_elane[gk] == {14'd0, vu_pos_d1_reg[1], vu_pos_d1_reg[0] ^ ODD}),
         .in_valid(vu_valid_d1_reg && (gk == 0 || flag_wide_v)),
         .cfg_relu_gt(flag_relu_gt), .cfg_saturate(flag_sgd_sat), .cfg_c(sgd_c),
