@@ -10,13 +10,14 @@ instruction (from its fetch to the next fetch) from the program alone:
 - per item: 1 cycle to start it, its loads, then
   - MAC ops: per tile ``beats + MAC_PIPE + drains`` (the drain writes one result per
     cycle, or a line of up to DW pixels of a tile row when hwgen.compiler.lines.
-    wide_drain holds, 6 cycles later at the DRAM port); DRAM stalls queue writes in the write-back
+    wide_drain holds, 6 cycles later at the DRAM port; a fused ReLU drains each twice,
+    y then its mask); DRAM stalls queue writes in the write-back
     FIFO, which empties during the next tile's beats; only when a tile's writes outrun
     the FIFO (tiles of few beats and many results, e.g. a linear layer's WU) does the
     drain wait; the item ends with a flush until the last write, at least 7 cycles;
   - vector ops: one beat per cycle (an element-wise op on DW lanes: one line per beat and
     one line write per result, hwgen.compiler.lines.wide_vector), then
-    ``3 + unit latency`` cycles of flush; every DRAM
+    ``3 + unit latency`` cycles of flush (a fused pool: one more, its argmax line); every DRAM
     stall inside a dense result stream costs one cycle (the write-back FIFO absorbs it
     or, once full, holds the beats back), a 2x2 pool's one result per 4 beats hides them.
 
@@ -45,10 +46,10 @@ def _ceil(a: int, b: int) -> int:
 
 def write_back_depth(pox: int, poy: int, pof: int, stall_every: int = DRAM_STALL_EVERY) -> int:
     """Write-back FIFO entries (accel_core WB_DEPTH) that hold every DRAM stall of one
-    tile's POX*POY*POF results besides the 7 in flight and the 2 credits kept free, so a
-    drain never waits and the model above stays exact: the least power of two >= 16 and
-    >= 10 + ceil(results / stall_every)."""
-    need = 10 + (_ceil(pox * poy * pof, stall_every) if stall_every else 0)
+    tile's writes, two per result (a drain with a fused ReLU writes y and its mask), besides
+    the 7 in flight and the 2 credits kept free, so a drain never waits and the model above
+    stays exact: the least power of two >= 16 and >= 10 + ceil(2 * results / stall_every)."""
+    need = 10 + (_ceil(2 * pox * poy * pof, stall_every) if stall_every else 0)
     d = 16
     while d < need:
         d *= 2
@@ -78,7 +79,8 @@ class _Dram:
 def _tiles(ins, pox: int, poy: int, pof: int, row: int = 1):
     """(beats, results, drain beats) of every tile of one item of a MAC instruction, in
     RTL order; a row drain (``row`` = DW, hwgen.compiler.lines.wide_drain) takes up to
-    ``row`` pixels of a tile row per beat."""
+    ``row`` pixels of a tile row per beat (a fused ReLU's drain, ``ins.fused``, takes each
+    beat twice: y, then its mask)."""
     npix = pox * poy
     if ins.op == "CONV_WU":
         beats = ins.gs * ins.H * ins.W
@@ -91,13 +93,14 @@ def _tiles(ins, pox: int, poy: int, pof: int, row: int = 1):
         return
     F, R = (ins.C, ins.O) if ins.op == "CONV_BP" else (ins.O, ins.C)
     beats = R * ins.K * ins.K
+    two = 2 if ins.fused else 1
     for tf in range(_ceil(F, pof)):
         nf = min(pof, F - tf * pof)
         for ty in range(_ceil(ins.H, poy)):
             ny = min(poy, ins.H - ty * poy)
             for tx in range(_ceil(ins.W, pox)):
                 nx = min(pox, ins.W - tx * pox)
-                yield beats, nf * ny * nx, nf * ny * _ceil(nx, row)
+                yield beats, nf * ny * nx, two * nf * ny * _ceil(nx, row)
 
 
 def mac_beats(prog: list, pox: int, poy: int, pof: int) -> int:
@@ -131,7 +134,8 @@ def _mac_item(ins, pox: int, poy: int, pof: int, dram: _Dram, cap: int, work: li
         work[0] += beats
         work[1] += beats * results
         t += beats + MAC_PIPE
-        free = max(free, t + _RQ_TO_PORT) + drains + dram.stream(drains, results)
+        moved = 2 * results if ins.fused else results
+        free = max(free, t + _RQ_TO_PORT) + drains + dram.stream(drains, moved)
         t += drains + max(0, free - (t + drains + _RQ_TO_PORT) - cap)
     return t + max(_MAC_FLUSH, free + 1 - t)
 
@@ -139,10 +143,10 @@ def _mac_item(ins, pox: int, poy: int, pof: int, dram: _Dram, cap: int, work: li
 def _vector(ins, lanes: int = 1) -> tuple[int, int, bool]:
     """(beats, results, dense) of one item of a vector instruction; on ``lanes`` lanes (a
     wide op) each beat takes ``lanes`` elements or adjacent outputs and each result is a
-    line write."""
+    line write; a fused pool writes two per window (the maxima, then the argmax)."""
     if ins.op in ("POOL_Y", "POOL_ARG"):
         n = ins.C * (ins.H // 2) * (ins.W // 2) // lanes
-        return 4 * n, n, False
+        return 4 * n, 2 * n if ins.fused else n, False
     if ins.op == "UNPOOL":
         n = ins.C * ins.H * ins.W // lanes
         return n, n, True
@@ -195,7 +199,8 @@ def accel_cycles(prog: list, params: dict, latency: int = DRAM_LATENCY,
                     c += _mac_item(ins, pox, poy, pof, dram, cap, work, row)
                 else:
                     stalls = dram.stream(results, results * vl)
-                    c += beats + 3 + _UNIT_LATENCY[ins.op] + (stalls if dense else 0)
+                    trail = 1 if ins.fused else 0  # a fused pool's argmax line, a cycle after its maxima
+                    c += beats + 3 + _UNIT_LATENCY[ins.op] + trail + (stalls if dense else 0)
         out.append(c)
         key = f"{ins.label[0]}.{ins.label[1]}" if ins.label[1] else ins.label[0]
         per[key] = per.get(key, 0) + c

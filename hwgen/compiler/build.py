@@ -69,7 +69,7 @@ module accel_top
     output wire            busy,
     output wire            done,
     output wire [{pa}:0]   prog_addr,
-    input  wire [1279:0]   prog_data,
+    input  wire [1311:0]   prog_data,
     output wire            mem_req_valid,
     input  wire            mem_req_ready,
     output wire            mem_req_we,
@@ -168,7 +168,7 @@ def _check_lanes(pox: int, poy: int, pof: int) -> None:
 def compile_network(desc: dict, out: str | os.PathLike, pox: int | None, poy: int | None,
                     pof: int | None, state: dict | None = None, batches: list | None = None,
                     steps: int = 1, seed: int = 0, minimum: dict | None = None, force: bool = False,
-                    budget=None, dram_words: int | None = None) -> dict:
+                    budget=None, dram_words: int | None = None, fuse: bool = True) -> dict:
     """Write the accelerator folder ``out`` (see the module docstring) and return config.
 
     ``budget`` (a :class:`hwgen.compiler.choose.Budget`) with the lanes None lets the
@@ -176,6 +176,8 @@ def compile_network(desc: dict, out: str | os.PathLike, pox: int | None, poy: in
     checks them against the budget. Either way ``config.json`` and ``report.md`` carry
     the resources and the modeled figures. ``dram_words`` fixes DW, the DRAM line
     (default: :func:`hwgen.compiler.choose.line_words` of the budget, or 1 without one).
+    ``fuse`` runs each ReLU after a convolution in its FP drain and writes a pool's argmax
+    with its maxima (hwgen.compiler.program.assemble); False keeps them separate passes.
 
     ``batches`` is a list of ``(x int16 [B, C, H, W], labels int64 [B])``, one per step;
     without it ``steps`` random batches are drawn from ``seed``. ``state`` is a
@@ -218,11 +220,11 @@ def compile_network(desc: dict, out: str | os.PathLike, pox: int | None, poy: in
     candidates = None
     if pox is None:
         widest = max(s_[-1] for s_ in [tuple(net.input_shape)] + [tuple(x) for x in net.shapes] if len(s_) == 3)
-        chosen, candidates = choose(d, lambda f: assemble(d, constants, f, 1)[0],
+        chosen, candidates = choose(d, lambda f: assemble(d, constants, f, 1, fuse)[0],
                                     lambda p_, x, y, f: hardware_params(p_, x, y, f, f_z, minimum),
                                     budget, widest, dw=dram_words)
         pox, poy, pof = chosen["POX"], chosen["POY"], chosen["POF"]
-    prog, regions = assemble(d, constants, pof, steps)
+    prog, regions = assemble(d, constants, pof, steps, fuse)
     params = hardware_params(prog, pox, poy, pof, f_z, minimum, dram_words or 1)
     if budget is not None:
         params = fitting_params(params, budget, dram_words)
@@ -249,7 +251,7 @@ def compile_network(desc: dict, out: str | os.PathLike, pox: int | None, poy: in
     os.replace(tmp, out / "expected.npz")
 
     cost = perf.accel_cycles(prog, params)
-    step_prog = assemble(d, constants, pof, 1)[0]
+    step_prog = assemble(d, constants, pof, 1, fuse)[0]
     from .choose import Budget
 
     clock = budget if budget is not None else Budget(1, 1, 200.0, 1.0)  # figures at 200 MHz
@@ -272,6 +274,7 @@ def compile_network(desc: dict, out: str | os.PathLike, pox: int | None, poy: in
         "regions": {k: {"base": r.base, "words": r.words, "shape": list(r.shape),
                         "cyclic": r.layout is not None} for k, r in regions.items() if k != "_end"},
         "program": [{"op": i.op, "layer": i.label[0], "phase": i.label[1], "dst": i.dst,
+                     "dst2": i.dst2, "fused": i.extra.get("fused", i.label[0]) if i.fused else None,
                      "modeled_cycles": c} for i, c in zip(prog, cost["instructions"])],
         "modeled_cycles": {"total": cost["total"], "per_layer_phase": cost["per_layer_phase"]},
         "pox": pox, "poy": poy, "pof": pof, "resources": modeled["resources"],

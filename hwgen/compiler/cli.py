@@ -41,6 +41,10 @@ def register(sub) -> None:
                         "budget's bandwidth serves and the lanes take, 1 without a budget)")
     b.add_argument("--family", choices=("xilinx", "stratix10"), default="xilinx",
                    help="DSP block kind for --dsp (default xilinx: one 25x18 multiplier)")
+    c.add_argument("--no-fuse", action="store_true",
+                   help="run each ReLU and each pool's argmax as passes of their own (default: a "
+                        "ReLU after a convolution runs in its FP drain, a pool writes its argmax "
+                        "with its maxima)")
     c.add_argument("--out", required=True, metavar="DIR", help="the accelerator folder to write")
     c.add_argument("--steps", type=int, default=1, help="random batches when no --batch-file (default 1)")
     c.add_argument("--seed", type=int, default=0, help="seed of the random batches (default 0)")
@@ -159,7 +163,8 @@ def _compile(args) -> int:
                if getattr(args, f"{b}_depth")}
     cfg = compile_network(desc, args.out, args.pox, args.poy, args.pof, state=state, batches=batches,
                           steps=args.steps, seed=args.seed, minimum=minimum, force=args.force,
-                          budget=budget, dram_words=args.dram_words)
+                          budget=budget, dram_words=args.dram_words,
+                          fuse=not args.no_fuse)
     p = cfg["params"]
     print(f"wrote {args.out}: accel_top.v, files.f, program.hex ({len(cfg['program'])} instructions), "
           f"dram.hex ({cfg['dram']['words']} words), config.json, expected.npz, vectors/")

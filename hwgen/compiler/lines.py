@@ -56,14 +56,14 @@ ELEMENTWISE = ("RELU_Y", "RELU_MASK", "RELU_BP", "ACCUM", "APPLY", "DECAY")
 
 
 def wide_vector(ins: Instr, pox: int, poy: int, pof: int, dw: int) -> bool:
-    """Whether a vector op runs dw lanes and writes a line per result beat: its result base
-    and stride are whole lines, and the words its lanes read at once lie in distinct banks
+    """Whether a vector op runs dw lanes and writes a line per result beat: its result bases
+    (dst, and dst2 of a fused pool's argmax) and stride are whole lines, and the words its lanes read at once lie in distinct banks
     of the linear layout. Lane k reads lane 0's address + f(k):
     - element-wise ops, f(k) = k: the elements are whole lines, dw <= the banks;
     - 2x2 pooling, f(k) = 2k (dw adjacent windows): dw divides W/2, 2*dw <= XBUF's banks;
     - unpooling, f(k) = k div 2 (dw adjacent outputs): dw divides W, dw/2 <= the banks.
     (The loss reads one label per image: one lane.)"""
-    if dw == 1 or ins.dst % dw or (ins.n_items > 1 and ins.out_stride % dw):
+    if dw == 1 or ins.dst % dw or ins.dst2 % dw or (ins.n_items > 1 and ins.out_stride % dw):
         return False
     xb, eb = linear_banks(pox * poy), linear_banks(pof)
     if ins.op in ELEMENTWISE:
@@ -78,9 +78,10 @@ def wide_vector(ins: Instr, pox: int, poy: int, pof: int, dw: int) -> bool:
 def wide_drain(ins: Instr, pox: int, poy: int, pof: int, dw: int) -> bool:
     """Whether an FP/BP drain takes dw pixel lanes of a row per beat and writes them as one
     line: dw divides POX and W, so every tile row (POX pixels, or the W mod POX of the last
-    x tile) is whole lines, and the result base and stride are whole lines. (The RTL
+    x tile) is whole lines, and the result bases (dst, and dst2 of a fused ReLU) and
+    stride are whole lines. (The RTL
     strobes a chunk's pixels inside the map; under this rule every chunk is whole.)"""
     if dw == 1 or ins.op not in ("CONV_FP", "CONV_BP"):
         return False
-    return (pox % dw == 0 and ins.W % dw == 0 and ins.dst % dw == 0
+    return (pox % dw == 0 and ins.W % dw == 0 and ins.dst % dw == 0 and ins.dst2 % dw == 0
             and (ins.n_items == 1 or ins.out_stride % dw == 0))

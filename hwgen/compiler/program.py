@@ -1,11 +1,11 @@
 """The accelerator's program: the instruction format and the assembler.
 
-One instruction is one layer-phase task (docs/accelerator.md, "Program format"): 40
-fields of 32 bits, 1280 bits, written as one hex line per instruction (field 39 first, so
-``$readmemh`` into ``reg [1279:0]`` puts field k at bits ``[32k +: 32]``). Fields 0..19
-say what to do; fields 20..39 are products and quotients of them that the assembler
-computes once, so the controller's address generators only add (no multiplier or
-divider outside the MAC lanes).
+One instruction is one layer-phase task (docs/accelerator.md, "Program format"): 41
+fields of 32 bits, 1312 bits, written as one hex line per instruction (field 40 first, so
+``$readmemh`` into ``reg [1311:0]`` puts field k at bits ``[32k +: 32]``). Fields 0..19
+and 40 say what to do; fields 20..39 are products and quotients of them that the
+assembler computes once, so the controller's address generators only add (no multiplier
+or divider outside the MAC lanes).
 
 =====  ==========  ============================================================
 field  name        meaning
@@ -15,7 +15,9 @@ field  name        meaning
                    (fxtrain.numerics ROUNDING_MODES order: 2 = half_up); 16, 17, 18
                    the XBUF, EBUF and weight loads are wide; 19 the vector unit runs
                    DW lanes; 20 the FP/BP drain writes a line of a row per beat
-                   (the rules: hwgen.compiler.lines)
+                   (the rules: hwgen.compiler.lines); 21 fused: the op also writes
+                   its second result at dst2 (CONV_FP: the ReLU that follows the
+                   layer, y at dst and its mask at dst2; POOL_Y: the argmax at dst2)
 1      n_items     images (FP, BP, element-wise), groups (WU), or 1 (update)
 2      count       elements per item of an element-wise op (ReLU, loss, update)
 3..6   C, H, W, O  input channels and size, output channels (BP: the layer's own)
@@ -39,6 +41,7 @@ field  name        meaning
                    POF*K*K, TC*POF*K*K, K*K*POF, K*POF, POF*K*K*POF, TC*POF*K*K*POF,
                    (NP div POF)*POF*K*K*POF, WB (NP = POX*POY, HB = ceil(H/POY),
                    WB = ceil(W/POX): the banked buffers' layouts, accel_core's header)
+40     dst2        second result base of a fused op (bit 21), in the layout of dst
 =====  ==========  ============================================================
 
 Compatibility: the format is versioned by ``FORMAT_VERSION``; a field's meaning never
@@ -53,9 +56,9 @@ from fxtrain.numerics.formats import ROUNDING_MODES
 from .dram_map import Region, dram_map, first_weighted, layer_shapes
 from .lines import wide_drain, wide_loads, wide_vector
 
-FORMAT_VERSION = 3  # 3: fields 23, 24, 30, 39 describe the banked XBUF/EBUF layouts
-INSTR_BITS = 1280
-FIELDS = 40
+FORMAT_VERSION = 4  # 3: fields 23, 24, 30, 39 describe the banked XBUF/EBUF layouts; 4: fusion, dst2
+INSTR_BITS = 1312
+FIELDS = 41
 #: the derived fields 20..39
 DERIVED = ("hw", "kk", "tc", "cq_hw", "oq_hw", "hpwp", "tiles3", "tiles2", "tiles1", "poy_w", "hbwb",
            "pof_hw", "pof_kk", "tc_pof_kk", "kk_pof", "k_pof", "pof_kk_pof", "tc_pof_kk_pof",
@@ -86,6 +89,8 @@ class Instr:
     src_a: int = 0
     src_b: int = 0
     dst: int = 0
+    dst2: int = 0
+    fused: bool = False
     x_len: int = 0
     e_len: int = 0
     out_stride: int = 0
@@ -118,7 +123,7 @@ class Instr:
         v = [hw, kk, tc, -(-self.C // npix) * hw, -(-self.O // pof) * hw, (self.H // 2) * (self.W // 2),
              *tiles, poy * self.W, -(-self.H // poy) * wb, pof * hw, pof * kk, tc * pof * kk, kk * pof,
              self.K * pof, pof * kk * pof, tc * pof * kk * pof, (npix // pof) * pof * kk * pof, wb]
-        return v + [0] * (FIELDS - 20 - len(v))
+        return v + [0] * (len(DERIVED) - len(v))
 
     def fields(self, lanes: tuple[int, int, int] = (1, 1, 1), dw: int = 1) -> list[int]:
         if not -128 <= self.shift <= 127:
@@ -131,12 +136,12 @@ class Instr:
         wd = wide_drain(self, *lanes, dw)
         flags = (OPCODES[self.op] | self.relu_gt << 8 | self.sgd_saturate << 9 | self.rq_wrap << 10
                  | ROUNDING_MODES.index(self.rounding) << 12 | wx << 16 | we << 17 | ww << 18 | wv << 19
-                 | wd << 20)
+                 | wd << 20 | self.fused << 21)
         f = [flags, self.n_items, self.count, self.C, self.H, self.W, self.O, self.K, self.pad,
              self.src_a, self.src_b, self.dst, self.x_len, self.e_len, self.out_stride,
              self.shift & 0xFF, self.acc_bits,
              (self.const & 0xFFFF) | self.sgd_shift << 16 | self.sgd_align << 24, self.gs, self.w_len]
-        f += self.derived(*lanes)
+        f += self.derived(*lanes) + [self.dst2]
         for i, v in enumerate(f):
             if not 0 <= v < 1 << 32:
                 raise ValueError(f"{self.label}: field {i} = {v} does not fit 32 bits")
@@ -153,7 +158,7 @@ def program_hex(prog: list[Instr], lanes: tuple[int, int, int], dw: int = 1) -> 
 
 
 def decode_line(line: str) -> list[int]:
-    """The FIELDS (40) fields of one hex line (for tests and debugging)."""
+    """The FIELDS (41) fields of one hex line (for tests and debugging)."""
     line = line.strip()
     if len(line) != INSTR_BITS // 4:
         raise ValueError(f"an instruction line has {INSTR_BITS // 4} hex digits, got {len(line)}")
@@ -180,10 +185,14 @@ def _spec_ok(spec: dict, what: str, roundings: tuple) -> None:
                          f"(supported: {', '.join(roundings)}); stochastic rounding is not yet")
 
 
-def assemble(desc: dict, constants: dict, pof: int, steps: int = 1) -> tuple[list[Instr], dict[str, Region]]:
+def assemble(desc: dict, constants: dict, pof: int, steps: int = 1,
+             fuse: bool = True) -> tuple[list[Instr], dict[str, Region]]:
     """The program of ``steps`` training steps of ``desc`` (a ``Network.describe()`` dict)
     and its DRAM map: the step's instructions once per step (step s reading its batch
-    from ``act0@s``/``labels@s``), then HALT. ``constants`` is {layer: {"lr_q", "s_q",
+    from ``act0@s``/``labels@s``), then HALT. With ``fuse`` (the default), a ReLU right
+    after a convolution or linear layer runs in that layer's FP drain (CONV_FP writes y
+    and the mask; no RELU_Y, RELU_MASK) and a max-pool writes its argmax with its maxima
+    (POOL_Y; no POOL_ARG): the same words in DRAM, read from the buffers once. ``constants`` is {layer: {"lr_q", "s_q",
     "m_q", "lr_frac", "scale_frac"}} (fxtrain.nn.update.lr_constants; constant over the
     steps, as the engine's lr is)."""
     if isinstance(steps, bool) or not isinstance(steps, int) or steps < 1:
@@ -195,12 +204,12 @@ def assemble(desc: dict, constants: dict, pof: int, steps: int = 1) -> tuple[lis
         view = dict(regions)
         if s:
             view["act0"], view["labels"] = regions[f"act0@{s}"], regions[f"labels@{s}"]
-        prog += _step(desc, constants, pof, view)
+        prog += _step(desc, constants, pof, view, fuse)
     prog.append(Instr("HALT", ("halt", "")))
     return prog, regions
 
 
-def _step(desc: dict, constants: dict, pof: int, regions: dict[str, Region]) -> list[Instr]:
+def _step(desc: dict, constants: dict, pof: int, regions: dict[str, Region], fuse: bool) -> list[Instr]:
     plan = desc["plan"]
     hyper = desc["hyper"]
     batch, groups = int(hyper["batch"]), int(hyper["groups"])
@@ -265,11 +274,17 @@ def _step(desc: dict, constants: dict, pof: int, regions: dict[str, Region]) -> 
             d = mac_dims(L, shapes[i])
             w = regions[f"{name}.weight"]
             spec = lp(name)["activation"]
+            relu = fuse and i + 1 < len(layers) and layers[i + 1]["type"] == "ReLU"
+            fused = dict(dst=regions[f"act{i + 2}"].base, dst2=regions[f"mask{i + 1}"].base, fused=True,
+                         relu_gt=relu_gt, extra={"fused": layers[i + 1]["name"]}) if relu else {}
             prog.append(Instr("CONV_FP", (name, "fp"), n_items=batch, src_a=src.base, src_b=w.base,
-                              dst=dst.base, x_len=size_in, out_stride=size_out, w_len=w.words,
+                              x_len=size_in, out_stride=size_out, w_len=w.words,
                               acc_bits=lp(name)["acc_bits"]["fp"],
-                              **requant(spec, f + fmt_f(lp(name)["weight"]), f"{name} activation"), **d))
+                              **requant(spec, f + fmt_f(lp(name)["weight"]), f"{name} activation"), **d,
+                              **({"dst": dst.base} | fused)))
             f = fmt_f(spec)
+        elif t == "ReLU" and fuse and i and layers[i - 1]["type"] in ("Conv2d", "Linear"):
+            pass  # in the layer's FP drain
         elif t == "ReLU":
             common = dict(n_items=batch, count=size_in, src_a=src.base, x_len=size_in,
                           out_stride=size_in, relu_gt=relu_gt)
@@ -279,8 +294,12 @@ def _step(desc: dict, constants: dict, pof: int, regions: dict[str, Region]) -> 
             C, H, W = shapes[i]
             common = dict(n_items=batch, C=C, H=H, W=W, src_a=src.base, x_len=size_in,
                           out_stride=size_out)
-            prog.append(Instr("POOL_Y", (name, "fp"), dst=dst.base, **common))
-            prog.append(Instr("POOL_ARG", (name, "fp"), dst=regions[f"arg{i}"].base, **common))
+            if fuse:
+                prog.append(Instr("POOL_Y", (name, "fp"), dst=dst.base, dst2=regions[f"arg{i}"].base,
+                                  fused=True, **common))
+            else:
+                prog.append(Instr("POOL_Y", (name, "fp"), dst=dst.base, **common))
+                prog.append(Instr("POOL_ARG", (name, "fp"), dst=regions[f"arg{i}"].base, **common))
     n = len(layers)
     weighted = [L["name"] for L in layers if L["type"] in ("Conv2d", "Linear")]
     logits_f = fmt_f(lp(weighted[-1])["activation"])

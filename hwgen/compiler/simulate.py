@@ -171,17 +171,25 @@ def first_mismatch(folder: Path, config: dict, img: np.ndarray) -> str | None:
     prog = config["program"]
     per_step = (len(prog) - 1) // steps
     for ins in prog[(steps - 1) * per_step:-1]:
+        label = (ins["layer"], ins["phase"])
         if ins["op"] == "CONV_WU":
             layer = ins["layer"]
             groups = sum(1 for k in regions if k.startswith(f"{layer}.wgrad"))
-            cands = [(f"{layer}.wgrad{g}", g) for g in range(groups)]
+            cands = [(f"{layer}.wgrad{g}", g, label, "CONV_WU") for g in range(groups)]
+        elif ins.get("fused") and ins["op"] == "CONV_FP":  # the ReLU's y and mask
+            relu = (ins["fused"], "fp")
+            cands = [(by_base.get(ins["dst"]), None, relu, "RELU_Y"),
+                     (by_base.get(ins["dst2"]), None, relu, "RELU_MASK")]
+        elif ins.get("fused"):  # a pool's maxima and argmax
+            cands = [(by_base.get(ins["dst"]), None, label, "POOL_Y"),
+                     (by_base.get(ins["dst2"]), None, label, "POOL_ARG")]
         else:
-            cands = [(by_base.get(ins["dst"]), None)]
-        for rname, g in cands:
+            cands = [(by_base.get(ins["dst"]), None, label, ins["op"])]
+        for rname, g, lab, op in cands:
             if rname is None or rname not in regions:
                 continue
             try:
-                want, role = _bundle_tensor(bundle, step, (ins["layer"], ins["phase"]), ins["op"], rname, g)
+                want, role = _bundle_tensor(bundle, step, lab, op, rname, g)
             except KeyError:
                 continue
             if want is None:
@@ -192,7 +200,7 @@ def first_mismatch(folder: Path, config: dict, img: np.ndarray) -> str | None:
             if diff.size:
                 idx = tuple(int(v) for v in np.unravel_index(diff[0], got.shape))
                 gtxt = f" group {g}" if g is not None else ""
-                return (f"layer {ins['layer']}, phase {ins['phase']}, tensor {role}{gtxt} "
+                return (f"layer {lab[0]}, phase {lab[1]}, tensor {role}{gtxt} "
                         f"({rname}), index {list(idx)}: RTL {int(got.reshape(-1)[diff[0]])}, "
                         f"fxtrain {int(want.reshape(-1)[diff[0]])} ({diff.size} words differ)")
     return None

@@ -114,7 +114,7 @@ module accel_core #
     // DRAM words per line (a read returns a line), a power of two in 1..64
     parameter DW = 1,
     // Width of an instruction, hwgen.compiler.program.INSTR_BITS; leave at its default
-    parameter INSTR_W = 1280
+    parameter INSTR_W = 1312
 )
 (
     input  wire                clk,
@@ -215,8 +215,8 @@ initial begin
         $error("Error: DW must be a power of two in 1..64, got %0d (instance %m)", DW);
         $finish;
     end
-    if (INSTR_W != 1280) begin
-        $error("Error: INSTR_W must be 1280 (40 fields of 32 bits), got %0d (instance %m)", INSTR_W);
+    if (INSTR_W != 1312) begin
+        $error("Error: INSTR_W must be 1312 (41 fields of 32 bits), got %0d (instance %m)", INSTR_W);
         $finish;
     end
 end
@@ -234,6 +234,7 @@ wire        flag_wide_e = ir_reg[17];
 wire        flag_wide_w = ir_reg[18];
 wire        flag_wide_v = ir_reg[19];  // the vector unit runs DW lanes
 wire        flag_wide_d = ir_reg[20];  // the FP/BP drain takes DW pixel lanes of a row per beat
+wire        flag_fuse = ir_reg[21];    // CONV_FP: ReLU y at dst, mask at dst2; POOL_Y: argmax at dst2
 wire [31:0] n_items = ir_reg[1*32 +: 32];
 wire [31:0] count = ir_reg[2*32 +: 32];
 wire [31:0] C = ir_reg[3*32 +: 32];
@@ -275,6 +276,7 @@ wire [31:0] pof_kk_pof = ir_reg[36*32 +: 32];
 wire [31:0] tc_pof_kk_pof = ir_reg[37*32 +: 32];
 wire [31:0] npq_pof_kk_pof = ir_reg[38*32 +: 32];
 wire [31:0] wb = ir_reg[39*32 +: 32];      // ceil(W/POX): a row of quotients in an XBUF bank
+wire [31:0] dst2 = ir_reg[40*32 +: 32];    // a fused op's second result base
 
 /* verilator lint_off UNUSEDSIGNAL */
 wire [INSTR_W-1:0] ir_unused = ir_reg;
@@ -296,7 +298,7 @@ localparam integer NPR = NP % POF;
 // ---------------------------------------------------------------- state
 reg [3:0]          state_reg;
 reg [PROG_AW-1:0]  pc_reg;
-reg [31:0]         item_reg, item_xa_reg, item_ea_reg, item_dst_reg;
+reg [31:0]         item_reg, item_xa_reg, item_ea_reg, item_dst_reg, item_dst2_reg;
 
 // loads
 reg [31:0]         ld_base_reg, ld_len_reg, ld_req_reg, ld_rsp_reg;  // len, req, rsp: lines or words
@@ -351,6 +353,7 @@ reg [31:0] d1_w_reg;    // FP/BP d1*W
 reg [31:0] df_g_reg;    // WU df*KK*POF
 reg [31:0] cq_reg, cr_reg;  // WU (c0 + d0) div POF, mod POF
 reg [31:0] cq_g_reg;    // WU cq*POF*KK*POF
+reg        dpass_reg;   // a fused ReLU drains each beat twice: 0 y, 1 its mask
 
 // vector counters and their products
 reg [31:0] vc_reg, vy_reg, vx_reg, vw_reg, vj_reg;
@@ -369,6 +372,9 @@ assign trace_pc = pc_reg;
 wire        afifo_in_valid;
 wire [31:0] afifo_in_addr;
 wire [DW-1:0] afifo_in_strb, afifo_out_strb;
+// a write's kind, decided when its address is queued: 0x plain, 10 a fused ReLU's y,
+// 11 its mask (the drain's result is transformed when it reaches the FIFO)
+wire [1:0]  afifo_in_kind, afifo_out_kind;
 wire [31:0] afifo_out_addr;
 /* verilator lint_off UNUSEDSIGNAL */
 wire        afifo_out_valid, afifo_in_ready, wfifo_in_ready;
@@ -383,10 +389,11 @@ wire [WFW-1:0] wfifo_out_data;
 wire        loading = state_reg == S_LOADW || state_reg == S_LOADX || state_reg == S_LOADE;
 wire        can_issue = ({1'b0, afifo_count} + {1'b0, wfifo_count}) < FIFO_DEPTH - 1;
 
-sync_fifo #(.WIDTH(32 + DW), .DEPTH(FIFO_DEPTH)) afifo_inst (
+sync_fifo #(.WIDTH(34 + DW), .DEPTH(FIFO_DEPTH)) afifo_inst (
     .clk(clk), .rst(rst),
-    .in_data({afifo_in_strb, afifo_in_addr}), .in_valid(afifo_in_valid), .in_ready(afifo_in_ready),
-    .out_data({afifo_out_strb, afifo_out_addr}), .out_valid(afifo_out_valid), .out_ready(res_valid),
+    .in_data({afifo_in_kind, afifo_in_strb, afifo_in_addr}), .in_valid(afifo_in_valid),
+    .in_ready(afifo_in_ready),
+    .out_data({afifo_out_kind, afifo_out_strb, afifo_out_addr}), .out_valid(afifo_out_valid), .out_ready(res_valid),
     .count(afifo_count)
 );
 
@@ -764,7 +771,7 @@ endgenerate
 wire [31:0] wu_bank_sum = df_reg + cr_reg;
 wire [31:0] wu_bank = wu_bank_sum >= POF ? wu_bank_sum - POF : wu_bank_sum;
 wire [31:0] drain_addr_wu = item_dst_reg + t3_w_reg + cq_g_reg + df_g_reg + t1_kpof_reg + t0_pof_reg + wu_bank;
-wire [31:0] drain_addr_fb = item_dst_reg + o0_hw_reg + df_hw_reg + ty0w_reg + d1_w_reg + tx0_reg + d0_reg;
+wire [31:0] drain_addr_fb = (dpass_reg ? item_dst2_reg : item_dst_reg) + o0_hw_reg + df_hw_reg + ty0w_reg + d1_w_reg + tx0_reg + d0_reg;
 wire        drain_feed = state_reg == S_MAC_DRAIN && can_issue;
 
 wire [DW*16-1:0] rq_data;
@@ -786,6 +793,7 @@ reg         vu_valid_d1_reg;
 reg  [15:0] vu_k_d1_reg;
 reg  [1:0]  vu_pos_d1_reg;
 wire [DW*16-1:0] vu_out_data;
+wire [DW*16-1:0] vu_aux_data;
 /* verilator lint_off UNUSEDSIGNAL */
 wire [DW-1:0]    vu_out_valid;  // the lanes run in step: lane 0's says when
 /* verilator lint_on UNUSEDSIGNAL */
@@ -812,22 +820,53 @@ for (gk = 0; gk < DW; gk = gk + 1) begin : vu_lane
         .in_valid(vu_valid_d1_reg && (gk == 0 || flag_wide_v)),
         .cfg_relu_gt(flag_relu_gt), .cfg_saturate(flag_sgd_sat), .cfg_c(sgd_c),
         .cfg_shift(sgd_shift), .cfg_align(sgd_align),
-        .out_data(vu_out_data[gk*16 +: 16]), .out_valid(vu_out_valid[gk])
+        .out_data(vu_out_data[gk*16 +: 16]), .out_aux(vu_aux_data[gk*16 +: 16]),
+        .out_valid(vu_out_valid[gk])
     );
+end
+endgenerate
+
+// a fused pool queues its maxima's address at a window's third beat and its argmax's at
+// the fourth; the argmax line follows the maxima one cycle later (the next window's
+// result is 4 beats away)
+wire        vu_push_y = is_pool && flag_fuse && vw_reg == 2;
+wire        vu_to_dst2 = is_pool && flag_fuse && vw_reg == 3;
+reg         arg_pend_reg;
+reg  [DW*16-1:0] arg_line_reg;
+always @(posedge clk) begin
+    arg_pend_reg <= vu_out_valid[0] && is_pool && flag_fuse;
+    arg_line_reg <= flag_wide_v ? vu_aux_data : {DW{vu_aux_data[15:0]}};
+    if (rst) begin
+        arg_pend_reg <= 1'b0;
+    end
+end
+
+// a fused ReLU (CONV_FP with flag_fuse) turns the requantized sums into y or the mask,
+// by the kind queued with the write's address
+wire [DW*16-1:0] rq_line = flag_wide_d ? rq_data : {DW{rq_data[15:0]}};
+wire [DW*16-1:0] rq_out;
+generate
+for (gk = 0; gk < DW; gk = gk + 1) begin : relu_lane
+    wire [15:0] v = rq_line[gk*16 +: 16];
+    wire keep = flag_relu_gt ? !v[15] && v != 16'd0 : !v[15];
+    assign rq_out[gk*16 +: 16] = !afifo_out_kind[1] ? v
+                                 : (afifo_out_kind[0] ? {15'd0, keep} : (keep ? v : 16'd0));
 end
 endgenerate
 
 // one result goes to every word of the line and is strobed at its address' word; a wide
 // op's DW results fill the line
 /* verilator lint_off UNUSEDSIGNAL */
-wire [31:0] wr_addr_in = is_mac ? (is_wu ? drain_addr_wu : drain_addr_fb) : item_dst_reg + vj_reg;
+wire [31:0] wr_addr_in = is_mac ? (is_wu ? drain_addr_wu : drain_addr_fb)
+                                : (vu_to_dst2 ? item_dst2_reg : item_dst_reg) + vj_reg;
 /* verilator lint_on UNUSEDSIGNAL */
 wire [DW-1:0] strb_one = DW > 1 ? {{(DW-1){1'b0}}, 1'b1} << wr_addr_in[DWB-1:0] : {DW{1'b1}};
-assign res_valid = is_mac ? rq_valid : vu_out_valid[0];
-assign res_data = is_mac ? (flag_wide_d ? rq_data : {DW{rq_data[15:0]}})
-                         : (flag_wide_v ? vu_out_data : {DW{vu_out_data[15:0]}});
+assign res_valid = is_mac ? rq_valid : vu_out_valid[0] || arg_pend_reg;
+assign res_data = is_mac ? rq_out
+                         : (arg_pend_reg ? arg_line_reg : (flag_wide_v ? vu_out_data : {DW{vu_out_data[15:0]}}));
 assign res_strb = afifo_out_strb;
-assign afifo_in_valid = drain_feed || (vu_issue && vu_out_beat);
+assign afifo_in_kind = (is_fp && flag_fuse) ? {1'b1, dpass_reg} : 2'b00;
+assign afifo_in_valid = drain_feed || (vu_issue && (vu_out_beat || vu_push_y));
 assign afifo_in_addr = wr_addr_in;
 assign afifo_in_strb = (is_mac && flag_wide_d) ? drain_strb : ((!is_mac && flag_wide_v) ? {DW{1'b1}} : strb_one);
 
@@ -1026,6 +1065,7 @@ always @(posedge clk) begin
             item_xa_reg <= src_a;
             item_ea_reg <= src_b;
             item_dst_reg <= dst;
+            item_dst2_reg <= dst2;
             if (is_fp || is_bp) begin
                 start_load(src_b, w_len, flag_wide_w);
                 state_reg <= S_LOADW;
@@ -1124,13 +1164,18 @@ always @(posedge clk) begin
                 df_reg <= 32'd0; d1_reg <= 32'd0; d0_reg <= 32'd0;
                 dp_reg <= 32'd0; d1_pox_reg <= 32'd0; df_hw_reg <= 32'd0; d1_w_reg <= 32'd0;
                 df_g_reg <= 32'd0; cq_reg <= c0q_reg; cr_reg <= c0r_reg; cq_g_reg <= c0q_g_reg;
+                dpass_reg <= 1'b0;
                 state_reg <= S_MAC_DRAIN;
             end else begin
                 wait_reg <= wait_reg - 1'b1;
             end
         end
         S_MAC_DRAIN: begin
-            if (drain_feed) begin
+            if (drain_feed && is_fp && flag_fuse) begin
+                dpass_reg <= !dpass_reg;
+            end
+            // a fused ReLU's drain steps after the mask pass of each beat
+            if (drain_feed && (!(is_fp && flag_fuse) || dpass_reg)) begin
                 if (d0_reg + dstep < n0) begin
                     d0_reg <= d0_reg + dstep;
                     dp_reg <= dp_reg + dstep;
@@ -1262,6 +1307,7 @@ always @(posedge clk) begin
                     item_xa_reg <= item_xa_reg + x_len;
                     item_ea_reg <= item_ea_reg + e_len;
                     item_dst_reg <= item_dst_reg + out_stride;
+                    item_dst2_reg <= item_dst2_reg + out_stride;
                     state_reg <= S_ITEM;
                 end
             end

@@ -19,7 +19,8 @@ on-chip buffers' words), and the unit named by in_op computes (library module, e
     DECAY  13    fit(rnd(e * c))           V  = V*m_q     sgd_momentum  fpl19_decay
 
 POOL beats come in whole windows (4 in row-major window order), one result per window;
-every other op gives one result per beat. Results leave in beat order.
+every other op gives one result per beat. Results leave in beat order. out_aux carries
+the window's argmax (0..3) with every POOL result, so a fused pool writes both.
 
 Timing: no backpressure. Latency (beat to out_valid): 1 for RELU_*, UNPOOL, LOSS; 1 after
 a window's last beat for POOL_*; 4 for ACCUM/APPLY/DECAY. One instruction's beats all use
@@ -65,6 +66,7 @@ module accel_vu #
      * Results
      */
     output reg  [15:0]  out_data,
+    output wire [15:0]  out_aux,
     output reg          out_valid
 );
 
@@ -105,6 +107,8 @@ maxpool #(.DATA_WIDTH(16), .LANES(1), .K(2)) pool_inst (
     .in_data(in_x), .in_valid(in_valid && is_pool),
     .out_data(pool_data), .out_arg(pool_arg), .out_valid(pool_valid)
 );
+
+assign out_aux = {14'd0, pool_arg};
 
 // ---------------------------------------------------------------- loss gradient
 wire [15:0] loss_data;

@@ -4,7 +4,7 @@ accel_tb: runs the generated accelerator top (accel_top) on a program and a DRAM
 (simulation only; Verilator --binary or Icarus)
 
 Plusargs (hwgen.compiler.simulate passes them):
-    +program=FILE   the program, $readmemh, one 1280-bit instruction per line
+    +program=FILE   the program, $readmemh, one 1312-bit instruction per line
     +dram=FILE      the DRAM image, $readmemh, one 16-bit word per line
     +words=N        how many words the image has (and the dump writes back)
     +dump=FILE      where the DRAM is written after HALT
@@ -43,8 +43,8 @@ reg start = 1'b0;
 
 always #5 clk = ~clk;
 
-reg  [1279:0] prog [0:(1<<PROG_AW)-1];
-reg  [1279:0] prog_q;
+reg  [1311:0] prog [0:(1<<PROG_AW)-1];
+reg  [1311:0] prog_q;
 wire [PROG_AW-1:0] prog_addr;
 
 wire        req_valid, req_ready, req_we, rsp_valid, trace_valid, busy, done;

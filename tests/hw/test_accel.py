@@ -20,6 +20,7 @@ from fxtrain.presets import fpl19
 from hwgen import checks, sim
 from hwgen.compiler.build import compile_network
 from hwgen.compiler.image import read_hex_words, unpack
+from hwgen.compiler.program import INSTR_BITS
 from hwgen.compiler.simulate import _regions, first_mismatch, simulate
 
 LANES = (3, 2, 4)
@@ -53,11 +54,11 @@ def net_1x1() -> list:
 
 
 def build(tmp_path, layers, in_ch: int, steps: int = 1, batch: int = 4, groups: int = 2, seed: int = 5,
-          lanes=LANES, dw: int | None = None):
+          lanes=LANES, dw: int | None = None, fuse: bool = True):
     net = Network(layers, fpl19(batch=batch, groups=groups, lr=0.05), (in_ch, 8, 8), seed=seed, name="t")
     folder = tmp_path / "accel"
     cfg = compile_network(net.describe(), folder, *lanes, steps=steps, seed=seed, minimum=DEPTHS,
-                          dram_words=dw)
+                          dram_words=dw, fuse=fuse)
     return folder, cfg
 
 
@@ -84,9 +85,10 @@ def test_ragged_channel_counts(tmp_path):
     check(simulate(folder))
 
 
-def test_1x1_conv(tmp_path):
+def test_1x1_conv_with_every_relu_and_argmax_a_pass_of_its_own(tmp_path):
     need("verilator")
-    folder, _ = build(tmp_path, net_1x1(), 1)
+    folder, cfg = build(tmp_path, net_1x1(), 1, fuse=False)
+    assert {"RELU_Y", "RELU_MASK", "POOL_ARG"} <= {p["op"] for p in cfg["program"]}
     check(simulate(folder))
 
 
@@ -112,6 +114,11 @@ def test_every_layer_phase_tensor_matches_the_bundle(step_a):
     where = [int(v) for v in np.unravel_index(5, r.shape)]  # [image, channel, y, x] of the flipped word
     assert text is not None and text.startswith(f"layer pool0, phase fp, tensor argmax (arg4), index {where}:")
     assert text.endswith("(1 words differ)")
+    # relu0 runs in conv0's FP drain: its mask is named as relu0's
+    bad = img.copy()
+    bad[regions["mask1"].base] ^= 1
+    text = first_mismatch(folder, cfg, bad)
+    assert text is not None and text.startswith("layer relu0, phase fp, tensor mask (mask1), index [0, 0, 0, 0]:")
 
 
 def test_mismatch_names_layer_phase_tensor_and_index(tmp_path):
@@ -122,7 +129,7 @@ def test_mismatch_names_layer_phase_tensor_and_index(tmp_path):
     j = next(i for i, p in enumerate(cfg["program"]) if (p["layer"], p["op"]) == ("conv1", "CONV_BP"))
     v = int(lines[j], 16)
     v ^= 1 << (15 * 32)
-    lines[j] = f"{v:0320x}"
+    lines[j] = f"{v:0{INSTR_BITS // 4}x}"
     (folder / "program.hex").write_text("\n".join(lines) + "\n")
     r = simulate(folder)
     assert not r.ok and r.tensors_equal < r.tensors_total
@@ -140,7 +147,8 @@ def test_dram_lines_train_word_for_word_in_the_cycles_modeled(step_wide):
     """DW = 4: the pixel (FP/BP), skewed channel (WU), linear (vector ops) and weight loads
     move a line per cycle, the rest one word; element-wise ops, pooling and unpooling run 4
     vector lanes and the FP/BP drain takes 4 pixels of a row per beat, each writing a line
-    per beat; every tensor equal, every cycle modeled."""
+    per beat (a fused ReLU's drain two: y and the mask); every tensor equal, every cycle
+    modeled."""
     folder, cfg, result = step_wide
     check(result)
     for v in result.per_layer_phase.values():
@@ -155,8 +163,14 @@ def test_dram_lines_train_word_for_word_in_the_cycles_modeled(step_wide):
     assert wide["conv1", "CONV_FP"] == 0b10101 and wide["conv1", "CONV_BP"] == 0b10101
     assert wide["conv1", "CONV_WU"] == 0b00011 and wide["relu1", "RELU_BP"] == 0b01011
     assert wide["conv1", "APPLY"] == 0b01011 and wide["pool0", "POOL_Y"] == 0b01001
-    assert wide["pool0", "UNPOOL"] == 0b01011 and wide["pool1", "POOL_ARG"] & 0b01000 == 0
+    assert wide["pool0", "UNPOOL"] == 0b01011 and wide["pool1", "POOL_Y"] & 0b01000 == 0
     assert wide["loss", "LOSS"] == 0 and wide["fc", "CONV_FP"] == 0b00100
+    # every ReLU runs in its convolution's FP drain, every argmax with its pool's maxima
+    fused = {(p["layer"], p["op"]): int(line, 16) >> 21 & 1
+             for p, line in zip(cfg["program"], (folder / "program.hex").read_text().split())}
+    assert {k for k, f in fused.items() if f} == {(c, "CONV_FP") for c in ("conv0", "conv1", "conv2")} | {
+        ("pool0", "POOL_Y"), ("pool1", "POOL_Y")}
+    assert not {"RELU_Y", "RELU_MASK", "POOL_ARG"} & {p["op"] for p in cfg["program"]}
     narrow, _ = build(folder.parent / "n", net_ragged(), 3, steps=2, lanes=(4, 2, 4), dw=1)
     narrow_cfg = json.loads((narrow / "config.json").read_text())
     assert cfg["modeled_cycles"]["total"] < 0.85 * narrow_cfg["modeled_cycles"]["total"]

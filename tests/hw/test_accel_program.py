@@ -102,13 +102,13 @@ def test_softmax_loss_and_bad_lanes_are_refused(tmp_path):
 
 @pytest.mark.parametrize("lanes,dw,expect", [
     ((4, 2, 4), 1, {}),  # one word per cycle: never a line
-    ((4, 2, 4), 4, {("conv0", "CONV_FP"): 0b101, ("conv0", "CONV_WU"): 0b011, ("relu0", "RELU_MASK"): 0b001,
+    ((4, 2, 4), 4, {("conv0", "CONV_FP"): 0b101, ("conv0", "CONV_WU"): 0b011, ("pool0", "POOL_Y"): 0b001,
                     ("fc", "CONV_FP"): 0b100}),
     ((3, 2, 4), 2, {("conv0", "CONV_FP"): 0b100,  # 2 does not divide POX = 3: pixel loads stay words
                     ("conv0", "CONV_WU"): 0b010,  # 6 XBUF banks are no power of two: not skewed
-                    ("relu0", "RELU_MASK"): 0b001}),
+                    ("pool0", "POOL_Y"): 0b001}),
     ((4, 2, 4), 8, {("conv0", "CONV_FP"): 0b000,  # 8 divides neither POX nor POF
-                    ("conv0", "CONV_WU"): 0b001, ("relu0", "RELU_MASK"): 0b001}),
+                    ("conv0", "CONV_WU"): 0b001, ("pool0", "POOL_Y"): 0b001}),
 ])
 def test_wide_load_flags_follow_the_layout_rule(lanes, dw, expect):
     n = net()
@@ -117,6 +117,35 @@ def test_wide_load_flags_follow_the_layout_rule(lanes, dw, expect):
         flags = decode_line(ins.hex(lanes, dw))[0] >> 16 & 7
         assert flags == expect.get(ins.label and (ins.label[0], ins.op), flags if expect else 0), (ins.label, ins.op)
     # a base off the line is never wide, whatever the layout
-    ins = next(i for i in prog if i.op == "RELU_MASK")
+    ins = next(i for i in prog if i.op == "POOL_Y")
     ins.src_a += 1
     assert decode_line(ins.hex(lanes, max(dw, 2)))[0] >> 16 & 1 == 0
+
+
+def test_fusion_writes_the_same_regions_in_fewer_passes():
+    n = net()
+    c = {L.name: lr_constants(n.recipe, n.plan, n.plan[L.name]) for L in n.weighted_layers}
+    fused, regions = assemble(n.describe(), c, 4)
+    apart, _ = assemble(n.describe(), c, 4, fuse=False)
+    ops = [i.op for i in fused]
+    assert "RELU_Y" not in ops and "RELU_MASK" not in ops and "POOL_ARG" not in ops
+    assert len(apart) == len(fused) + 3  # relu0's y and mask, pool0's argmax
+    fp = next(i for i in fused if i.op == "CONV_FP" and i.label[0] == "conv0")
+    pool = next(i for i in fused if i.op == "POOL_Y")
+    by_dst = {(i.op, i.dst) for i in apart}
+    # the fused instructions write where the separate passes did
+    assert ("RELU_Y", fp.dst) in by_dst and ("RELU_MASK", fp.dst2) in by_dst
+    assert ("POOL_Y", pool.dst) in by_dst and ("POOL_ARG", pool.dst2) in by_dst
+    assert (fp.dst, fp.dst2) == (regions["act2"].base, regions["mask1"].base)
+    for ins in (fp, pool):
+        f = decode_line(ins.hex((4, 2, 4), 4))
+        assert f[0] >> 21 & 1 == 1 and f[40] == ins.dst2
+    # the fc layer has no ReLU after it; a separate pass never sets the bit
+    assert not next(i for i in fused if i.label == ("fc", "fp")).fused
+    assert all(decode_line(i.hex((4, 2, 4)))[0] >> 21 & 1 == 0 for i in apart)
+    # a second result off the line keeps the drain and the pool one word wide
+    assert decode_line(fp.hex((4, 2, 4), 4))[0] >> 20 & 1 == 1
+    fp.dst2 += 1
+    pool.dst2 += 2
+    assert decode_line(fp.hex((4, 2, 4), 4))[0] >> 20 & 1 == 0
+    assert decode_line(pool.hex((4, 2, 4), 4))[0] >> 19 & 1 == 0
