@@ -78,8 +78,8 @@ class _Dram:
 
 def _tiles(ins, pox: int, poy: int, pof: int, row: int = 1):
     """(beats, results, drain beats) of every tile of one item of a MAC instruction, in
-    RTL order; a row drain (``row`` = DW, hwgen.compiler.lines.wide_drain) takes up to
-    ``row`` pixels of a tile row per beat (a fused ReLU's drain, ``ins.fused``, takes each
+    RTL order; a line drain (``row`` = DW, hwgen.compiler.lines.wide_drain) takes up to
+    ``row`` pixels of a tile row (WU: words of a filter's cyclic group) per beat (a fused ReLU's drain, ``ins.fused``, takes each
     beat twice: y, then its mask)."""
     npix = pox * poy
     if ins.op == "CONV_WU":
@@ -88,8 +88,14 @@ def _tiles(ins, pox: int, poy: int, pof: int, row: int = 1):
             nf = min(pof, ins.O - to * pof)
             for tc in range(_ceil(ins.C, npix)):
                 nc = min(npix, ins.C - tc * npix)
+                if row > 1:  # filter f's channels: positions (f + c0) mod POF onwards, in lines
+                    r0 = tc * npix % pof
+                    drains = sum((s + nc - 1) // row - s // row + 1
+                                 for s in ((f + r0) % pof for f in range(nf)))
+                else:
+                    drains = nf * nc
                 for _ in range(ins.K * ins.K):
-                    yield beats, nf * nc, nf * nc
+                    yield beats, nf * nc, drains
         return
     F, R = (ins.C, ins.O) if ins.op == "CONV_BP" else (ins.O, ins.C)
     beats = R * ins.K * ins.K

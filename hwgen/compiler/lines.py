@@ -76,12 +76,20 @@ def wide_vector(ins: Instr, pox: int, poy: int, pof: int, dw: int) -> bool:
 
 
 def wide_drain(ins: Instr, pox: int, poy: int, pof: int, dw: int) -> bool:
-    """Whether an FP/BP drain takes dw pixel lanes of a row per beat and writes them as one
-    line: dw divides POX and W, so every tile row (POX pixels, or the W mod POX of the last
-    x tile) is whole lines, and the result bases (dst, and dst2 of a fused ReLU) and
-    stride are whole lines. (The RTL
-    strobes a chunk's pixels inside the map; under this rule every chunk is whole.)"""
-    if dw == 1 or ins.op not in ("CONV_FP", "CONV_BP"):
+    """Whether a MAC drain writes whole lines, strobing the words it holds:
+    - FP/BP: dw pixel lanes of a row per beat, when dw divides POX and W, so every tile
+      row (POX pixels, or the W mod POX of the last x tile) is whole lines (the RTL strobes
+      a chunk's pixels inside the map; under this rule every chunk is whole);
+    - WU: per filter lane, the lines of its POF-word group (hwgen.layout's cyclic slot of
+      one kernel tap) that the tile's channels fill, when dw divides POF and POX*POY
+      divides POF: a tile's n channels c0.. then lie in one group, at the cyclic run of
+      positions s = (f + c0) mod POF onwards, so the filter takes
+      (s + n - 1) div dw - s div dw + 1 line writes instead of n word writes;
+    and the result bases (dst, and dst2 of a fused ReLU) and stride are whole lines."""
+    if dw == 1 or ins.op not in ("CONV_FP", "CONV_BP", "CONV_WU"):
         return False
-    return (pox % dw == 0 and ins.W % dw == 0 and ins.dst % dw == 0 and ins.dst2 % dw == 0
-            and (ins.n_items == 1 or ins.out_stride % dw == 0))
+    if ins.dst % dw or ins.dst2 % dw or (ins.n_items > 1 and ins.out_stride % dw):
+        return False
+    if ins.op == "CONV_WU":
+        return pof % dw == 0 and pof % (pox * poy) == 0
+    return pox % dw == 0 and ins.W % dw == 0

@@ -14,8 +14,8 @@ field  name        meaning
                    10 requantization wraps (else saturates); 14:12 rounding code
                    (fxtrain.numerics ROUNDING_MODES order: 2 = half_up); 16, 17, 18
                    the XBUF, EBUF and weight loads are wide; 19 the vector unit runs
-                   DW lanes; 20 the FP/BP drain writes a line of a row per beat
-                   (the rules: hwgen.compiler.lines); 21 fused: the op also writes
+                   DW lanes; 20 the drain writes lines (FP/BP: of a row; WU: of a
+                   filter's cyclic group) (the rules: hwgen.compiler.lines); 21 fused: the op also writes
                    its second result at dst2 (CONV_FP: the ReLU that follows the
                    layer, y at dst and its mask at dst2; POOL_Y: the argmax at dst2)
 1      n_items     images (FP, BP, element-wise), groups (WU), or 1 (update)

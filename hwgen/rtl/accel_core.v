@@ -354,6 +354,11 @@ reg [31:0] df_g_reg;    // WU df*KK*POF
 reg [31:0] cq_reg, cr_reg;  // WU (c0 + d0) div POF, mod POF
 reg [31:0] cq_g_reg;    // WU cq*POF*KK*POF
 reg        dpass_reg;   // a fused ReLU drains each beat twice: 0 y, 1 its mask
+// WU line drain (flag_wide_d): filter df's channels c0.. sit at positions ds = (df + c0)
+// mod POF onwards of its POF-word group; a beat writes the line at position dq (a
+// multiple of DW) whose word k holds channel lane dj + k (two's complement; lanes
+// outside 0..nc-1 are strobed off)
+reg [31:0] ds_reg, dq_reg, dj_reg;
 
 // vector counters and their products
 reg [31:0] vc_reg, vy_reg, vx_reg, vw_reg, vj_reg;
@@ -734,13 +739,16 @@ end
 // ---------------------------------------------------------------- MAC array and drain
 wire [DW*64-1:0] sel_acc;
 wire [31:0] dstep = flag_wide_d ? DW : 32'd1;  // results per drain beat
+wire        wu_line = is_wu && flag_wide_d;
+wire [31:0] ds_next = ds_reg == POF - 1 ? 32'd0 : ds_reg + 1;
 wire [31:0] nf_avail = (is_bp ? C : O) - o0_reg;
 wire [31:0] n1_avail = H - ty0_reg;
 wire [31:0] n0_avail = is_wu ? C - c0_reg : W - tx0_reg;
 wire [31:0] nf = nf_avail < POF ? nf_avail : POF;
 wire [31:0] n1 = is_wu ? 32'd1 : (n1_avail < POY ? n1_avail : POY);
 wire [31:0] n0 = is_wu ? (n0_avail < NP ? n0_avail : NP) : (n0_avail < POX ? n0_avail : POX);
-wire drain_last = df_reg == nf - 1 && d1_reg == n1 - 1 && d0_reg + dstep >= n0;
+wire drain_row_end = wu_line ? $signed(dj_reg) + DW >= $signed(n0) : d0_reg + dstep >= n0;
+wire drain_last = df_reg == nf - 1 && d1_reg == n1 - 1 && drain_row_end;
 
 /* verilator lint_off UNUSEDSIGNAL */
 wire [31:0] dp_bits = dp_reg;
@@ -751,7 +759,7 @@ accel_mac #(.POX(POX), .POY(POY), .POF(POF), .SEL(DW)) mac_inst (
     .clk(clk), .rst(rst),
     .in_act(xa_d3_reg), .in_wgt(is_wu ? eb_d3_reg : w_lanes),
     .in_first(ctl_d3_reg[0]), .in_last(ctl_d3_reg[1]), .in_valid(ctl_d3_reg[2]),
-    .sel_p(dp_bits[PW-1:0]), .sel_f(df_bits[FW-1:0]), .sel_acc(sel_acc)
+    .sel_p(wu_line ? dj_reg : dp_bits), .sel_f(df_bits[FW-1:0]), .sel_acc(sel_acc)
 );
 
 // the plan's accumulator width: the exact sum wrapped to acc_bits (two's complement)
@@ -761,7 +769,8 @@ wire [DW-1:0]    drain_strb;  // the drain's lanes inside the map (a row drain's
 generate
 for (gk = 0; gk < DW; gk = gk + 1) begin : acc_wrap
     assign acc_wrapped[gk*64 +: 64] = $signed(sel_acc[gk*64 +: 64] << acc_drop) >>> acc_drop;
-    assign drain_strb[gk] = d0_reg + gk < n0;
+    assign drain_strb[gk] = wu_line ? $signed(dj_reg) + gk >= 0 && $signed(dj_reg) + gk < $signed(n0)
+                                    : d0_reg + gk < n0;
 end
 endgenerate
 
@@ -770,7 +779,8 @@ endgenerate
 //   WU    dst + (((t3*TC + c div POF)*POF + df)*KK + ky*K + kx)*POF + (df + c mod POF) mod POF
 wire [31:0] wu_bank_sum = df_reg + cr_reg;
 wire [31:0] wu_bank = wu_bank_sum >= POF ? wu_bank_sum - POF : wu_bank_sum;
-wire [31:0] drain_addr_wu = item_dst_reg + t3_w_reg + cq_g_reg + df_g_reg + t1_kpof_reg + t0_pof_reg + wu_bank;
+wire [31:0] drain_addr_wu = item_dst_reg + t3_w_reg + cq_g_reg + df_g_reg + t1_kpof_reg + t0_pof_reg
+                            + (wu_line ? dq_reg : wu_bank);
 wire [31:0] drain_addr_fb = (dpass_reg ? item_dst2_reg : item_dst_reg) + o0_hw_reg + df_hw_reg + ty0w_reg + d1_w_reg + tx0_reg + d0_reg;
 wire        drain_feed = state_reg == S_MAC_DRAIN && can_issue;
 
@@ -1165,6 +1175,9 @@ always @(posedge clk) begin
                 dp_reg <= 32'd0; d1_pox_reg <= 32'd0; df_hw_reg <= 32'd0; d1_w_reg <= 32'd0;
                 df_g_reg <= 32'd0; cq_reg <= c0q_reg; cr_reg <= c0r_reg; cq_g_reg <= c0q_g_reg;
                 dpass_reg <= 1'b0;
+                ds_reg <= c0r_reg;
+                dj_reg <= -(c0r_reg & (DW - 1));
+                dq_reg <= c0r_reg & ~(DW - 1);
                 state_reg <= S_MAC_DRAIN;
             end else begin
                 wait_reg <= wait_reg - 1'b1;
@@ -1176,7 +1189,19 @@ always @(posedge clk) begin
             end
             // a fused ReLU's drain steps after the mask pass of each beat
             if (drain_feed && (!(is_fp && flag_fuse) || dpass_reg)) begin
-                if (d0_reg + dstep < n0) begin
+                if (wu_line) begin
+                    // the filter's next line, or the next filter's first
+                    if (!drain_row_end) begin
+                        dj_reg <= dj_reg + DW;
+                        dq_reg <= dq_reg + DW == POF ? 32'd0 : dq_reg + DW;
+                    end else begin
+                        df_reg <= df_reg + 1;
+                        df_g_reg <= df_g_reg + kk_pof;
+                        ds_reg <= ds_next;
+                        dj_reg <= -(ds_next & (DW - 1));
+                        dq_reg <= ds_next & ~(DW - 1);
+                    end
+                end else if (d0_reg + dstep < n0) begin
                     d0_reg <= d0_reg + dstep;
                     dp_reg <= dp_reg + dstep;
                     if (cr_reg == POF - 1) begin

@@ -16,8 +16,9 @@ flipped read of the cyclic weight buffer); WU pixel lanes = input channels, filt
 lanes = output channels, one kernel tap per tile.
 
 sel_p / sel_f pick finished sums for the drain: sel_acc[k] = accumulator (sel_p + k,
-sel_f) for k < SEL (a row drain takes SEL consecutive pixel lanes; a lane past NP - 1
-reads lane 0, which the drain never writes), combinational. Accumulators hold their sums until the next tile's first beat reaches
+sel_f) for k < SEL (a row drain takes SEL consecutive pixel lanes; sel_p is 32-bit two's
+complement, and a lane outside 0..NP-1, e.g. before lane 0 in a WU line drain's first
+line, reads lane 0, which the drain strobes off), combinational. Accumulators hold their sums until the next tile's first beat reaches
 them, 3 cycles after it is taken (mac_array's latency).
 
 Timing: one beat per cycle, latency 3 (mac_array).
@@ -61,7 +62,7 @@ module accel_mac #
     /*
      * Drain select
      */
-    input  wire [PW-1:0]      sel_p,
+    input  wire [31:0]        sel_p,
     input  wire [FW-1:0]      sel_f,
     output wire [SEL*64-1:0]  sel_acc
 );
@@ -115,7 +116,7 @@ endgenerate
 generate
 for (p = 0; p < SEL; p = p + 1) begin : sel_k
     /* verilator lint_off UNUSEDSIGNAL */
-    wire [31:0] lane = {{(32-PW){1'b0}}, sel_p} + p;
+    wire [31:0] lane = sel_p + p;
     /* verilator lint_on UNUSEDSIGNAL */
     wire [POF*64-1:0] sel_pixel = pixel_acc[lane < NP ? lane[PW-1:0] : {PW{1'b0}}];
     if (POF > 1) begin : sel_lane

@@ -4,7 +4,7 @@ Verilator, word for word equal to fxtrain, with cycles the model predicts.
 Every simulated network compiles for the same lanes (POX=3, POY=2, POF=4: 8x8 maps and
 most channel counts give ragged tiles), buffer depths, logits format and DRAM size, so
 one Verilator build serves most of the file (hwgen.sim caches it per parameter set); the
-DRAM-line tests add one more (POX=4, POY=2, POF=4, DW=4: every layout takes lines).
+DRAM-line tests add one more (POX=4, POY=2, POF=8, DW=4: every layout and drain takes lines).
 """
 from __future__ import annotations
 
@@ -139,29 +139,30 @@ def test_mismatch_names_layer_phase_tensor_and_index(tmp_path):
 @pytest.fixture(scope="module")
 def step_wide(tmp_path_factory):
     need("verilator")
-    folder, cfg = build(tmp_path_factory.mktemp("w"), net_ragged(), 3, steps=2, lanes=(4, 2, 4), dw=4)
+    folder, cfg = build(tmp_path_factory.mktemp("w"), net_ragged(), 3, steps=2, lanes=(4, 2, 8), dw=4)
     return folder, cfg, simulate(folder)
 
 
 def test_dram_lines_train_word_for_word_in_the_cycles_modeled(step_wide):
     """DW = 4: the pixel (FP/BP), skewed channel (WU), linear (vector ops) and weight loads
     move a line per cycle, the rest one word; element-wise ops, pooling and unpooling run 4
-    vector lanes and the FP/BP drain takes 4 pixels of a row per beat, each writing a line
-    per beat (a fused ReLU's drain two: y and the mask); every tensor equal, every cycle
-    modeled."""
+    vector lanes, the FP/BP drain takes 4 pixels of a row per beat, each writing a line
+    per beat (a fused ReLU's drain two: y and the mask), and the WU drain writes the lines
+    of each filter's cyclic group; every tensor equal, every cycle modeled."""
     folder, cfg, result = step_wide
     check(result)
     for v in result.per_layer_phase.values():
         assert v["modeled"] == v["simulated"]
     flags = [int(line, 16) >> 16 & 31 for line in (folder / "program.hex").read_text().split()]
     wide = {(p["layer"], p["op"]): f for p, f in zip(cfg["program"], flags)}
-    # the program really asks for lines (bits: X, E, W loads, vector lanes, row drain): X,
-    # weights and the row drain in conv1's FP/BP, X and E in its WU, X, E and 4 vector lanes
+    # the program really asks for lines (bits: X, E, W loads, vector lanes, line drain): X,
+    # weights and the row drain in conv1's FP/BP, X, E and the line drain in its WU (POX*POY
+    # = 8 divides POF = 8: a tile's channels fill one cyclic group per filter), X, E and 4 vector lanes
     # in relu1's BP and the update, 4 lanes in pool0 (8x8: 4 windows of 2 per row) and its
     # unpooling; not in pool1 (4x4 -> 2 windows per row), the loss (7 logits), or the FC
     # layer's 1 x 1 pixel layout
     assert wide["conv1", "CONV_FP"] == 0b10101 and wide["conv1", "CONV_BP"] == 0b10101
-    assert wide["conv1", "CONV_WU"] == 0b00011 and wide["relu1", "RELU_BP"] == 0b01011
+    assert wide["conv1", "CONV_WU"] == 0b10011 and wide["relu1", "RELU_BP"] == 0b01011
     assert wide["conv1", "APPLY"] == 0b01011 and wide["pool0", "POOL_Y"] == 0b01001
     assert wide["pool0", "UNPOOL"] == 0b01011 and wide["pool1", "POOL_Y"] & 0b01000 == 0
     assert wide["loss", "LOSS"] == 0 and wide["fc", "CONV_FP"] == 0b00100
@@ -171,7 +172,7 @@ def test_dram_lines_train_word_for_word_in_the_cycles_modeled(step_wide):
     assert {k for k, f in fused.items() if f} == {(c, "CONV_FP") for c in ("conv0", "conv1", "conv2")} | {
         ("pool0", "POOL_Y"), ("pool1", "POOL_Y")}
     assert not {"RELU_Y", "RELU_MASK", "POOL_ARG"} & {p["op"] for p in cfg["program"]}
-    narrow, _ = build(folder.parent / "n", net_ragged(), 3, steps=2, lanes=(4, 2, 4), dw=1)
+    narrow, _ = build(folder.parent / "n", net_ragged(), 3, steps=2, lanes=(4, 2, 8), dw=1)
     narrow_cfg = json.loads((narrow / "config.json").read_text())
     assert cfg["modeled_cycles"]["total"] < 0.85 * narrow_cfg["modeled_cycles"]["total"]
 

@@ -149,3 +149,19 @@ def test_fusion_writes_the_same_regions_in_fewer_passes():
     pool.dst2 += 2
     assert decode_line(fp.hex((4, 2, 4), 4))[0] >> 20 & 1 == 0
     assert decode_line(pool.hex((4, 2, 4), 4))[0] >> 19 & 1 == 0
+
+
+@pytest.mark.parametrize("lanes,dw,lines", [
+    ((4, 2, 8), 4, True),    # 8 channel lanes divide POF = 8: a tile's channels fill one group
+    ((2, 2, 8), 8, True),
+    ((4, 2, 4), 4, False),   # 8 channel lanes span two groups of POF = 4
+    ((3, 2, 4), 2, False),   # 6 does not divide 4
+    ((4, 2, 8), 1, False),   # one word per line
+])
+def test_weight_gradient_drain_writes_lines_where_a_tile_fills_one_group(lanes, dw, lines):
+    prog, _ = program(net(), lanes[2])
+    wu = [i for i in prog if i.op == "CONV_WU"]
+    assert wu and all(decode_line(i.hex(lanes, dw))[0] >> 20 & 1 == lines for i in wu)
+    if lines:
+        wu[0].dst += 1  # a gradient base off the line
+        assert decode_line(wu[0].hex(lanes, dw))[0] >> 20 & 1 == 0
