@@ -8,13 +8,15 @@ instruction (from its fetch to the next fetch) from the program alone:
   line requests for a wide load (hwgen.compiler.lines.wide_loads); one request per
   cycle, the last response LATENCY cycles after its request, one cycle to see it;
 - per item: 1 cycle to start it, its loads, then
-  - MAC ops: per tile ``beats + MAC_PIPE + drains`` (the drain writes one result per
-    cycle, or a line of up to DW pixels of a tile row when hwgen.compiler.lines.
-    wide_drain holds, 6 cycles later at the DRAM port; a fused ReLU drains each twice,
-    y then its mask); DRAM stalls queue writes in the write-back
-    FIFO, which empties during the next tile's beats; only when a tile's writes outrun
-    the FIFO (tiles of few beats and many results, e.g. a linear layer's WU) does the
-    drain wait; the item ends with a flush until the last write, at least 7 cycles;
+  - MAC ops: the tiles' beats back to back, each tile's drain running beside the next
+    tile's beats from a copy of its sums (accel_mac's shadow); a drain feeds one result
+    per cycle, or a line of up to DW pixels of a tile row (WU: of a filter's cyclic group)
+    when hwgen.compiler.lines.wide_drain holds, a fused ReLU each twice (y, then its mask);
+    every feed is written 6 cycles later at the DRAM port, in order, and waits while the
+    write-back FIFOs are full; a tile whose last beat comes before the previous drain's
+    last feed holds the next tile until its sums can be copied (:func:`_drain_item` steps
+    this write by write, in numba); the item ends with a flush until the last write, at
+    least 7 cycles;
   - vector ops: one beat per cycle (an element-wise op on DW lanes: one line per beat and
     one line write per result, hwgen.compiler.lines.wide_vector), then
     ``3 + unit latency`` cycles of flush (a fused pool: one more, its argmax line); every DRAM
@@ -28,6 +30,9 @@ agreement with Verilator.
 """
 from __future__ import annotations
 
+import numpy as np
+from numba import njit
+
 #: the DRAM model's read latency and backpressure period used by hwgen compile/simulate
 DRAM_LATENCY = 8
 DRAM_STALL_EVERY = 16
@@ -35,7 +40,6 @@ MAC_PIPE = 6
 _FETCH = 4
 _MAC_FLUSH = 7
 _RQ_TO_PORT = 6  # drain feed to DRAM write: fx_requant 5 + the write FIFO 1
-_WB_IN_FLIGHT = 8  # write-back FIFO entries a stall-free drain keeps occupied, plus credit
 _UNIT_LATENCY = {"RELU_Y": 1, "RELU_MASK": 1, "RELU_BP": 1, "POOL_Y": 1, "POOL_ARG": 1,
                  "UNPOOL": 1, "LOSS": 1, "ACCUM": 4, "APPLY": 4, "DECAY": 4}
 
@@ -47,8 +51,10 @@ def _ceil(a: int, b: int) -> int:
 def write_back_depth(pox: int, poy: int, pof: int, stall_every: int = DRAM_STALL_EVERY) -> int:
     """Write-back FIFO entries (accel_core WB_DEPTH) that hold every DRAM stall of one
     tile's writes, two per result (a drain with a fused ReLU writes y and its mask), besides
-    the 7 in flight and the 2 credits kept free, so a drain never waits and the model above
-    stays exact: the least power of two >= 16 and >= 10 + ceil(2 * results / stall_every)."""
+    the 7 in flight and the 2 credits kept free, so that a drain of a tile that follows
+    long beats never waits: the least power of two >= 16 and >= 10 + ceil(2 * results /
+    stall_every). (The model below steps the FIFO write by write, so it is exact at any
+    depth; a deeper FIFO only lets drain-bound phases run further ahead.)"""
     need = 10 + (_ceil(2 * pox * poy * pof, stall_every) if stall_every else 0)
     d = 16
     while d < need:
@@ -127,23 +133,47 @@ def mac_beats(prog: list, pox: int, poy: int, pof: int) -> int:
     return total
 
 
-def _mac_item(ins, pox: int, poy: int, pof: int, dram: _Dram, cap: int, work: list, row: int = 1) -> int:
-    """Cycles of one item's MAC tiles and flush. Each tile's results reach the DRAM port
-    6 cycles after the drain feeds them and leave one per cycle plus the stalls; writes
-    still queued from earlier tiles go first. A drain waits only when the queue would
-    pass the write-back FIFO's free entries ``cap``, one cycle per excess write.
-    ``work`` [beats, useful MACs] gathers the cycles the lanes multiply and the MACs of
-    the lanes that hold a result (beats x results per tile)."""
-    t = 0
-    free = 0  # cycle at which the write port has written everything queued so far
-    for beats, results, drains in _tiles(ins, pox, poy, pof, row):
-        work[0] += beats
-        work[1] += beats * results
-        t += beats + MAC_PIPE
-        moved = 2 * results if ins.fused else results
-        free = max(free, t + _RQ_TO_PORT) + drains + dram.stream(drains, moved)
-        t += drains + max(0, free - (t + drains + _RQ_TO_PORT) - cap)
-    return t + max(_MAC_FLUSH, free + 1 - t)
+@njit(cache=True, nogil=True)
+def _drain_item(beats, drains, cap: int, n: int, g: int):  # pragma: no cover - numba
+    """Cycles of one item's MAC tiles (``beats``, ``drains``: int64 arrays in RTL order)
+    and flush, from its first beat, and the global request count after its writes.
+
+    A tile's sums are copied to the drain (snap) MAC_PIPE cycles after its last beat, or
+    the cycle after the previous tile's drain fed its last result if that is later; the
+    drain then feeds one result (a line) per cycle from the next cycle on, beside the next
+    tile's beats. The next tile starts right after the last beat when the previous drain
+    is done by then, else the cycle after the snap. Each feed reaches the DRAM port 6
+    cycles later and is written in order, one per cycle, a cycle later after every n-th
+    request (the global count g); a feed waits while the write-back FIFOs hold ``cap``
+    results (feed j waits for the write of feed j - cap). The flush ends the cycle after
+    the last write, at least 7 cycles after the last feed."""
+    ring = np.zeros(max(cap, 1), np.int64)  # the write cycles of the last cap feeds
+    j = 0                                   # feeds (= writes) of the item so far
+    start, last, w = 0, -1, -2
+    for k in range(beats.shape[0]):
+        end = start + beats[k] - 1
+        snap = end + MAC_PIPE if k == 0 else max(end + MAC_PIPE, last + 1)
+        c = snap + 1
+        for _ in range(drains[k]):
+            if j >= cap:
+                c = max(c, ring[j % cap] + 1)  # the write of feed j - cap frees an entry
+            stall = 1 if n > 0 and g > 0 and g % n == 0 else 0
+            w = max(c + _RQ_TO_PORT, w + 1 + stall)
+            g += 1
+            ring[j % cap] = w
+            j += 1
+            c += 1
+        no_gap = k == 0 or last + 1 <= end
+        last = c - 1
+        start = end + 1 if no_gap else snap + 1
+    t = last + 1
+    return t + max(_MAC_FLUSH, w + 2 - t), g
+
+
+def _mac_tiles(ins, pox: int, poy: int, pof: int, row: int = 1) -> np.ndarray:
+    """[tiles, 3] int64: (beats, results, drain beats) of every tile of one item, the same
+    for every item of the instruction."""
+    return np.array(list(_tiles(ins, pox, poy, pof, row)), dtype=np.int64).reshape(-1, 3)
 
 
 def _vector(ins, lanes: int = 1) -> tuple[int, int, bool]:
@@ -176,7 +206,7 @@ def accel_cycles(prog: list, params: dict, latency: int = DRAM_LATENCY,
     if int(params.get("WB_DEPTH", need)) < need:
         raise ValueError(f"WB_DEPTH {params['WB_DEPTH']} is below the {need} entries this model assumes")
     dram = _Dram(stall_every)
-    cap = int(params.get("WB_DEPTH", need)) - _WB_IN_FLIGHT
+    cap = int(params.get("WB_DEPTH", need)) - 1
 
     def load(n: int, wide: bool) -> int:
         r = n // dw if wide else n
@@ -194,7 +224,10 @@ def accel_cycles(prog: list, params: dict, latency: int = DRAM_LATENCY,
             if ins.op in ("CONV_FP", "CONV_BP"):
                 c += load(ins.w_len, ww)
             if mac:
-                row = dw if wide_drain(ins, pox, poy, pof, dw) else 1
+                tiles = _mac_tiles(ins, pox, poy, pof, dw if wide_drain(ins, pox, poy, pof, dw) else 1)
+                tile_beats, tile_drains = tiles[:, 0].copy(), tiles[:, 2].copy()
+                moved = int(tiles[:, 1].sum()) * (2 if ins.fused else 1)
+                work = [int(tile_beats.sum()) * ins.n_items, int((tile_beats * tiles[:, 1]).sum()) * ins.n_items]
                 macs += mac_beats([ins], pox, poy, pof) * pox * poy * pof
             else:
                 vl = dw if wide_vector(ins, pox, poy, pof, dw) else 1
@@ -202,7 +235,9 @@ def accel_cycles(prog: list, params: dict, latency: int = DRAM_LATENCY,
             for _ in range(ins.n_items):
                 c += 1 + load(ins.x_len, wx) + load(ins.e_len, we)
                 if mac:
-                    c += _mac_item(ins, pox, poy, pof, dram, cap, work, row)
+                    cyc, dram.g = _drain_item(tile_beats, tile_drains, cap, dram.n, dram.g)
+                    c += int(cyc)
+                    dram.words += moved
                 else:
                     stalls = dram.stream(results, results * vl)
                     trail = 1 if ins.fused else 0  # a fused pool's argmax line, a cycle after its maxima

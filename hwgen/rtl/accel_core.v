@@ -174,9 +174,8 @@ localparam ESKEW = (POF & (POF - 1)) == 0;
 localparam LPOX = POX > 1 ? $clog2(POX) : 0;  // with XSKEW, POX is a power of two
 localparam FIFO_DEPTH = WB_DEPTH;
 localparam FCW = $clog2(WB_DEPTH + 1);
-// cycles from a tile's last beat until its sums can be drained (buffer read 1 + operand
-// alignment 2 + mac_array 3)
-localparam MAC_PIPE = 6;
+// (a tile's sums are done MAC_PIPE = 6 cycles after its last beat: buffer read 1 +
+// operand alignment 2 + mac_array 3; accel_mac's out_done says when)
 
 localparam [7:0] OP_HALT = 8'd0;
 localparam [7:0] OP_CONV_FP = 8'd1;
@@ -190,7 +189,7 @@ localparam [7:0] OP_LOSS = 8'd10;
 localparam [3:0] S_IDLE = 4'd0, S_FETCH = 4'd1, S_FETCH2 = 4'd2, S_PREP1 = 4'd3,
                  S_PREP2 = 4'd4, S_LOADW = 4'd5, S_ITEM = 4'd6, S_LOADX = 4'd7,
                  S_LOADE = 4'd8, S_MAC_BEAT = 4'd9, S_MAC_WAIT = 4'd10,
-                 S_MAC_DRAIN = 4'd11, S_VU = 4'd12, S_FLUSH = 4'd13, S_DONE = 4'd14;
+                 S_VU = 4'd12, S_FLUSH = 4'd13, S_DONE = 4'd14;
 
 // check configuration
 initial begin
@@ -343,7 +342,6 @@ reg [31:0] i1_k_reg;    // FP/BP i1*K
 reg [31:0] rq_reg, rr_reg;  // FP/BP i2 div POF, i2 mod POF
 reg [31:0] rq_w_reg;    // FP rq*POF*KK, BP rq*TC*POF*KK
 reg [31:0] rr_kk_reg;   // BP rr*KK
-reg [3:0]  wait_reg;
 // drain counters and their products
 reg [31:0] df_reg, d1_reg, d0_reg;
 reg [31:0] dp_reg;      // pixel lane: FP/BP d1*POX + d0, WU d0
@@ -741,12 +739,36 @@ wire [DW*64-1:0] sel_acc;
 wire [31:0] dstep = flag_wide_d ? DW : 32'd1;  // results per drain beat
 wire        wu_line = is_wu && flag_wide_d;
 wire [31:0] ds_next = ds_reg == POF - 1 ? 32'd0 : ds_reg + 1;
+// the current tile's extents: filter lanes, rows and columns (WU: 1 and channel lanes)
 wire [31:0] nf_avail = (is_bp ? C : O) - o0_reg;
 wire [31:0] n1_avail = H - ty0_reg;
 wire [31:0] n0_avail = is_wu ? C - c0_reg : W - tx0_reg;
-wire [31:0] nf = nf_avail < POF ? nf_avail : POF;
-wire [31:0] n1 = is_wu ? 32'd1 : (n1_avail < POY ? n1_avail : POY);
-wire [31:0] n0 = is_wu ? (n0_avail < NP ? n0_avail : NP) : (n0_avail < POX ? n0_avail : POX);
+wire [31:0] tile_nf = nf_avail < POF ? nf_avail : POF;
+wire [31:0] tile_n1 = is_wu ? 32'd1 : (n1_avail < POY ? n1_avail : POY);
+wire [31:0] tile_n0 = is_wu ? (n0_avail < NP ? n0_avail : NP) : (n0_avail < POX ? n0_avail : POX);
+wire tile_last = t0_reg == lim0_reg - 1 && t1_reg == lim1_reg - 1 && t2_reg == lim2_reg - 1
+                 && t3_reg == lim3_reg - 1;
+
+// The drain runs beside the beats: a tile's sums are copied into accel_mac's shadow
+// (snap) when they are done and the drain is free, and drained from there while the next
+// tile multiplies. snap_wait: the next tile started at once, so the copy waits for the
+// sums (mac_done, MAC_PIPE cycles after the last beat, the cycle before the next tile's
+// first product reaches the accumulators); sums_ready: they are done but the drain was
+// busy, so the controller holds the next tile (S_MAC_WAIT) until it is free.
+reg  drn_run_reg, snap_wait_reg, sums_ready_reg;
+wire mac_done;
+wire snap_held = state_reg == S_MAC_WAIT && (mac_done || sums_ready_reg) && !drn_run_reg && !snap_wait_reg;
+wire snap = (snap_wait_reg && mac_done) || snap_held;
+// the drained tile's extents and result bases (capture_drain)
+reg [31:0] drn_nf_reg, drn_n1_reg, drn_n0_reg, drn_fb_reg, drn_wu_reg;
+reg [31:0] drn_c0q_reg, drn_c0r_reg, drn_c0q_g_reg;
+// a held tile is captured as it is copied, so the drain starts from the tile's own counters
+wire [31:0] c0q_src = snap_held ? c0q_reg : drn_c0q_reg;
+wire [31:0] c0r_src = snap_held ? c0r_reg : drn_c0r_reg;
+wire [31:0] c0q_g_src = snap_held ? c0q_g_reg : drn_c0q_g_reg;
+wire [31:0] nf = drn_nf_reg;
+wire [31:0] n1 = drn_n1_reg;
+wire [31:0] n0 = drn_n0_reg;
 wire drain_row_end = wu_line ? $signed(dj_reg) + DW >= $signed(n0) : d0_reg + dstep >= n0;
 wire drain_last = df_reg == nf - 1 && d1_reg == n1 - 1 && drain_row_end;
 
@@ -759,6 +781,7 @@ accel_mac #(.POX(POX), .POY(POY), .POF(POF), .SEL(DW)) mac_inst (
     .clk(clk), .rst(rst),
     .in_act(xa_d3_reg), .in_wgt(is_wu ? eb_d3_reg : w_lanes),
     .in_first(ctl_d3_reg[0]), .in_last(ctl_d3_reg[1]), .in_valid(ctl_d3_reg[2]),
+    .out_done(mac_done), .snap(snap),
     .sel_p(wu_line ? dj_reg : dp_bits), .sel_f(df_bits[FW-1:0]), .sel_acc(sel_acc)
 );
 
@@ -779,10 +802,81 @@ endgenerate
 //   WU    dst + (((t3*TC + c div POF)*POF + df)*KK + ky*K + kx)*POF + (df + c mod POF) mod POF
 wire [31:0] wu_bank_sum = df_reg + cr_reg;
 wire [31:0] wu_bank = wu_bank_sum >= POF ? wu_bank_sum - POF : wu_bank_sum;
-wire [31:0] drain_addr_wu = item_dst_reg + t3_w_reg + cq_g_reg + df_g_reg + t1_kpof_reg + t0_pof_reg
-                            + (wu_line ? dq_reg : wu_bank);
-wire [31:0] drain_addr_fb = (dpass_reg ? item_dst2_reg : item_dst_reg) + o0_hw_reg + df_hw_reg + ty0w_reg + d1_w_reg + tx0_reg + d0_reg;
-wire        drain_feed = state_reg == S_MAC_DRAIN && can_issue;
+wire [31:0] drain_addr_wu = item_dst_reg + drn_wu_reg + cq_g_reg + df_g_reg + (wu_line ? dq_reg : wu_bank);
+wire [31:0] drain_addr_fb = (dpass_reg ? item_dst2_reg : item_dst_reg) + drn_fb_reg + df_hw_reg + d1_w_reg + d0_reg;
+wire        drain_feed = drn_run_reg && can_issue;
+
+always @(posedge clk) begin
+    if (snap) begin
+        drn_run_reg <= 1'b1;
+        df_reg <= 32'd0; d1_reg <= 32'd0; d0_reg <= 32'd0;
+        dp_reg <= 32'd0; d1_pox_reg <= 32'd0; df_hw_reg <= 32'd0; d1_w_reg <= 32'd0;
+        df_g_reg <= 32'd0; cq_reg <= c0q_src; cr_reg <= c0r_src; cq_g_reg <= c0q_g_src;
+        dpass_reg <= 1'b0;
+        ds_reg <= c0r_src;
+        dj_reg <= -(c0r_src & (DW - 1));
+        dq_reg <= c0r_src & ~(DW - 1);
+    end else if (drain_feed) begin
+        if (is_fp && flag_fuse) begin
+            dpass_reg <= !dpass_reg;
+        end
+        // a fused ReLU's drain steps after the mask pass of each beat
+        if (!(is_fp && flag_fuse) || dpass_reg) begin
+            if (wu_line) begin
+                // the filter's next line, or the next filter's first
+                if (!drain_row_end) begin
+                    dj_reg <= dj_reg + DW;
+                    dq_reg <= dq_reg + DW == POF ? 32'd0 : dq_reg + DW;
+                end else begin
+                    df_reg <= df_reg + 1;
+                    df_g_reg <= df_g_reg + kk_pof;
+                    ds_reg <= ds_next;
+                    dj_reg <= -(ds_next & (DW - 1));
+                    dq_reg <= ds_next & ~(DW - 1);
+                end
+            end else if (d0_reg + dstep < n0) begin
+                d0_reg <= d0_reg + dstep;
+                dp_reg <= dp_reg + dstep;
+                if (cr_reg == POF - 1) begin
+                    cr_reg <= 32'd0;
+                    cq_reg <= cq_reg + 1;
+                    cq_g_reg <= cq_g_reg + pof_kk_pof;
+                end else begin
+                    cr_reg <= cr_reg + 1;
+                end
+            end else begin
+                d0_reg <= 32'd0;
+                cq_reg <= drn_c0q_reg; cr_reg <= drn_c0r_reg; cq_g_reg <= drn_c0q_g_reg;
+                if (d1_reg != n1 - 1) begin
+                    d1_reg <= d1_reg + 1;
+                    d1_w_reg <= d1_w_reg + W;
+                    d1_pox_reg <= d1_pox_reg + POX;
+                    dp_reg <= d1_pox_reg + POX;
+                end else begin
+                    d1_reg <= 32'd0;
+                    d1_w_reg <= 32'd0;
+                    d1_pox_reg <= 32'd0;
+                    dp_reg <= 32'd0;
+                    df_reg <= df_reg + 1;
+                    df_hw_reg <= df_hw_reg + hw;
+                    df_g_reg <= df_g_reg + kk_pof;
+                end
+            end
+            if (drain_last) begin
+                drn_run_reg <= 1'b0;
+            end
+        end
+    end
+    if (mac_done && !snap) begin
+        sums_ready_reg <= 1'b1;
+    end else if (snap_held) begin
+        sums_ready_reg <= 1'b0;
+    end
+    if (rst) begin
+        drn_run_reg <= 1'b0;
+        sums_ready_reg <= 1'b0;
+    end
+end
 
 wire [DW*16-1:0] rq_data;
 wire        rq_valid;
@@ -1041,7 +1135,82 @@ task step_x;
     end
 endtask
 
+// the next tile's counters and their products (t0 fastest)
+task next_tile;
+    begin
+            if (t0_reg != lim0_reg - 1) begin
+                t0_reg <= t0_reg + 1;
+                t0_pof_reg <= t0_pof_reg + POF;
+            end else begin
+                t0_reg <= 32'd0;
+                t0_pof_reg <= 32'd0;
+                if (t1_reg != lim1_reg - 1) begin
+                    t1_reg <= t1_reg + 1;
+                    tx0_reg <= tx0_reg + POX;
+                    t1_w_reg <= t1_w_reg + W;
+                    t1_kpof_reg <= t1_kpof_reg + k_pof;
+                end else begin
+                    t1_reg <= 32'd0;
+                    tx0_reg <= 32'd0;
+                    t1_w_reg <= 32'd0;
+                    t1_kpof_reg <= 32'd0;
+                    if (t2_reg != lim2_reg - 1) begin
+                        t2_reg <= t2_reg + 1;
+                        ty0_reg <= ty0_reg + POY;
+                        ty0w_reg <= ty0w_reg + poy_w;
+                        t2_wb_reg <= t2_wb_reg + wb;
+                        c0_reg <= c0_reg + NP;
+                        c0_hw_reg <= c0_hw_reg + hw;
+                        if (c0r_reg + NPR >= POF) begin
+                            c0r_reg <= c0r_reg + NPR - POF;
+                            c0q_reg <= c0q_reg + NPQ + 1;
+                            c0q_g_reg <= c0q_g_reg + npq_pof_kk_pof + pof_kk_pof;
+                        end else begin
+                            c0r_reg <= c0r_reg + NPR;
+                            c0q_reg <= c0q_reg + NPQ;
+                            c0q_g_reg <= c0q_g_reg + npq_pof_kk_pof;
+                        end
+                    end else begin
+                        t2_reg <= 32'd0;
+                        ty0_reg <= 32'd0;
+                        ty0w_reg <= 32'd0;
+                        t2_wb_reg <= 32'd0;
+                        c0_reg <= 32'd0;
+                        c0_hw_reg <= 32'd0;
+                        c0q_reg <= 32'd0;
+                        c0r_reg <= 32'd0;
+                        c0q_g_reg <= 32'd0;
+                        if (t3_reg != lim3_reg - 1) begin
+                            t3_reg <= t3_reg + 1;
+                            o0_reg <= o0_reg + POF;
+                            o0_hw_reg <= o0_hw_reg + (is_wu ? hw : pof_hw);
+                            t3_w_reg <= t3_w_reg + (is_wu ? tc_pof_kk_pof : (is_bp ? pof_kk : tc_pof_kk));
+                        end
+                    end
+                end
+            end
+    end
+endtask
+
+// the finished tile's extents and result bases, for the drain that runs while the next
+// tile's beats do
+task capture_drain;
+    begin
+        drn_nf_reg <= tile_nf;
+        drn_n1_reg <= tile_n1;
+        drn_n0_reg <= tile_n0;
+        drn_fb_reg <= o0_hw_reg + ty0w_reg + tx0_reg;
+        drn_wu_reg <= t3_w_reg + t1_kpof_reg + t0_pof_reg;
+        drn_c0q_reg <= c0q_reg;
+        drn_c0r_reg <= c0r_reg;
+        drn_c0q_g_reg <= c0q_g_reg;
+    end
+endtask
+
 always @(posedge clk) begin
+    if (snap_wait_reg && mac_done) begin
+        snap_wait_reg <= 1'b0;
+    end
     case (state_reg)
         S_IDLE: begin
             if (start) begin
@@ -1163,128 +1332,28 @@ always @(posedge clk) begin
                         end
                     end else begin
                         clear_beats;
-                        wait_reg <= MAC_PIPE - 1;
-                        state_reg <= S_MAC_WAIT;
+                        if (!tile_last && !drn_run_reg && !snap_wait_reg) begin
+                            // the drain is free: the next tile's beats follow at once and
+                            // the drain takes this tile's sums when they are done
+                            capture_drain;
+                            next_tile;
+                            snap_wait_reg <= 1'b1;
+                        end else begin
+                            state_reg <= S_MAC_WAIT;
+                        end
                     end
                 end
             end
         end
         S_MAC_WAIT: begin
-            if (wait_reg == 0) begin
-                df_reg <= 32'd0; d1_reg <= 32'd0; d0_reg <= 32'd0;
-                dp_reg <= 32'd0; d1_pox_reg <= 32'd0; df_hw_reg <= 32'd0; d1_w_reg <= 32'd0;
-                df_g_reg <= 32'd0; cq_reg <= c0q_reg; cr_reg <= c0r_reg; cq_g_reg <= c0q_g_reg;
-                dpass_reg <= 1'b0;
-                ds_reg <= c0r_reg;
-                dj_reg <= -(c0r_reg & (DW - 1));
-                dq_reg <= c0r_reg & ~(DW - 1);
-                state_reg <= S_MAC_DRAIN;
-            end else begin
-                wait_reg <= wait_reg - 1'b1;
-            end
-        end
-        S_MAC_DRAIN: begin
-            if (drain_feed && is_fp && flag_fuse) begin
-                dpass_reg <= !dpass_reg;
-            end
-            // a fused ReLU's drain steps after the mask pass of each beat
-            if (drain_feed && (!(is_fp && flag_fuse) || dpass_reg)) begin
-                if (wu_line) begin
-                    // the filter's next line, or the next filter's first
-                    if (!drain_row_end) begin
-                        dj_reg <= dj_reg + DW;
-                        dq_reg <= dq_reg + DW == POF ? 32'd0 : dq_reg + DW;
-                    end else begin
-                        df_reg <= df_reg + 1;
-                        df_g_reg <= df_g_reg + kk_pof;
-                        ds_reg <= ds_next;
-                        dj_reg <= -(ds_next & (DW - 1));
-                        dq_reg <= ds_next & ~(DW - 1);
-                    end
-                end else if (d0_reg + dstep < n0) begin
-                    d0_reg <= d0_reg + dstep;
-                    dp_reg <= dp_reg + dstep;
-                    if (cr_reg == POF - 1) begin
-                        cr_reg <= 32'd0;
-                        cq_reg <= cq_reg + 1;
-                        cq_g_reg <= cq_g_reg + pof_kk_pof;
-                    end else begin
-                        cr_reg <= cr_reg + 1;
-                    end
+            // the tile's sums go to the drain once it is free; then the next tile
+            if (snap_held) begin
+                capture_drain;
+                if (tile_last) begin
+                    state_reg <= S_FLUSH;
                 end else begin
-                    d0_reg <= 32'd0;
-                    cq_reg <= c0q_reg; cr_reg <= c0r_reg; cq_g_reg <= c0q_g_reg;
-                    if (d1_reg != n1 - 1) begin
-                        d1_reg <= d1_reg + 1;
-                        d1_w_reg <= d1_w_reg + W;
-                        d1_pox_reg <= d1_pox_reg + POX;
-                        dp_reg <= d1_pox_reg + POX;
-                    end else begin
-                        d1_reg <= 32'd0;
-                        d1_w_reg <= 32'd0;
-                        d1_pox_reg <= 32'd0;
-                        dp_reg <= 32'd0;
-                        df_reg <= df_reg + 1;
-                        df_hw_reg <= df_hw_reg + hw;
-                        df_g_reg <= df_g_reg + kk_pof;
-                    end
-                end
-                if (drain_last) begin
-                    // next tile (t0 fastest)
+                    next_tile;
                     state_reg <= S_MAC_BEAT;
-                    if (t0_reg != lim0_reg - 1) begin
-                        t0_reg <= t0_reg + 1;
-                        t0_pof_reg <= t0_pof_reg + POF;
-                    end else begin
-                        t0_reg <= 32'd0;
-                        t0_pof_reg <= 32'd0;
-                        if (t1_reg != lim1_reg - 1) begin
-                            t1_reg <= t1_reg + 1;
-                            tx0_reg <= tx0_reg + POX;
-                            t1_w_reg <= t1_w_reg + W;
-                            t1_kpof_reg <= t1_kpof_reg + k_pof;
-                        end else begin
-                            t1_reg <= 32'd0;
-                            tx0_reg <= 32'd0;
-                            t1_w_reg <= 32'd0;
-                            t1_kpof_reg <= 32'd0;
-                            if (t2_reg != lim2_reg - 1) begin
-                                t2_reg <= t2_reg + 1;
-                                ty0_reg <= ty0_reg + POY;
-                                ty0w_reg <= ty0w_reg + poy_w;
-                                t2_wb_reg <= t2_wb_reg + wb;
-                                c0_reg <= c0_reg + NP;
-                                c0_hw_reg <= c0_hw_reg + hw;
-                                if (c0r_reg + NPR >= POF) begin
-                                    c0r_reg <= c0r_reg + NPR - POF;
-                                    c0q_reg <= c0q_reg + NPQ + 1;
-                                    c0q_g_reg <= c0q_g_reg + npq_pof_kk_pof + pof_kk_pof;
-                                end else begin
-                                    c0r_reg <= c0r_reg + NPR;
-                                    c0q_reg <= c0q_reg + NPQ;
-                                    c0q_g_reg <= c0q_g_reg + npq_pof_kk_pof;
-                                end
-                            end else begin
-                                t2_reg <= 32'd0;
-                                ty0_reg <= 32'd0;
-                                ty0w_reg <= 32'd0;
-                                t2_wb_reg <= 32'd0;
-                                c0_reg <= 32'd0;
-                                c0_hw_reg <= 32'd0;
-                                c0q_reg <= 32'd0;
-                                c0r_reg <= 32'd0;
-                                c0q_g_reg <= 32'd0;
-                                if (t3_reg != lim3_reg - 1) begin
-                                    t3_reg <= t3_reg + 1;
-                                    o0_reg <= o0_reg + POF;
-                                    o0_hw_reg <= o0_hw_reg + (is_wu ? hw : pof_hw);
-                                    t3_w_reg <= t3_w_reg + (is_wu ? tc_pof_kk_pof : (is_bp ? pof_kk : tc_pof_kk));
-                                end else begin
-                                    state_reg <= S_FLUSH;
-                                end
-                            end
-                        end
-                    end
                 end
             end
         end
@@ -1323,7 +1392,7 @@ always @(posedge clk) begin
             end
         end
         S_FLUSH: begin
-            if (afifo_count == 0 && wfifo_count == 0 && !vu_valid_d1_reg) begin
+            if (afifo_count == 0 && wfifo_count == 0 && !vu_valid_d1_reg && !drn_run_reg) begin
                 if (item_reg == n_items - 1) begin
                     pc_reg <= pc_reg + 1'b1;
                     state_reg <= S_FETCH;
@@ -1344,6 +1413,7 @@ always @(posedge clk) begin
     if (rst) begin
         state_reg <= S_IDLE;
         pc_reg <= {PROG_AW{1'b0}};
+        snap_wait_reg <= 1'b0;
     end
 end
 

@@ -15,11 +15,14 @@ channels; BP pixel lanes = input pixels, filter lanes = input channels (the tran
 flipped read of the cyclic weight buffer); WU pixel lanes = input channels, filter
 lanes = output channels, one kernel tap per tile.
 
-sel_p / sel_f pick finished sums for the drain: sel_acc[k] = accumulator (sel_p + k,
-sel_f) for k < SEL (a row drain takes SEL consecutive pixel lanes; sel_p is 32-bit two's
-complement, and a lane outside 0..NP-1, e.g. before lane 0 in a WU line drain's first
-line, reads lane 0, which the drain strobes off), combinational. Accumulators hold their sums until the next tile's first beat reaches
-them, 3 cycles after it is taken (mac_array's latency).
+out_done pulses for one cycle when a tile's sums are final (3 cycles after its in_last
+beat); they stay in the accumulators until the next tile's first beat reaches them (3
+cycles after it is taken), so a first beat right after a last one overwrites them the
+cycle after out_done. snap copies every sum into a shadow register, and the drain reads
+the shadow: sel_acc[k] = shadow sum (sel_p + k, sel_f) for k < SEL (a row drain takes
+SEL consecutive pixel lanes; sel_p is 32-bit two's complement, and a lane outside
+0..NP-1, e.g. before lane 0 in a WU line drain's first line, reads lane 0, which the
+drain strobes off), combinational. So one tile drains while the next multiplies.
 
 Timing: one beat per cycle, latency 3 (mac_array).
 
@@ -58,10 +61,12 @@ module accel_mac #
     input  wire               in_first,
     input  wire               in_last,
     input  wire               in_valid,
+    output wire               out_done,
 
     /*
      * Drain select
      */
+    input  wire               snap,
     input  wire [31:0]        sel_p,
     input  wire [FW-1:0]      sel_f,
     output wire [SEL*64-1:0]  sel_acc
@@ -81,15 +86,25 @@ initial begin
 end
 
 wire [NP*POF*64-1:0] acc;
+// the drain's copy of a tile's sums (snap), so the next tile can accumulate meanwhile
+reg  [NP*POF*64-1:0] shadow_reg;
 // the drain's select without a multiplier: the pixel lane's POF sums, then the lane
 wire [POF*64-1:0]    pixel_acc [0:NP-1];
+/* verilator lint_off UNUSEDSIGNAL */
+wire [NP-1:0]        done;  // the lanes run in step: lane 0's says when
+/* verilator lint_on UNUSEDSIGNAL */
+
+assign out_done = done[0];
+
+always @(posedge clk) begin
+    if (snap) begin
+        shadow_reg <= acc;
+    end
+end
 
 genvar p;
 generate
 for (p = 0; p < NP; p = p + 1) begin : pixel
-    /* verilator lint_off UNUSEDSIGNAL */
-    wire done_unused;
-    /* verilator lint_on UNUSEDSIGNAL */
 
     mac_array #(
         .LANES(POF),
@@ -106,10 +121,10 @@ for (p = 0; p < NP; p = p + 1) begin : pixel
         .in_last(in_last),
         .in_valid(in_valid),
         .out_acc(acc[p*POF*64 +: POF*64]),
-        .out_valid(done_unused)
+        .out_valid(done[p])
     );
 
-    assign pixel_acc[p] = acc[p*POF*64 +: POF*64];
+    assign pixel_acc[p] = shadow_reg[p*POF*64 +: POF*64];
 end
 endgenerate
 

@@ -177,11 +177,14 @@ def test_dram_lines_train_word_for_word_in_the_cycles_modeled(step_wide):
     assert cfg["modeled_cycles"]["total"] < 0.85 * narrow_cfg["modeled_cycles"]["total"]
 
 
-def test_cycle_model_within_2_percent_per_layer_phase(step_a):
+def test_cycle_model_exact_per_layer_phase(step_a):
+    """The issue asks for 2%; the model steps the write-back FIFO write by write, so every
+    layer-phase is exact, drain-bound ones (conv0's FP: 2 input channels, 18 beats and 96
+    writes per tile) included."""
     result = step_a[2]
     assert len(result.per_layer_phase) >= 20
     for key, v in result.per_layer_phase.items():
-        assert abs(v["modeled"] - v["simulated"]) <= 0.02 * v["simulated"], (key, v)
+        assert v["modeled"] == v["simulated"], (key, v)
     assert result.modeled_cycles == sum(v["modeled"] for v in result.per_layer_phase.values())
 
 
