@@ -179,7 +179,7 @@ def test_dram_lines_train_word_for_word_in_the_cycles_modeled(step_wide):
 
 def test_cycle_model_exact_per_layer_phase(step_a):
     """The issue asks for 2%; the model steps the write-back FIFO write by write, so every
-    layer-phase is exact, drain-bound ones (conv0's FP: 2 input channels, 18 beats and 96
+    layer-phase is exact, drain-bound ones (conv0's FP: 2 input channels, 18 beats and 48
     writes per tile) included."""
     result = step_a[2]
     assert len(result.per_layer_phase) >= 20
