@@ -274,7 +274,7 @@ def compile_network(desc: dict, out: str | os.PathLike, pox: int | None, poy: in
         "regions": {k: {"base": r.base, "words": r.words, "shape": list(r.shape),
                         "cyclic": r.layout is not None} for k, r in regions.items() if k != "_end"},
         "program": [{"op": i.op, "layer": i.label[0], "phase": i.label[1], "dst": i.dst,
-                     "dst2": i.dst2, "fused": i.extra.get("fused", i.label[0]) if i.fused else None,
+                     "aux": i.aux, "fused": i.extra.get("fused", i.label[0]) if i.fused else None,
                      "modeled_cycles": c} for i, c in zip(prog, cost["instructions"])],
         "modeled_cycles": {"total": cost["total"], "per_layer_phase": cost["per_layer_phase"]},
         "pox": pox, "poy": poy, "pof": pof, "resources": modeled["resources"],

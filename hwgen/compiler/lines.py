@@ -24,7 +24,8 @@ def wide_loads(ins: Instr, pox: int, poy: int, pof: int, dw: int) -> tuple[bool,
     per cycle (accel_core writes the line into dw banks at one row, so it must fall in dw
     distinct banks): every item's base and length are multiples of dw, and
     - pixel layout (FP/BP XBUF): dw divides POX and W, so a line is dw columns of a row;
-    - linear layout (vector ops): dw <= its banks (:func:`linear_banks` of POX*POY or POF);
+    - linear layout (vector ops, and the ReLU mask a fused BP loads into EBUF): dw <= its
+      banks (:func:`linear_banks` of POX*POY or POF);
     - cyclic weight buffer (FP/BP weights): dw divides POF;
     - channel layout (WU, skewed: bank (c + pixel) mod NB): NB (POX*POY for XBUF, POF for
       EBUF) is a power of two >= dw and dw divides H*W, so a line is dw pixels of one
@@ -37,7 +38,8 @@ def wide_loads(ins: Instr, pox: int, poy: int, pof: int, dw: int) -> tuple[bool,
         return n > 0 and base % dw == 0 and n % dw == 0
 
     if ins.op in ("CONV_FP", "CONV_BP"):
-        return (fits(ins.src_a, ins.x_len) and pox % dw == 0 and ins.W % dw == 0, False,
+        return (fits(ins.src_a, ins.x_len) and pox % dw == 0 and ins.W % dw == 0,
+                fits(ins.aux, ins.e_len) and dw <= linear_banks(pof),
                 fits(ins.src_b, ins.w_len) and pof % dw == 0)
     if ins.op == "CONV_WU":
         def skewed(nb: int) -> bool:
@@ -57,13 +59,13 @@ ELEMENTWISE = ("RELU_Y", "RELU_MASK", "RELU_BP", "ACCUM", "APPLY", "DECAY")
 
 def wide_vector(ins: Instr, pox: int, poy: int, pof: int, dw: int) -> bool:
     """Whether a vector op runs dw lanes and writes a line per result beat: its result bases
-    (dst, and dst2 of a fused pool's argmax) and stride are whole lines, and the words its lanes read at once lie in distinct banks
+    (dst, and aux of a fused pool's argmax) and stride are whole lines, and the words its lanes read at once lie in distinct banks
     of the linear layout. Lane k reads lane 0's address + f(k):
     - element-wise ops, f(k) = k: the elements are whole lines, dw <= the banks;
     - 2x2 pooling, f(k) = 2k (dw adjacent windows): dw divides W/2, 2*dw <= XBUF's banks;
     - unpooling, f(k) = k div 2 (dw adjacent outputs): dw divides W, dw/2 <= the banks.
     (The loss reads one label per image: one lane.)"""
-    if dw == 1 or ins.dst % dw or ins.dst2 % dw or (ins.n_items > 1 and ins.out_stride % dw):
+    if dw == 1 or ins.dst % dw or ins.aux % dw or (ins.n_items > 1 and ins.out_stride % dw):
         return False
     xb, eb = linear_banks(pox * poy), linear_banks(pof)
     if ins.op in ELEMENTWISE:
@@ -85,11 +87,14 @@ def wide_drain(ins: Instr, pox: int, poy: int, pof: int, dw: int) -> bool:
       divides POF: a tile's n channels c0.. then lie in one group, at the cyclic run of
       positions s = (f + c0) mod POF onwards, so the filter takes
       (s + n - 1) div dw - s div dw + 1 line writes instead of n word writes;
-    and the result bases (dst, and dst2 of a fused ReLU) and stride are whole lines."""
+    and the result bases (dst, and aux of a fused ReLU) and stride are whole lines; a BP
+    with a fused ReLU also needs dw <= the EBUF's linear banks, where its mask is."""
     if dw == 1 or ins.op not in ("CONV_FP", "CONV_BP", "CONV_WU"):
         return False
-    if ins.dst % dw or ins.dst2 % dw or (ins.n_items > 1 and ins.out_stride % dw):
+    if ins.dst % dw or ins.aux % dw or (ins.n_items > 1 and ins.out_stride % dw):
         return False
     if ins.op == "CONV_WU":
         return pof % dw == 0 and pof % (pox * poy) == 0
+    if ins.op == "CONV_BP" and ins.fused and dw > linear_banks(pof):
+        return False  # the row's dw mask words must lie in distinct EBUF banks
     return pox % dw == 0 and ins.W % dw == 0

@@ -15,9 +15,11 @@ field  name        meaning
                    (fxtrain.numerics ROUNDING_MODES order: 2 = half_up); 16, 17, 18
                    the XBUF, EBUF and weight loads are wide; 19 the vector unit runs
                    DW lanes; 20 the drain writes lines (FP/BP: of a row; WU: of a
-                   filter's cyclic group) (the rules: hwgen.compiler.lines); 21 fused: the op also writes
-                   its second result at dst2 (CONV_FP: the ReLU that follows the
-                   layer, y at dst and its mask at dst2; POOL_Y: the argmax at dst2)
+                   filter's cyclic group) (the rules: hwgen.compiler.lines); 21 fused,
+                   with the tensor at aux: CONV_FP runs the ReLU after the layer (y at
+                   dst, its mask written at aux); POOL_Y writes its argmax at aux;
+                   CONV_BP runs the ReLU before the layer (its gradient times the
+                   mask read from aux, loaded into EBUF per image)
 1      n_items     images (FP, BP, element-wise), groups (WU), or 1 (update)
 2      count       elements per item of an element-wise op (ReLU, loss, update)
 3..6   C, H, W, O  input channels and size, output channels (BP: the layer's own)
@@ -41,7 +43,7 @@ field  name        meaning
                    POF*K*K, TC*POF*K*K, K*K*POF, K*POF, POF*K*K*POF, TC*POF*K*K*POF,
                    (NP div POF)*POF*K*K*POF, WB (NP = POX*POY, HB = ceil(H/POY),
                    WB = ceil(W/POX): the banked buffers' layouts, accel_core's header)
-40     dst2        second result base of a fused op (bit 21), in the layout of dst
+40     aux        a fused op's other tensor (bit 21), in the layout of dst
 =====  ==========  ============================================================
 
 Compatibility: the format is versioned by ``FORMAT_VERSION``; a field's meaning never
@@ -56,7 +58,7 @@ from fxtrain.numerics.formats import ROUNDING_MODES
 from .dram_map import Region, dram_map, first_weighted, layer_shapes
 from .lines import wide_drain, wide_loads, wide_vector
 
-FORMAT_VERSION = 4  # 3: fields 23, 24, 30, 39 describe the banked XBUF/EBUF layouts; 4: fusion, dst2
+FORMAT_VERSION = 4  # 3: fields 23, 24, 30, 39 describe the banked XBUF/EBUF layouts; 4: fusion, aux
 INSTR_BITS = 1312
 FIELDS = 41
 #: the derived fields 20..39
@@ -89,7 +91,7 @@ class Instr:
     src_a: int = 0
     src_b: int = 0
     dst: int = 0
-    dst2: int = 0
+    aux: int = 0
     fused: bool = False
     x_len: int = 0
     e_len: int = 0
@@ -141,7 +143,7 @@ class Instr:
              self.src_a, self.src_b, self.dst, self.x_len, self.e_len, self.out_stride,
              self.shift & 0xFF, self.acc_bits,
              (self.const & 0xFFFF) | self.sgd_shift << 16 | self.sgd_align << 24, self.gs, self.w_len]
-        f += self.derived(*lanes) + [self.dst2]
+        f += self.derived(*lanes) + [self.aux]
         for i, v in enumerate(f):
             if not 0 <= v < 1 << 32:
                 raise ValueError(f"{self.label}: field {i} = {v} does not fit 32 bits")
@@ -191,8 +193,10 @@ def assemble(desc: dict, constants: dict, pof: int, steps: int = 1,
     and its DRAM map: the step's instructions once per step (step s reading its batch
     from ``act0@s``/``labels@s``), then HALT. With ``fuse`` (the default), a ReLU right
     after a convolution or linear layer runs in that layer's FP drain (CONV_FP writes y
-    and the mask; no RELU_Y, RELU_MASK) and a max-pool writes its argmax with its maxima
-    (POOL_Y; no POOL_ARG): the same words in DRAM, read from the buffers once. ``constants`` is {layer: {"lr_q", "s_q",
+    and the mask; no RELU_Y, RELU_MASK), a max-pool writes its argmax with its maxima
+    (POOL_Y; no POOL_ARG), and a ReLU right before a convolution or linear layer takes its
+    mask multiply in that layer's BP drain (no RELU_BP): the same words in DRAM, in fewer
+    passes. ``constants`` is {layer: {"lr_q", "s_q",
     "m_q", "lr_frac", "scale_frac"}} (fxtrain.nn.update.lr_constants; constant over the
     steps, as the engine's lr is)."""
     if isinstance(steps, bool) or not isinstance(steps, int) or steps < 1:
@@ -275,7 +279,7 @@ def _step(desc: dict, constants: dict, pof: int, regions: dict[str, Region], fus
             w = regions[f"{name}.weight"]
             spec = lp(name)["activation"]
             relu = fuse and i + 1 < len(layers) and layers[i + 1]["type"] == "ReLU"
-            fused = dict(dst=regions[f"act{i + 2}"].base, dst2=regions[f"mask{i + 1}"].base, fused=True,
+            fused = dict(dst=regions[f"act{i + 2}"].base, aux=regions[f"mask{i + 1}"].base, fused=True,
                          relu_gt=relu_gt, extra={"fused": layers[i + 1]["name"]}) if relu else {}
             prog.append(Instr("CONV_FP", (name, "fp"), n_items=batch, src_a=src.base, src_b=w.base,
                               x_len=size_in, out_stride=size_out, w_len=w.words,
@@ -295,7 +299,7 @@ def _step(desc: dict, constants: dict, pof: int, regions: dict[str, Region], fus
             common = dict(n_items=batch, C=C, H=H, W=W, src_a=src.base, x_len=size_in,
                           out_stride=size_out)
             if fuse:
-                prog.append(Instr("POOL_Y", (name, "fp"), dst=dst.base, dst2=regions[f"arg{i}"].base,
+                prog.append(Instr("POOL_Y", (name, "fp"), dst=dst.base, aux=regions[f"arg{i}"].base,
                                   fused=True, **common))
             else:
                 prog.append(Instr("POOL_Y", (name, "fp"), dst=dst.base, **common))
@@ -311,7 +315,9 @@ def _step(desc: dict, constants: dict, pof: int, regions: dict[str, Region], fus
     # ------------------------------------------------------------------ backward and update
     fw = first_weighted(desc)
     fe = logits_f
+    fused_relu_bp = False  # the layer after this one runs this ReLU's mask multiply
     for i in range(n - 1, -1, -1):
+        relu_done, fused_relu_bp = fused_relu_bp, False
         L = layers[i]
         name, t = L["name"], L["type"]
         size_in, size_out = _size(shapes[i]), _size(shapes[i + 1])
@@ -342,13 +348,18 @@ def _step(desc: dict, constants: dict, pof: int, regions: dict[str, Region], fus
                                   sgd_align=lb, sgd_saturate=mspec["overflow"] == "saturate",
                                   extra={"group": g}))
             if i > fw:
+                relu = fuse and i - 1 > fw and layers[i - 1]["type"] == "ReLU"
+                masked = dict(dst=regions[f"grad{i - 1}"].base, aux=regions[f"mask{i - 1}"].base,
+                              e_len=size_in, fused=True, extra={"fused": layers[i - 1]["name"]}) if relu else {}
                 prog.append(Instr("CONV_BP", (name, "bp"), n_items=batch,
                                   src_a=regions[f"grad{i + 1}"].base, src_b=w.base,
-                                  dst=regions[f"grad{i}"].base, x_len=size_out, out_stride=size_in,
+                                  x_len=size_out, out_stride=size_in,
                                   w_len=w.words, acc_bits=p["acc_bits"]["bp"],
                                   **requant(p["local_gradient"], fe + fmt_f(p["weight"]),
-                                            f"{name} local_gradient"), **d))
+                                            f"{name} local_gradient"), **d,
+                                  **({"dst": regions[f"grad{i}"].base} | masked)))
                 fe = fmt_f(p["local_gradient"])
+                fused_relu_bp = relu
             s, lb = _update_shift(f_v + c["scale_frac"], f_w)
             prog.append(Instr("APPLY", (name, "update"), count=w.words, src_a=w.base, src_b=v.base,
                               dst=w.base, x_len=w.words, e_len=w.words, const=c["s_q"], sgd_shift=s,
@@ -357,6 +368,8 @@ def _step(desc: dict, constants: dict, pof: int, regions: dict[str, Region], fus
             prog.append(Instr("DECAY", (name, "update"), count=w.words, src_b=v.base, dst=v.base,
                               e_len=w.words, const=c["m_q"], sgd_shift=s, sgd_align=lb,
                               sgd_saturate=mspec["overflow"] == "saturate"))
+        elif i > fw and t == "ReLU" and relu_done:
+            pass  # in the next layer's BP drain
         elif i > fw and t == "ReLU":
             prog.append(Instr("RELU_BP", (name, "bp"), n_items=batch, count=size_in,
                               src_a=regions[f"grad{i + 1}"].base, src_b=regions[f"mask{i}"].base,

@@ -179,10 +179,12 @@ def first_mismatch(folder: Path, config: dict, img: np.ndarray) -> str | None:
         elif ins.get("fused") and ins["op"] == "CONV_FP":  # the ReLU's y and mask
             relu = (ins["fused"], "fp")
             cands = [(by_base.get(ins["dst"]), None, relu, "RELU_Y"),
-                     (by_base.get(ins["dst2"]), None, relu, "RELU_MASK")]
+                     (by_base.get(ins["aux"]), None, relu, "RELU_MASK")]
+        elif ins.get("fused") and ins["op"] == "CONV_BP":  # the ReLU's gradient
+            cands = [(by_base.get(ins["dst"]), None, (ins["fused"], "bp"), "RELU_BP")]
         elif ins.get("fused"):  # a pool's maxima and argmax
             cands = [(by_base.get(ins["dst"]), None, label, "POOL_Y"),
-                     (by_base.get(ins["dst2"]), None, label, "POOL_ARG")]
+                     (by_base.get(ins["aux"]), None, label, "POOL_ARG")]
         else:
             cands = [(by_base.get(ins["dst"]), None, label, ins["op"])]
         for rname, g, lab, op in cands:
@@ -200,8 +202,9 @@ def first_mismatch(folder: Path, config: dict, img: np.ndarray) -> str | None:
             if diff.size:
                 idx = tuple(int(v) for v in np.unravel_index(diff[0], got.shape))
                 gtxt = f" group {g}" if g is not None else ""
+                by = f", written by {label[0]}.{label[1]}" if lab != label else ""
                 return (f"layer {lab[0]}, phase {lab[1]}, tensor {role}{gtxt} "
-                        f"({rname}), index {list(idx)}: RTL {int(got.reshape(-1)[diff[0]])}, "
+                        f"({rname}{by}), index {list(idx)}: RTL {int(got.reshape(-1)[diff[0]])}, "
                         f"fxtrain {int(want.reshape(-1)[diff[0]])} ({diff.size} words differ)")
     return None
 

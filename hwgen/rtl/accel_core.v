@@ -233,7 +233,7 @@ wire        flag_wide_e = ir_reg[17];
 wire        flag_wide_w = ir_reg[18];
 wire        flag_wide_v = ir_reg[19];  // the vector unit runs DW lanes
 wire        flag_wide_d = ir_reg[20];  // the FP/BP drain takes DW pixel lanes of a row per beat
-wire        flag_fuse = ir_reg[21];    // CONV_FP: ReLU y at dst, mask at dst2; POOL_Y: argmax at dst2
+wire        flag_fuse = ir_reg[21];    // CONV_FP: ReLU y at dst, mask at aux; POOL_Y: argmax at aux
 wire [31:0] n_items = ir_reg[1*32 +: 32];
 wire [31:0] count = ir_reg[2*32 +: 32];
 wire [31:0] C = ir_reg[3*32 +: 32];
@@ -275,7 +275,7 @@ wire [31:0] pof_kk_pof = ir_reg[36*32 +: 32];
 wire [31:0] tc_pof_kk_pof = ir_reg[37*32 +: 32];
 wire [31:0] npq_pof_kk_pof = ir_reg[38*32 +: 32];
 wire [31:0] wb = ir_reg[39*32 +: 32];      // ceil(W/POX): a row of quotients in an XBUF bank
-wire [31:0] dst2 = ir_reg[40*32 +: 32];    // a fused op's second result base
+wire [31:0] aux = ir_reg[40*32 +: 32];    // a fused op's second result base
 
 /* verilator lint_off UNUSEDSIGNAL */
 wire [INSTR_W-1:0] ir_unused = ir_reg;
@@ -297,7 +297,7 @@ localparam integer NPR = NP % POF;
 // ---------------------------------------------------------------- state
 reg [3:0]          state_reg;
 reg [PROG_AW-1:0]  pc_reg;
-reg [31:0]         item_reg, item_xa_reg, item_ea_reg, item_dst_reg, item_dst2_reg;
+reg [31:0]         item_reg, item_xa_reg, item_ea_reg, item_dst_reg, item_aux_reg;
 
 // loads
 reg [31:0]         ld_base_reg, ld_len_reg, ld_req_reg, ld_rsp_reg;  // len, req, rsp: lines or words
@@ -357,6 +357,11 @@ reg        dpass_reg;   // a fused ReLU drains each beat twice: 0 y, 1 its mask
 // multiple of DW) whose word k holds channel lane dj + k (two's complement; lanes
 // outside 0..nc-1 are strobed off)
 reg [31:0] ds_reg, dq_reg, dj_reg;
+// the drained tile's extents and result bases (capture_drain)
+reg [31:0] drn_nf_reg, drn_n1_reg, drn_n0_reg, drn_fb_reg, drn_wu_reg;
+reg [31:0] drn_c0q_reg, drn_c0r_reg, drn_c0q_g_reg;
+// FP/BP: the drained result's index in the item's map, (o0 + df)*H*W + (y0 + d1)*W + x0 + d0
+wire [31:0] drain_idx_fb = drn_fb_reg + df_hw_reg + d1_w_reg + d0_reg;
 
 // vector counters and their products
 reg [31:0] vc_reg, vy_reg, vx_reg, vw_reg, vj_reg;
@@ -375,8 +380,9 @@ assign trace_pc = pc_reg;
 wire        afifo_in_valid;
 wire [31:0] afifo_in_addr;
 wire [DW-1:0] afifo_in_strb, afifo_out_strb;
-// a write's kind, decided when its address is queued: 0x plain, 10 a fused ReLU's y,
-// 11 its mask (the drain's result is transformed when it reaches the FIFO)
+// a write's kind, decided when its address is queued: 00 plain, 01 a BP result times its
+// ReLU mask, 10 a fused ReLU's y, 11 its mask (the drain's result is transformed when it
+// reaches the FIFO)
 wire [1:0]  afifo_in_kind, afifo_out_kind;
 wire [31:0] afifo_out_addr;
 /* verilator lint_off UNUSEDSIGNAL */
@@ -536,7 +542,9 @@ wire [31:0] vu_xaddr_pool = vc_hw_reg + vy_2w_reg + (vw_reg[1] ? W : 32'd0) + {v
                             + {31'd0, vw_reg[0]};
 wire [31:0] vu_addr_unpool = vc_hp_reg + vy_wp_reg + {1'b0, vx_reg[31:1]};
 wire [31:0] vu_xaddr = is_pool ? vu_xaddr_pool : (op == OP_UNPOOL ? vu_addr_unpool : vc_reg);
-wire [31:0] vu_eaddr = op == OP_UNPOOL ? vu_addr_unpool : (op == OP_LOSS ? 32'd0 : vc_reg);
+// a BP with a fused ReLU reads the mask of the result it drains (EBUF, linear layout)
+wire [31:0] vu_eaddr = is_bp ? drain_idx_fb
+                     : (op == OP_UNPOOL ? vu_addr_unpool : (op == OP_LOSS ? 32'd0 : vc_reg));
 wire        vu_issue = state_reg == S_VU && can_issue;
 wire        vu_out_beat = !is_pool || vw_reg == 3;
 // a wide op's DW lanes take DW elements (element-wise) or DW adjacent outputs (pooling,
@@ -595,7 +603,7 @@ end
 for (gp = 0; gp < POF; gp = gp + 1) begin : elane
     /* verilator lint_off UNUSEDSIGNAL */
     wire [31:0] a_v = (vu_eaddr >> ELB) + (gp < (vu_eaddr & ((32'd1 << ELB) - 1)) ? 32'd1 : 32'd0);
-    wire [31:0] a = is_mac ? e_row_wu : a_v;
+    wire [31:0] a = is_wu ? e_row_wu : a_v;
     /* verilator lint_on UNUSEDSIGNAL */
     assign ebuf_rd_addr[gp*EAW +: EAW] = a[EAW-1:0];
     always @* e_ok[gp] = o0_reg + gp < O;
@@ -759,9 +767,6 @@ reg  drn_run_reg, snap_wait_reg, sums_ready_reg;
 wire mac_done;
 wire snap_held = state_reg == S_MAC_WAIT && (mac_done || sums_ready_reg) && !drn_run_reg && !snap_wait_reg;
 wire snap = (snap_wait_reg && mac_done) || snap_held;
-// the drained tile's extents and result bases (capture_drain)
-reg [31:0] drn_nf_reg, drn_n1_reg, drn_n0_reg, drn_fb_reg, drn_wu_reg;
-reg [31:0] drn_c0q_reg, drn_c0r_reg, drn_c0q_g_reg;
 // a held tile is captured as it is copied, so the drain starts from the tile's own counters
 wire [31:0] c0q_src = snap_held ? c0q_reg : drn_c0q_reg;
 wire [31:0] c0r_src = snap_held ? c0r_reg : drn_c0r_reg;
@@ -803,7 +808,7 @@ endgenerate
 wire [31:0] wu_bank_sum = df_reg + cr_reg;
 wire [31:0] wu_bank = wu_bank_sum >= POF ? wu_bank_sum - POF : wu_bank_sum;
 wire [31:0] drain_addr_wu = item_dst_reg + drn_wu_reg + cq_g_reg + df_g_reg + (wu_line ? dq_reg : wu_bank);
-wire [31:0] drain_addr_fb = (dpass_reg ? item_dst2_reg : item_dst_reg) + drn_fb_reg + df_hw_reg + d1_w_reg + d0_reg;
+wire [31:0] drain_addr_fb = (dpass_reg ? item_aux_reg : item_dst_reg) + drain_idx_fb;
 wire        drain_feed = drn_run_reg && can_issue;
 
 always @(posedge clk) begin
@@ -945,15 +950,27 @@ always @(posedge clk) begin
     end
 end
 
-// a fused ReLU (CONV_FP with flag_fuse) turns the requantized sums into y or the mask,
-// by the kind queued with the write's address
+// a fused ReLU turns the requantized sums into y or the mask (CONV_FP), or multiplies
+// them by the mask (CONV_BP), by the kind queued with the write's address. A BP's mask
+// words come from EBUF the cycle after the feed and wait in bpm_* for the requantizer's
+// 5 cycles.
 wire [DW*16-1:0] rq_line = flag_wide_d ? rq_data : {DW{rq_data[15:0]}};
 wire [DW*16-1:0] rq_out;
+wire [DW-1:0]    bpm_now;
+reg  [DW-1:0]    bpm_d2_reg, bpm_d3_reg, bpm_d4_reg, bpm_d5_reg;
+always @(posedge clk) begin
+    bpm_d2_reg <= bpm_now;
+    bpm_d3_reg <= bpm_d2_reg;
+    bpm_d4_reg <= bpm_d3_reg;
+    bpm_d5_reg <= bpm_d4_reg;
+end
 generate
 for (gk = 0; gk < DW; gk = gk + 1) begin : relu_lane
     wire [15:0] v = rq_line[gk*16 +: 16];
     wire keep = flag_relu_gt ? !v[15] && v != 16'd0 : !v[15];
-    assign rq_out[gk*16 +: 16] = !afifo_out_kind[1] ? v
+    wire pass = flag_wide_d ? bpm_d5_reg[gk] : bpm_d5_reg[0];  // a narrow drain's one result: lane 0
+    assign bpm_now[gk] = vu_elane[gk][0];
+    assign rq_out[gk*16 +: 16] = !afifo_out_kind[1] ? (afifo_out_kind[0] && !pass ? 16'd0 : v)
                                  : (afifo_out_kind[0] ? {15'd0, keep} : (keep ? v : 16'd0));
 end
 endgenerate
@@ -962,14 +979,14 @@ endgenerate
 // op's DW results fill the line
 /* verilator lint_off UNUSEDSIGNAL */
 wire [31:0] wr_addr_in = is_mac ? (is_wu ? drain_addr_wu : drain_addr_fb)
-                                : (vu_to_dst2 ? item_dst2_reg : item_dst_reg) + vj_reg;
+                                : (vu_to_dst2 ? item_aux_reg : item_dst_reg) + vj_reg;
 /* verilator lint_on UNUSEDSIGNAL */
 wire [DW-1:0] strb_one = DW > 1 ? {{(DW-1){1'b0}}, 1'b1} << wr_addr_in[DWB-1:0] : {DW{1'b1}};
 assign res_valid = is_mac ? rq_valid : vu_out_valid[0] || arg_pend_reg;
 assign res_data = is_mac ? rq_out
                          : (arg_pend_reg ? arg_line_reg : (flag_wide_v ? vu_out_data : {DW{vu_out_data[15:0]}}));
 assign res_strb = afifo_out_strb;
-assign afifo_in_kind = (is_fp && flag_fuse) ? {1'b1, dpass_reg} : 2'b00;
+assign afifo_in_kind = !flag_fuse ? 2'b00 : (is_fp ? {1'b1, dpass_reg} : (is_bp ? 2'b01 : 2'b00));
 assign afifo_in_valid = drain_feed || (vu_issue && (vu_out_beat || vu_push_y));
 assign afifo_in_addr = wr_addr_in;
 assign afifo_in_strb = (is_mac && flag_wide_d) ? drain_strb : ((!is_mac && flag_wide_v) ? {DW{1'b1}} : strb_one);
@@ -1242,9 +1259,9 @@ always @(posedge clk) begin
             vlim_w_reg <= is_pool ? 32'd4 : 32'd1;
             item_reg <= 32'd0;
             item_xa_reg <= src_a;
-            item_ea_reg <= src_b;
+            item_ea_reg <= (is_bp && flag_fuse) ? aux : src_b;
             item_dst_reg <= dst;
-            item_dst2_reg <= dst2;
+            item_aux_reg <= aux;
             if (is_fp || is_bp) begin
                 start_load(src_b, w_len, flag_wide_w);
                 state_reg <= S_LOADW;
@@ -1401,7 +1418,7 @@ always @(posedge clk) begin
                     item_xa_reg <= item_xa_reg + x_len;
                     item_ea_reg <= item_ea_reg + e_len;
                     item_dst_reg <= item_dst_reg + out_stride;
-                    item_dst2_reg <= item_dst2_reg + out_stride;
+                    item_aux_reg <= item_aux_reg + out_stride;
                     state_reg <= S_ITEM;
                 end
             end

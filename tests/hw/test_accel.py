@@ -118,7 +118,14 @@ def test_every_layer_phase_tensor_matches_the_bundle(step_a):
     bad = img.copy()
     bad[regions["mask1"].base] ^= 1
     text = first_mismatch(folder, cfg, bad)
-    assert text is not None and text.startswith("layer relu0, phase fp, tensor mask (mask1), index [0, 0, 0, 0]:")
+    assert text is not None and text.startswith("layer relu0, phase fp, tensor mask (mask1, written by conv0.fp), "
+                                            "index [0, 0, 0, 0]:")
+    # and conv1's BP drain writes relu0's gradient
+    bad = img.copy()
+    bad[regions["grad1"].base + 3] ^= 1
+    text = first_mismatch(folder, cfg, bad)
+    assert text is not None and text.startswith("layer relu0, phase bp, tensor local_gradient (grad1, written by "
+                                            "conv1.bp), index [0, 0, 0, 3]:")
 
 
 def test_mismatch_names_layer_phase_tensor_and_index(tmp_path):
@@ -133,7 +140,9 @@ def test_mismatch_names_layer_phase_tensor_and_index(tmp_path):
     (folder / "program.hex").write_text("\n".join(lines) + "\n")
     r = simulate(folder)
     assert not r.ok and r.tensors_equal < r.tensors_total
-    assert r.first_mismatch.startswith("layer conv1, phase bp, tensor local_gradient"), r.first_mismatch
+    # conv1's BP drain runs relu0's mask multiply, so the first wrong tensor is relu0's gradient
+    assert r.first_mismatch.startswith("layer relu0, phase bp, tensor local_gradient (grad1, written by "
+                                       "conv1.bp), index"), r.first_mismatch
 
 
 @pytest.fixture(scope="module")
@@ -156,12 +165,12 @@ def test_dram_lines_train_word_for_word_in_the_cycles_modeled(step_wide):
     flags = [int(line, 16) >> 16 & 31 for line in (folder / "program.hex").read_text().split()]
     wide = {(p["layer"], p["op"]): f for p, f in zip(cfg["program"], flags)}
     # the program really asks for lines (bits: X, E, W loads, vector lanes, line drain): X,
-    # weights and the row drain in conv1's FP/BP, X, E and the line drain in its WU (POX*POY
+    # weights and the row drain in conv1's FP/BP (and E in its BP: relu0's mask), X, E and the line drain in its WU (POX*POY
     # = 8 divides POF = 8: a tile's channels fill one cyclic group per filter), X, E and 4 vector lanes
     # in relu1's BP and the update, 4 lanes in pool0 (8x8: 4 windows of 2 per row) and its
     # unpooling; not in pool1 (4x4 -> 2 windows per row), the loss (7 logits), or the FC
     # layer's 1 x 1 pixel layout
-    assert wide["conv1", "CONV_FP"] == 0b10101 and wide["conv1", "CONV_BP"] == 0b10101
+    assert wide["conv1", "CONV_FP"] == 0b10101 and wide["conv1", "CONV_BP"] == 0b10111
     assert wide["conv1", "CONV_WU"] == 0b10011 and wide["relu1", "RELU_BP"] == 0b01011
     assert wide["conv1", "APPLY"] == 0b01011 and wide["pool0", "POOL_Y"] == 0b01001
     assert wide["pool0", "UNPOOL"] == 0b01011 and wide["pool1", "POOL_Y"] & 0b01000 == 0
@@ -169,9 +178,11 @@ def test_dram_lines_train_word_for_word_in_the_cycles_modeled(step_wide):
     # every ReLU runs in its convolution's FP drain, every argmax with its pool's maxima
     fused = {(p["layer"], p["op"]): int(line, 16) >> 21 & 1
              for p, line in zip(cfg["program"], (folder / "program.hex").read_text().split())}
+    # ... and relu0's mask multiply in conv1's BP drain (the other ReLUs precede a pool)
     assert {k for k, f in fused.items() if f} == {(c, "CONV_FP") for c in ("conv0", "conv1", "conv2")} | {
-        ("pool0", "POOL_Y"), ("pool1", "POOL_Y")}
+        ("pool0", "POOL_Y"), ("pool1", "POOL_Y"), ("conv1", "CONV_BP")}
     assert not {"RELU_Y", "RELU_MASK", "POOL_ARG"} & {p["op"] for p in cfg["program"]}
+    assert {p["layer"] for p in cfg["program"] if p["op"] == "RELU_BP"} == {"relu1", "relu2"}
     narrow, _ = build(folder.parent / "n", net_ragged(), 3, steps=2, lanes=(4, 2, 8), dw=1)
     narrow_cfg = json.loads((narrow / "config.json").read_text())
     assert cfg["modeled_cycles"]["total"] < 0.85 * narrow_cfg["modeled_cycles"]["total"]

@@ -134,19 +134,19 @@ def test_fusion_writes_the_same_regions_in_fewer_passes():
     pool = next(i for i in fused if i.op == "POOL_Y")
     by_dst = {(i.op, i.dst) for i in apart}
     # the fused instructions write where the separate passes did
-    assert ("RELU_Y", fp.dst) in by_dst and ("RELU_MASK", fp.dst2) in by_dst
-    assert ("POOL_Y", pool.dst) in by_dst and ("POOL_ARG", pool.dst2) in by_dst
-    assert (fp.dst, fp.dst2) == (regions["act2"].base, regions["mask1"].base)
+    assert ("RELU_Y", fp.dst) in by_dst and ("RELU_MASK", fp.aux) in by_dst
+    assert ("POOL_Y", pool.dst) in by_dst and ("POOL_ARG", pool.aux) in by_dst
+    assert (fp.dst, fp.aux) == (regions["act2"].base, regions["mask1"].base)
     for ins in (fp, pool):
         f = decode_line(ins.hex((4, 2, 4), 4))
-        assert f[0] >> 21 & 1 == 1 and f[40] == ins.dst2
+        assert f[0] >> 21 & 1 == 1 and f[40] == ins.aux
     # the fc layer has no ReLU after it; a separate pass never sets the bit
     assert not next(i for i in fused if i.label == ("fc", "fp")).fused
     assert all(decode_line(i.hex((4, 2, 4)))[0] >> 21 & 1 == 0 for i in apart)
     # a second result off the line keeps the drain and the pool one word wide
     assert decode_line(fp.hex((4, 2, 4), 4))[0] >> 20 & 1 == 1
-    fp.dst2 += 1
-    pool.dst2 += 2
+    fp.aux += 1
+    pool.aux += 2
     assert decode_line(fp.hex((4, 2, 4), 4))[0] >> 20 & 1 == 0
     assert decode_line(pool.hex((4, 2, 4), 4))[0] >> 19 & 1 == 0
 
@@ -165,3 +165,22 @@ def test_weight_gradient_drain_writes_lines_where_a_tile_fills_one_group(lanes, 
     if lines:
         wu[0].dst += 1  # a gradient base off the line
         assert decode_line(wu[0].hex(lanes, dw))[0] >> 20 & 1 == 0
+
+
+def test_a_relu_before_a_convolution_runs_in_its_bp_drain():
+    n = net([Conv2d("conv0", 2, 4), ReLU("relu0"), Conv2d("conv1", 4, 4), ReLU("relu1"),
+             Flatten("flatten"), Linear("fc", 4 * 8 * 8, 3)])
+    c = {L.name: lr_constants(n.recipe, n.plan, n.plan[L.name]) for L in n.weighted_layers}
+    fused, regions = assemble(n.describe(), c, 4)
+    apart, _ = assemble(n.describe(), c, 4, fuse=False)
+    bp = next(i for i in fused if i.label == ("conv1", "bp"))
+    relu_bp = next(i for i in apart if i.label == ("relu0", "bp"))
+    # conv1's BP writes relu0's gradient, the product of its own and relu0's mask, which it
+    # loads per image from where FP wrote it
+    assert bp.fused and (bp.dst, bp.aux) == (relu_bp.dst, relu_bp.src_b) == (regions["grad1"].base,
+                                                                            regions["mask1"].base)
+    assert bp.e_len == relu_bp.e_len == 4 * 8 * 8
+    assert [i.label for i in fused if i.op == "RELU_BP"] == [("relu1", "bp")]  # relu1 precedes a Flatten
+    # the mask's 4 words of a row must lie in distinct EBUF banks for a line drain
+    assert decode_line(bp.hex((4, 2, 4), 4))[0] >> 17 & 0b1001 == 0b1001
+    assert decode_line(bp.hex((4, 2, 2), 4))[0] >> 17 & 0b1001 == 0
