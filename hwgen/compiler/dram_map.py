@@ -14,7 +14,8 @@ region                      contents                                layout
 ``act{i}``, i = 0..n        FP tensor i (act0 = the batch)          [B, C, H, W] / [B, F]
 ``labels@s``, ``act0@s``    step s's batch (s >= 1, several steps)  as above
 ``mask{li}``                ReLU li's derivative bits (0/1 words)   like its input
-``arg{li}``                 MaxPool li's argmax (0..3)              like its output
+``arg{li}``                 MaxPool li's argmax (0..3; 4 where a    like its output
+                            fused ReLU before it has mask 0 there)
 ``grad{i}``                 dL/d(tensor i), i > first weighted      like act{i}
 ``{L}.weight``              weights of layer L                      cyclic, P = POF
 ``{L}.momentum``            momentum of layer L                     cyclic, P = POF

@@ -62,7 +62,8 @@ def wide_vector(ins: Instr, pox: int, poy: int, pof: int, dw: int) -> bool:
     (dst, and aux of a fused pool's argmax) and stride are whole lines, and the words its lanes read at once lie in distinct banks
     of the linear layout. Lane k reads lane 0's address + f(k):
     - element-wise ops, f(k) = k: the elements are whole lines, dw <= the banks;
-    - 2x2 pooling, f(k) = 2k (dw adjacent windows): dw divides W/2, 2*dw <= XBUF's banks;
+    - 2x2 pooling, f(k) = 2k (dw adjacent windows): dw divides W/2, 2*dw <= XBUF's banks
+      (and EBUF's, for a pool that reads the ReLU mask);
     - unpooling, f(k) = k div 2 (dw adjacent outputs): dw divides W, dw/2 <= the banks.
     (The loss reads one label per image: one lane.)"""
     if dw == 1 or ins.dst % dw or ins.aux % dw or (ins.n_items > 1 and ins.out_stride % dw):
@@ -71,7 +72,7 @@ def wide_vector(ins: Instr, pox: int, poy: int, pof: int, dw: int) -> bool:
     if ins.op in ELEMENTWISE:
         return ins.count % dw == 0 and dw <= xb and (ins.e_len == 0 or dw <= eb)
     if ins.op in ("POOL_Y", "POOL_ARG"):
-        return (ins.W // 2) % dw == 0 and 2 * dw <= xb
+        return (ins.W // 2) % dw == 0 and 2 * dw <= xb and (not ins.pool_mask or 2 * dw <= eb)
     if ins.op == "UNPOOL":
         return ins.W % dw == 0 and dw // 2 <= min(xb, eb)
     return False

@@ -19,7 +19,10 @@ field  name        meaning
                    with the tensor at aux: CONV_FP runs the ReLU after the layer (y at
                    dst, its mask written at aux); POOL_Y writes its argmax at aux;
                    CONV_BP runs the ReLU before the layer (its gradient times the
-                   mask read from aux, loaded into EBUF per image)
+                   mask read from aux, loaded into EBUF per image); 22 POOL_Y's
+                   argmax carries the mask of the ReLU before it (loaded from src_b
+                   into EBUF): 4, which UNPOOL never hits, where the mask at the
+                   argmax is 0, so UNPOOL writes that ReLU's gradient
 1      n_items     images (FP, BP, element-wise), groups (WU), or 1 (update)
 2      count       elements per item of an element-wise op (ReLU, loss, update)
 3..6   C, H, W, O  input channels and size, output channels (BP: the layer's own)
@@ -93,6 +96,7 @@ class Instr:
     dst: int = 0
     aux: int = 0
     fused: bool = False
+    pool_mask: bool = False
     x_len: int = 0
     e_len: int = 0
     out_stride: int = 0
@@ -138,7 +142,7 @@ class Instr:
         wd = wide_drain(self, *lanes, dw)
         flags = (OPCODES[self.op] | self.relu_gt << 8 | self.sgd_saturate << 9 | self.rq_wrap << 10
                  | ROUNDING_MODES.index(self.rounding) << 12 | wx << 16 | we << 17 | ww << 18 | wv << 19
-                 | wd << 20 | self.fused << 21)
+                 | wd << 20 | self.fused << 21 | self.pool_mask << 22)
         f = [flags, self.n_items, self.count, self.C, self.H, self.W, self.O, self.K, self.pad,
              self.src_a, self.src_b, self.dst, self.x_len, self.e_len, self.out_stride,
              self.shift & 0xFF, self.acc_bits,
@@ -195,8 +199,9 @@ def assemble(desc: dict, constants: dict, pof: int, steps: int = 1,
     after a convolution or linear layer runs in that layer's FP drain (CONV_FP writes y
     and the mask; no RELU_Y, RELU_MASK), a max-pool writes its argmax with its maxima
     (POOL_Y; no POOL_ARG), and a ReLU right before a convolution or linear layer takes its
-    mask multiply in that layer's BP drain (no RELU_BP): the same words in DRAM, in fewer
-    passes. ``constants`` is {layer: {"lr_q", "s_q",
+    mask multiply in that layer's BP drain, or, before a max-pool, in the pool's argmax
+    and so in its UNPOOL (no RELU_BP): the same words in DRAM, in fewer passes, except
+    that such a pool's argmax is 4 where the ReLU's mask at it is 0. ``constants`` is {layer: {"lr_q", "s_q",
     "m_q", "lr_frac", "scale_frac"}} (fxtrain.nn.update.lr_constants; constant over the
     steps, as the engine's lr is)."""
     if isinstance(steps, bool) or not isinstance(steps, int) or steps < 1:
@@ -298,7 +303,12 @@ def _step(desc: dict, constants: dict, pof: int, regions: dict[str, Region], fus
             C, H, W = shapes[i]
             common = dict(n_items=batch, C=C, H=H, W=W, src_a=src.base, x_len=size_in,
                           out_stride=size_out)
-            if fuse:
+            if fuse and i - 1 > first_weighted(desc) and layers[i - 1]["type"] == "ReLU":
+                # the argmax keeps the ReLU's mask at it, so UNPOOL does the ReLU's BP too
+                prog.append(Instr("POOL_Y", (name, "fp"), dst=dst.base, aux=regions[f"arg{i}"].base,
+                                  fused=True, pool_mask=True, src_b=regions[f"mask{i - 1}"].base,
+                                  e_len=size_in, extra={"mask_of": layers[i - 1]["name"]}, **common))
+            elif fuse:
                 prog.append(Instr("POOL_Y", (name, "fp"), dst=dst.base, aux=regions[f"arg{i}"].base,
                                   fused=True, **common))
             else:
@@ -377,8 +387,11 @@ def _step(desc: dict, constants: dict, pof: int, regions: dict[str, Region], fus
                               out_stride=size_in))
         elif i > fw and t == "MaxPool2d":
             C, H, W = shapes[i]
+            masked = fuse and i - 1 > fw and layers[i - 1]["type"] == "ReLU"  # the POOL_Y above
             prog.append(Instr("UNPOOL", (name, "bp"), n_items=batch, C=C, H=H, W=W,
                               src_a=regions[f"grad{i + 1}"].base, src_b=regions[f"arg{i}"].base,
-                              dst=regions[f"grad{i}"].base, x_len=size_out, e_len=size_out,
-                              out_stride=size_in))
+                              dst=regions[f"grad{i - 1 if masked else i}"].base, x_len=size_out,
+                              e_len=size_out, out_stride=size_in,
+                              extra={"fused": layers[i - 1]["name"]} if masked else {}))
+            fused_relu_bp = masked
     return prog

@@ -156,6 +156,15 @@ def _bundle_tensor(bundle, step: int, label: tuple[str, str], op: str, region: s
     return bundle.get(step, ph, layer, role, group), role
 
 
+def _masked_argmax(arg: np.ndarray, mask) -> np.ndarray:
+    """A pool's argmax [N, C, H/2, W/2] as the accelerator stores it after a ReLU: 4 where
+    the ReLU's mask [N, C, H, W] is 0 at the argmax (hwgen.compiler.program, bit 22)."""
+    m = np.asarray(mask).reshape(arg.shape[:2] + (2 * arg.shape[2], 2 * arg.shape[3]))
+    n, c, oy, ox = np.indices(arg.shape)
+    keep = m[n, c, 2 * oy + arg // 2, 2 * ox + arg % 2] != 0
+    return np.where(keep, arg, 4)
+
+
 def first_mismatch(folder: Path, config: dict, img: np.ndarray) -> str | None:
     """(layer, phase, tensor, index) of the first result that differs from the bundle,
     in program order, over the last step's instructions; None if all agree."""
@@ -180,7 +189,7 @@ def first_mismatch(folder: Path, config: dict, img: np.ndarray) -> str | None:
             relu = (ins["fused"], "fp")
             cands = [(by_base.get(ins["dst"]), None, relu, "RELU_Y"),
                      (by_base.get(ins["aux"]), None, relu, "RELU_MASK")]
-        elif ins.get("fused") and ins["op"] == "CONV_BP":  # the ReLU's gradient
+        elif ins.get("fused") and ins["op"] in ("CONV_BP", "UNPOOL"):  # the ReLU's gradient
             cands = [(by_base.get(ins["dst"]), None, (ins["fused"], "bp"), "RELU_BP")]
         elif ins.get("fused"):  # a pool's maxima and argmax
             cands = [(by_base.get(ins["dst"]), None, label, "POOL_Y"),
@@ -198,6 +207,8 @@ def first_mismatch(folder: Path, config: dict, img: np.ndarray) -> str | None:
                 continue
             got = unpack(regions, img, rname)
             want = np.asarray(want).astype(np.int64).reshape(got.shape)
+            if op == "POOL_ARG" and ins.get("mask_of"):
+                want = _masked_argmax(want, bundle.get(step, "fp", ins["mask_of"], "mask", None))
             diff = np.flatnonzero(got.astype(np.int64).reshape(-1) != want.reshape(-1))
             if diff.size:
                 idx = tuple(int(v) for v in np.unravel_index(diff[0], got.shape))

@@ -233,7 +233,9 @@ wire        flag_wide_e = ir_reg[17];
 wire        flag_wide_w = ir_reg[18];
 wire        flag_wide_v = ir_reg[19];  // the vector unit runs DW lanes
 wire        flag_wide_d = ir_reg[20];  // the FP/BP drain takes DW pixel lanes of a row per beat
-wire        flag_fuse = ir_reg[21];    // CONV_FP: ReLU y at dst, mask at aux; POOL_Y: argmax at aux
+wire        flag_fuse = ir_reg[21];    // CONV_FP: ReLU y at dst, mask at aux; POOL_Y: argmax at aux;
+                                       // CONV_BP: times the ReLU mask loaded from aux
+wire        flag_pool_mask = ir_reg[22];  // POOL_Y: the argmax carries the ReLU mask (EBUF)
 wire [31:0] n_items = ir_reg[1*32 +: 32];
 wire [31:0] count = ir_reg[2*32 +: 32];
 wire [31:0] C = ir_reg[3*32 +: 32];
@@ -544,7 +546,8 @@ wire [31:0] vu_addr_unpool = vc_hp_reg + vy_wp_reg + {1'b0, vx_reg[31:1]};
 wire [31:0] vu_xaddr = is_pool ? vu_xaddr_pool : (op == OP_UNPOOL ? vu_addr_unpool : vc_reg);
 // a BP with a fused ReLU reads the mask of the result it drains (EBUF, linear layout)
 wire [31:0] vu_eaddr = is_bp ? drain_idx_fb
-                     : (op == OP_UNPOOL ? vu_addr_unpool : (op == OP_LOSS ? 32'd0 : vc_reg));
+                     : (is_pool ? vu_xaddr_pool  // the ReLU mask of a window position
+                     : (op == OP_UNPOOL ? vu_addr_unpool : (op == OP_LOSS ? 32'd0 : vc_reg)));
 wire        vu_issue = state_reg == S_VU && can_issue;
 wire        vu_out_beat = !is_pool || vw_reg == 3;
 // a wide op's DW lanes take DW elements (element-wise) or DW adjacent outputs (pooling,
@@ -927,7 +930,7 @@ for (gk = 0; gk < DW; gk = gk + 1) begin : vu_lane
         .in_target(vu_elane[0] == vu_k_d1_reg),
         .in_hit(vu_elane[gk] == {14'd0, vu_pos_d1_reg[1], vu_pos_d1_reg[0] ^ ODD}),
         .in_valid(vu_valid_d1_reg && (gk == 0 || flag_wide_v)),
-        .cfg_relu_gt(flag_relu_gt), .cfg_saturate(flag_sgd_sat), .cfg_c(sgd_c),
+        .cfg_relu_gt(flag_relu_gt), .cfg_pool_mask(flag_pool_mask), .cfg_saturate(flag_sgd_sat), .cfg_c(sgd_c),
         .cfg_shift(sgd_shift), .cfg_align(sgd_align),
         .out_data(vu_out_data[gk*16 +: 16]), .out_aux(vu_aux_data[gk*16 +: 16]),
         .out_valid(vu_out_valid[gk])

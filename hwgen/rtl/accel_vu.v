@@ -20,7 +20,10 @@ on-chip buffers' words), and the unit named by in_op computes (library module, e
 
 POOL beats come in whole windows (4 in row-major window order), one result per window;
 every other op gives one result per beat. Results leave in beat order. out_aux carries
-the window's argmax (0..3) with every POOL result, so a fused pool writes both.
+the window's argmax (0..3) with every POOL result, so a fused pool writes both; with
+cfg_pool_mask, in_e[0] of each pool beat is the mask of the ReLU before the pool, and
+out_aux is 4 where the mask at the argmax is 0 (UNPOOL never hits 4, so it then writes
+the gradient of that ReLU's input).
 
 Timing: no backpressure. Latency (beat to out_valid): 1 for RELU_*, UNPOOL, LOSS; 1 after
 a window's last beat for POOL_*; 4 for ACCUM/APPLY/DECAY. One instruction's beats all use
@@ -57,6 +60,7 @@ module accel_vu #
      * Per-instruction settings
      */
     input  wire         cfg_relu_gt,
+    input  wire         cfg_pool_mask,
     input  wire         cfg_saturate,
     input  wire [15:0]  cfg_c,
     input  wire [5:0]   cfg_shift,
@@ -108,7 +112,21 @@ maxpool #(.DATA_WIDTH(16), .LANES(1), .K(2)) pool_inst (
     .out_data(pool_data), .out_arg(pool_arg), .out_valid(pool_valid)
 );
 
-assign out_aux = {14'd0, pool_arg};
+// the ReLU mask of each window position, in beat order (the windows come whole)
+reg  [1:0]  pos_reg;
+reg  [3:0]  pmask_reg;
+
+always @(posedge clk) begin
+    if (in_valid && is_pool) begin
+        pmask_reg[pos_reg] <= in_e[0];
+        pos_reg <= pos_reg + 2'd1;
+    end
+    if (rst) begin
+        pos_reg <= 2'd0;
+    end
+end
+
+assign out_aux = (cfg_pool_mask && !pmask_reg[pool_arg]) ? 16'd4 : {14'd0, pool_arg};
 
 // ---------------------------------------------------------------- loss gradient
 wire [15:0] loss_data;

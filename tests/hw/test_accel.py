@@ -54,11 +54,17 @@ def net_1x1() -> list:
 
 
 def build(tmp_path, layers, in_ch: int, steps: int = 1, batch: int = 4, groups: int = 2, seed: int = 5,
-          lanes=LANES, dw: int | None = None, fuse: bool = True):
+          lanes=LANES, dw: int | None = None, fuse: bool = True, zero_filters: dict | None = None):
+    """``zero_filters`` {layer: [output channels]} zeroes those filters' weights."""
     net = Network(layers, fpl19(batch=batch, groups=groups, lr=0.05), (in_ch, 8, 8), seed=seed, name="t")
+    state = None
+    if zero_filters:
+        state = {k: np.array(v) for k, v in net.state_dict().items() if k != "step"}
+        for layer, chans in zero_filters.items():
+            state[f"{layer}.weight"][chans] = 0
     folder = tmp_path / "accel"
-    cfg = compile_network(net.describe(), folder, *lanes, steps=steps, seed=seed, minimum=DEPTHS,
-                          dram_words=dw, fuse=fuse)
+    cfg = compile_network(net.describe(), folder, *lanes, state=state, steps=steps, seed=seed,
+                          minimum=DEPTHS, dram_words=dw, fuse=fuse)
     return folder, cfg
 
 
@@ -94,10 +100,15 @@ def test_1x1_conv_with_every_relu_and_argmax_a_pass_of_its_own(tmp_path):
 
 def test_two_steps_with_nonzero_momentum(tmp_path):
     need("verilator")
-    folder, _ = build(tmp_path, net_a(), 2, steps=2, seed=9)
+    # conv1's filter 3 starts at zero: its pre-activations are exactly 0, so relu1's mask
+    # (pre-activation >= 0) is 1 on windows of zeros, and pool0's argmax must keep it there
+    folder, _ = build(tmp_path, net_a(), 2, steps=2, seed=9, zero_filters={"conv1": [3]})
     expected = np.load(folder / "expected.npz", allow_pickle=False)
     # the second step's update reads a momentum the first one made
     assert all(np.count_nonzero(expected[k]) for k in expected.files if k.endswith(".momentum"))
+    # and the zeroed filter learned in step 1, where every one of its pre-activations was 0:
+    # only through that mask and argmax (its momentum started at 0)
+    assert np.count_nonzero(expected["conv1.weight"][3])
     check(simulate(folder))
 
 
@@ -167,22 +178,25 @@ def test_dram_lines_train_word_for_word_in_the_cycles_modeled(step_wide):
     # the program really asks for lines (bits: X, E, W loads, vector lanes, line drain): X,
     # weights and the row drain in conv1's FP/BP (and E in its BP: relu0's mask), X, E and the line drain in its WU (POX*POY
     # = 8 divides POF = 8: a tile's channels fill one cyclic group per filter), X, E and 4 vector lanes
-    # in relu1's BP and the update, 4 lanes in pool0 (8x8: 4 windows of 2 per row) and its
-    # unpooling; not in pool1 (4x4 -> 2 windows per row), the loss (7 logits), or the FC
+    # in the update, X, E (relu1's mask) and 4 lanes in pool0 (8x8: 4 windows of 2 per row),
+    # 4 lanes in its unpooling; not in pool1 (4x4 -> 2 windows per row), the loss (7 logits), or the FC
     # layer's 1 x 1 pixel layout
     assert wide["conv1", "CONV_FP"] == 0b10101 and wide["conv1", "CONV_BP"] == 0b10111
-    assert wide["conv1", "CONV_WU"] == 0b10011 and wide["relu1", "RELU_BP"] == 0b01011
-    assert wide["conv1", "APPLY"] == 0b01011 and wide["pool0", "POOL_Y"] == 0b01001
+    assert wide["conv1", "CONV_WU"] == 0b10011
+    assert wide["conv1", "APPLY"] == 0b01011 and wide["pool0", "POOL_Y"] == 0b01011
     assert wide["pool0", "UNPOOL"] == 0b01011 and wide["pool1", "POOL_Y"] & 0b01000 == 0
     assert wide["loss", "LOSS"] == 0 and wide["fc", "CONV_FP"] == 0b00100
     # every ReLU runs in its convolution's FP drain, every argmax with its pool's maxima
     fused = {(p["layer"], p["op"]): int(line, 16) >> 21 & 1
              for p, line in zip(cfg["program"], (folder / "program.hex").read_text().split())}
-    # ... and relu0's mask multiply in conv1's BP drain (the other ReLUs precede a pool)
+    # ... relu0's mask multiply in conv1's BP drain, and relu1's and relu2's in the argmax of
+    # the pool after them (bit 22), so in its UNPOOL: no ReLU pass is left
     assert {k for k, f in fused.items() if f} == {(c, "CONV_FP") for c in ("conv0", "conv1", "conv2")} | {
         ("pool0", "POOL_Y"), ("pool1", "POOL_Y"), ("conv1", "CONV_BP")}
-    assert not {"RELU_Y", "RELU_MASK", "POOL_ARG"} & {p["op"] for p in cfg["program"]}
-    assert {p["layer"] for p in cfg["program"] if p["op"] == "RELU_BP"} == {"relu1", "relu2"}
+    masked = {(p["layer"], p["op"]) for p, line in zip(cfg["program"], (folder / "program.hex").read_text().split())
+              if int(line, 16) >> 22 & 1}
+    assert masked == {("pool0", "POOL_Y"), ("pool1", "POOL_Y")}
+    assert not {"RELU_Y", "RELU_MASK", "RELU_BP", "POOL_ARG"} & {p["op"] for p in cfg["program"]}
     narrow, _ = build(folder.parent / "n", net_ragged(), 3, steps=2, lanes=(4, 2, 8), dw=1)
     narrow_cfg = json.loads((narrow / "config.json").read_text())
     assert cfg["modeled_cycles"]["total"] < 0.85 * narrow_cfg["modeled_cycles"]["total"]

@@ -122,7 +122,7 @@ def test_layer_phase_rows_add_up_to_the_step(lanes):
     assert sum(p["energy_j"] for p in phases) == pytest.approx(row["energy_j"], rel=1e-12)
     assert all(0 <= p["utilization"] <= 1 and p["bound"] in ("compute", "DRAM", "-") for p in phases)
     names = {p["phase"] for p in phases}
-    assert {"conv0.fp", "conv0.wu", "conv1.bp", "fc.wu", "relu0.bp"} <= names
+    assert {"conv0.fp", "conv0.wu", "conv1.bp", "fc.wu", "pool0.bp"} <= names
     assert all(p["macs"] == 0 for p in phases if p["phase"].startswith(("relu", "pool", "loss")))
     lat = sum(p["latency_s"] for p in phases)
     assert lat == pytest.approx(row["latency_s"], rel=1e-12)

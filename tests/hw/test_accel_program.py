@@ -102,13 +102,15 @@ def test_softmax_loss_and_bad_lanes_are_refused(tmp_path):
 
 @pytest.mark.parametrize("lanes,dw,expect", [
     ((4, 2, 4), 1, {}),  # one word per cycle: never a line
-    ((4, 2, 4), 4, {("conv0", "CONV_FP"): 0b101, ("conv0", "CONV_WU"): 0b011, ("pool0", "POOL_Y"): 0b001,
+    # (pool0 loads relu0's mask into EBUF: its argmax carries it)
+    ((4, 2, 4), 4, {("conv0", "CONV_FP"): 0b101, ("conv0", "CONV_WU"): 0b011, ("pool0", "POOL_Y"): 0b011,
                     ("fc", "CONV_FP"): 0b100}),
     ((3, 2, 4), 2, {("conv0", "CONV_FP"): 0b100,  # 2 does not divide POX = 3: pixel loads stay words
                     ("conv0", "CONV_WU"): 0b010,  # 6 XBUF banks are no power of two: not skewed
-                    ("pool0", "POOL_Y"): 0b001}),
+                    ("pool0", "POOL_Y"): 0b011}),
     ((4, 2, 4), 8, {("conv0", "CONV_FP"): 0b000,  # 8 divides neither POX nor POF
-                    ("conv0", "CONV_WU"): 0b001, ("pool0", "POOL_Y"): 0b001}),
+                    ("conv0", "CONV_WU"): 0b001,
+                    ("pool0", "POOL_Y"): 0b001}),  # 8 words in XBUF's 8 banks, not in EBUF's 4
 ])
 def test_wide_load_flags_follow_the_layout_rule(lanes, dw, expect):
     n = net()
@@ -129,7 +131,7 @@ def test_fusion_writes_the_same_regions_in_fewer_passes():
     apart, _ = assemble(n.describe(), c, 4, fuse=False)
     ops = [i.op for i in fused]
     assert "RELU_Y" not in ops and "RELU_MASK" not in ops and "POOL_ARG" not in ops
-    assert len(apart) == len(fused) + 3  # relu0's y and mask, pool0's argmax
+    assert len(apart) == len(fused) + 4  # relu0's y, mask and BP, pool0's argmax
     fp = next(i for i in fused if i.op == "CONV_FP" and i.label[0] == "conv0")
     pool = next(i for i in fused if i.op == "POOL_Y")
     by_dst = {(i.op, i.dst) for i in apart}
@@ -140,6 +142,12 @@ def test_fusion_writes_the_same_regions_in_fewer_passes():
     for ins in (fp, pool):
         f = decode_line(ins.hex((4, 2, 4), 4))
         assert f[0] >> 21 & 1 == 1 and f[40] == ins.aux
+    # relu0 precedes the pool: its argmax carries relu0's mask, so UNPOOL writes relu0's
+    # gradient where RELU_BP did
+    assert decode_line(pool.hex((4, 2, 4), 4))[0] >> 22 & 1 == 1 and pool.src_b == regions["mask1"].base
+    unpool = next(i for i in fused if i.op == "UNPOOL")
+    assert unpool.dst == next(i for i in apart if i.op == "RELU_BP").dst == regions["grad1"].base
+    assert "RELU_BP" not in ops
     # the fc layer has no ReLU after it; a separate pass never sets the bit
     assert not next(i for i in fused if i.label == ("fc", "fp")).fused
     assert all(decode_line(i.hex((4, 2, 4)))[0] >> 21 & 1 == 0 for i in apart)
