@@ -197,7 +197,7 @@ def accel_cycles(prog: list, params: dict, latency: int = DRAM_LATENCY,
     "per_layer_phase": {"layer.phase": cycles}, "total": cycles, "macs": MAC beats x lanes,
     "dram_requests": requests (words written, words or lines read), "dram_words": words moved, "phases": {"layer.phase": {"cycles",
     "mac_cycles" (beats: the cycles the lanes multiply), "macs" (useful: beats x the lanes
-    holding a result), "dram_words"}}}``."""
+    holding a result), "dram_words", "dram_requests" (port cycles: a word or a line each)}}}``."""
     from hwgen.compiler.lines import wide_drain, wide_loads, wide_vector
 
     pox, poy, pof = int(params["POX"]), int(params["POY"]), int(params["POF"])
@@ -214,7 +214,7 @@ def accel_cycles(prog: list, params: dict, latency: int = DRAM_LATENCY,
 
     out, per, macs, phases = [], {}, 0, {}
     for ins in prog:
-        words_before, work = dram.words, [0, 0]
+        words_before, requests_before, work = dram.words, dram.g, [0, 0]
         if ins.op == "HALT":
             c = _FETCH - 1
         else:
@@ -245,10 +245,12 @@ def accel_cycles(prog: list, params: dict, latency: int = DRAM_LATENCY,
         out.append(c)
         key = f"{ins.label[0]}.{ins.label[1]}" if ins.label[1] else ins.label[0]
         per[key] = per.get(key, 0) + c
-        ph = phases.setdefault(key, {"cycles": 0, "mac_cycles": 0, "macs": 0, "dram_words": 0})
+        ph = phases.setdefault(key, {"cycles": 0, "mac_cycles": 0, "macs": 0, "dram_words": 0,
+                                     "dram_requests": 0})
         ph["cycles"] += c
         ph["mac_cycles"] += work[0]
         ph["macs"] += work[1]
         ph["dram_words"] += dram.words - words_before
+        ph["dram_requests"] += dram.g - requests_before
     return {"instructions": out, "per_layer_phase": per, "total": sum(out), "macs": macs,
             "dram_requests": dram.g, "dram_words": dram.words, "phases": phases}

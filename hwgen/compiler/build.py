@@ -300,6 +300,26 @@ def compile_network(desc: dict, out: str | os.PathLike, pox: int | None, poy: in
     return config
 
 
+def _fusion_lines(program: list) -> list[str]:
+    """report.md's account of the ReLUs and argmaxes that run inside other instructions."""
+    said, out = set(), []
+    for p in program:
+        relu = p.get("fused")
+        at = f"{p['layer']}.{p['phase']}"
+        if p["op"] == "CONV_FP" and relu:
+            said.add(f"{relu} in {at}'s drain (y and its mask)")
+        elif p["op"] == "CONV_BP" and relu:
+            said.add(f"{relu}'s mask multiply in {at}'s drain")
+        elif p["op"] == "UNPOOL" and relu:
+            said.add(f"{relu}'s mask multiply in {at} (the mask rides in the argmax)")
+        elif p["op"] == "POOL_Y" and relu:
+            said.add(f"{p['layer']}'s argmax with its maxima")
+    for s in sorted(said):
+        out.append(f"- {s}")
+    return (["Fused (no pass of their own; `--no-fuse` separates them):", "", *out, ""]
+            if out else [])
+
+
 def report_text(config: dict, modeled: dict, roofline: bool = False) -> str:
     """report.md: the configuration, resources against the budget, modeled figures and,
     per layer-phase, cycles, utilization, bound, DRAM traffic, latency and energy
@@ -325,8 +345,10 @@ def report_text(config: dict, modeled: dict, roofline: bool = False) -> str:
              f"{m['ceiling_gops']:.1f} GOPS: the step's rate if loads, drains and vector passes were "
              "free and the lanes only multiplied. Ragged tiles and channel counts below the lanes "
              "set it; overlap and a wider DRAM port can approach it, never pass it.", "",
+             *_fusion_lines(config["program"]),
              "Per layer-phase (bound: what the phase spends more cycles on, the lanes "
-             "multiplying or the DRAM port moving one word per cycle; they do not overlap):", "",
+             "multiplying or the DRAM port taking one request, a word or a line, per cycle; "
+             "drains overlap the beats, loads do not):", "",
              "| layer-phase | cycles | share | MAC utilization | bound | DRAM KB | ops/byte | "
              "latency us | energy uJ |",
              "| --- | ---: | ---: | ---: | --- | ---: | ---: | ---: | ---: |"]

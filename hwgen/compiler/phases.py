@@ -5,10 +5,10 @@ multiply, useful MACs and DRAM words of each ``layer.phase``) at a clock:
 
 - ``utilization``: useful MACs / (lanes x cycles);
 - ``bound``: what the phase spends more of its cycles on, the lanes multiplying
-  (``compute``) or the DRAM port moving words (``DRAM``; one 16-bit word per cycle, and
-  this RTL overlaps neither with the other); vector phases (ReLU, pooling, loss,
-  update) are ``DRAM``: they stream one word per cycle; ``-`` for a phase that does
-  neither (the final HALT);
+  (``compute``) or the DRAM port taking requests (``DRAM``; one request per cycle, a word
+  or a line of DW words; a MAC phase's drain writes overlap its beats, its loads do
+  not); vector phases (ReLU, pooling, loss, update) are ``DRAM``: they stream one
+  request per cycle; ``-`` for a phase that does neither (the final HALT);
 - ``intensity``: operations (2 per MAC) per DRAM byte, the roofline's x axis;
 - ``energy_j``: useful MACs x pJ/MAC + DRAM bytes x pJ/byte (hwgen.perf's constants).
 """
@@ -31,7 +31,7 @@ def layer_phase_rows(phases: dict, lanes: int, mhz: float, pj_per_mac: float,
             "gops": 2 * macs / secs / 1e9 if cycles else 0.0,
             "utilization": macs / (lanes * cycles) if cycles else 0.0,
             "dram_bytes": nbytes, "intensity": 2 * macs / nbytes if nbytes else 0.0,
-            "bound": ("compute" if macs and int(p["mac_cycles"]) >= int(p["dram_words"]) else
+            "bound": ("compute" if macs and int(p["mac_cycles"]) >= int(p.get("dram_requests", p["dram_words"])) else
                       "DRAM" if int(p["dram_words"]) else "-"),
             "compute_share": int(p["mac_cycles"]) / cycles if cycles else 0.0,
             "dram_share": int(p["dram_words"]) / cycles if cycles else 0.0,

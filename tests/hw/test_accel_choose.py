@@ -148,6 +148,14 @@ def test_report_and_config_carry_the_layer_phases(tmp_path):
     assert "| layer-phase | cycles | share | MAC utilization | bound |" in report
     for p in cfg["layer_phases"]:
         assert f"| {p['phase']} | {p['cycles']:,} |" in report
+    # the ReLUs and argmaxes that have no phase of their own say where they went
+    for line in ("relu0 in conv0.fp's drain (y and its mask)", "relu0's mask multiply in pool0.bp",
+                 "pool1's argmax with its maxima"):
+        assert line in report
+    assert not [p for p in cfg["layer_phases"] if p["phase"].startswith("relu")]
+    # a bound counts port requests (lines), not words: DW = 4 moves 4 words per request
+    phases = accel_cycles(assemble(DESC, CONST, 2, 1)[0], dict(cfg["params"], DW=4))["phases"]
+    assert any(v["dram_words"] > v["dram_requests"] for v in phases.values())
     try:
         import matplotlib  # noqa: F401
     except ImportError:
