@@ -37,7 +37,7 @@ from hwgen.accel_perf import write_back_depth
 from .dram_map import image_words
 from .image import network_from_describe, pack_image, write_hex_words
 from .lines import linear_banks
-from .program import MAC_OPS, assemble, program_hex
+from .program import FORMAT_VERSION, MAC_OPS, assemble, program_hex
 from .resources import MIN_BUFFER_WORDS, MIN_XE_WORDS
 
 RTL = Path(__file__).resolve().parent.parent / "rtl"
@@ -267,7 +267,7 @@ def compile_network(desc: dict, out: str | os.PathLike, pox: int | None, poy: in
     write_hex_words(tmp_hex, img)
     os.replace(tmp_hex, out / "dram.hex")
     config = {
-        "format_version": 1, "network": d["name"], "steps": steps,
+        "format_version": 1, "program_format": FORMAT_VERSION, "network": d["name"], "steps": steps,
         "lanes": {"pox": pox, "poy": poy, "pof": pof}, "params": params,
         "dram": {"words": words, "latency": perf.DRAM_LATENCY, "stall_every": perf.DRAM_STALL_EVERY},
         "widths": {"word": 16, "accumulator": net.plan.acc_table(), "mac_accumulator": 64},

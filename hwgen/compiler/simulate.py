@@ -229,6 +229,11 @@ def simulate(folder: str | os.PathLike, simulator: str = "verilator",
         config = json.loads((folder / "config.json").read_text())
     except (OSError, json.JSONDecodeError) as exc:
         raise ValueError(f"{folder} is not an hwgen compile folder: {exc}") from None
+    from .program import FORMAT_VERSION
+
+    if config.get("program_format") != FORMAT_VERSION:
+        raise ValueError(f"{folder} holds a program of format {config.get('program_format', '3 or older')}; "
+                         f"this accelerator runs format {FORMAT_VERSION}: compile it again with hwgen compile")
     exe = build(folder, simulator, config, waves)
     run = folder / "run"
     shutil.rmtree(run, ignore_errors=True)

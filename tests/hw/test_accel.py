@@ -245,6 +245,13 @@ def test_cli_compile_and_simulate(tmp_path, capsys):
     cfg = json.loads((out / "config.json").read_text())
     img = read_hex_words(out / "dram.hex", cfg["dram"]["words"])
     np.testing.assert_array_equal(unpack(_regions(cfg), img, "act0"), x)
+    # a folder compiled for another program format is refused, not run
+    cfg["program_format"] = 3
+    (out / "config.json").write_text(json.dumps(cfg))
+    capsys.readouterr()
+    assert main(["simulate", str(out)]) == 2
+    err = capsys.readouterr().err
+    assert "program of format 3" in err and "compile it again" in err
 
 
 @pytest.mark.parametrize("content,message", [
