@@ -16,8 +16,8 @@ over n_items items (images, on-chip groups, or one weight tensor):
       flush  wait until every result is in DRAM
 
 Buffers (accel_banks): XBUF has NP = POX*POY banks, EBUF POF banks, each XBUF_DEPTH or
-EBUF_DEPTH words with one read port, so no buffer is copied per lane. The loader writes
-the layout the instruction reads, with counters (no divider):
+EBUF_DEPTH words with one read port, so no buffer is copied per lane. The loader
+(accel_loader) writes the layout the instruction reads, with counters (no divider):
 
     pixel    (CONV_FP, CONV_BP XBUF) word (c, y, x) of an image to bank
              (y mod POY)*POX + x mod POX, row c*HB*WB + (y div POY)*WB + x div POX,
@@ -161,8 +161,7 @@ localparam PW = NP > 1 ? $clog2(NP) : 1;
 localparam FW = POF > 1 ? $clog2(POF) : 1;
 localparam RW = POF > 1 ? $clog2(POF) : 1;
 localparam CNT_W = $clog2(POF + 1);
-// the DRAM line: log2(DW), and the width of a word index within a line
-localparam LDW = DW > 1 ? $clog2(DW) : 0;
+// the width of a word index within a DRAM line
 localparam DWB = DW > 1 ? $clog2(DW) : 1;
 // the linear layout interleaves words over the largest power of two of banks:
 // 2**XLB of XBUF's NP, 2**ELB of EBUF's POF
@@ -301,20 +300,6 @@ reg [3:0]          state_reg;
 reg [PROG_AW-1:0]  pc_reg;
 reg [31:0]         item_reg, item_xa_reg, item_ea_reg, item_dst_reg, item_aux_reg;
 
-// loads
-reg [31:0]         ld_base_reg, ld_len_reg, ld_req_reg, ld_rsp_reg;  // len, req, rsp: lines or words
-reg                ld_wide_reg;
-reg [RW-1:0]       wb_bank_reg;
-reg [WAW-1:0]      wb_row_reg;
-// the loader's position in the layout it writes (start_load clears them)
-//   pixel:   lx, ly = x, y; lxr = x mod POX, lxq = x div POX; lyr = y mod POY,
-//            lyr_pox = lyr*POX, lyq_wb = (y div POY)*WB; lc_base = c*HB*WB
-//   channel: lx = pixel; ly = c; lxr = c mod NB; lyq_wb = (n*CQ + c div NB)*H*W;
-//            lc_base = n*CQ*H*W
-//   (skewed channel: lsk = (c + pixel) mod NB, the word's bank)
-reg [31:0]         lx_reg, ly_reg, lxr_reg, lxq_reg, lyr_reg, lyr_pox_reg, lyq_wb_reg, lc_base_reg;
-reg [31:0]         lsk_reg;
-
 // MAC tile counters (t0 fastest) and their products
 reg [31:0] t3_reg, t2_reg, t1_reg, t0_reg;
 reg [31:0] o0_reg;      // t3*POF: first filter lane's channel (FP o, BP c, WU o)
@@ -416,12 +401,12 @@ sync_fifo #(.WIDTH(WFW), .DEPTH(FIFO_DEPTH)) wfifo_inst (
     .count(wfifo_count)
 );
 
-wire ld_req_valid = loading && ld_req_reg < ld_len_reg;
+wire        ld_req_valid;
+wire [31:0] ld_req_addr;
 
 assign mem_req_valid = loading ? ld_req_valid : wfifo_out_valid;
 assign mem_req_we = !loading;
-assign mem_req_addr = loading ? ld_base_reg + (ld_wide_reg ? ld_req_reg << LDW : ld_req_reg)
-                              : wfifo_out_data[WFW-1 -: 32];
+assign mem_req_addr = loading ? ld_req_addr : wfifo_out_data[WFW-1 -: 32];
 assign mem_req_wdata = wfifo_out_data[DW*16-1:0];
 assign mem_req_wstrb = wfifo_out_data[DW*16 +: DW];
 
@@ -431,37 +416,7 @@ wire [NP*16-1:0]   xbuf_rd_data;
 wire [POF*EAW-1:0] ebuf_rd_addr;
 wire [POF*16-1:0]  ebuf_rd_data;
 
-// the response's words; a narrow load keeps the word its address selects
-wire [15:0] rsp_word [0:DW-1];
 genvar gk;
-generate
-for (gk = 0; gk < DW; gk = gk + 1) begin : rsp_words
-    assign rsp_word[gk] = mem_rsp_data[gk*16 +: 16];
-end
-endgenerate
-/* verilator lint_off UNUSEDSIGNAL */
-wire [31:0] rsp_off = ld_base_reg + ld_rsp_reg;
-/* verilator lint_on UNUSEDSIGNAL */
-wire [15:0] rsp_sel = DW > 1 ? rsp_word[rsp_off[DWB-1:0]] : rsp_word[0];
-wire [15:0] rline [0:DW-1];  // the line rotated by the first bank: rline[(bank + k) mod DW] = word k
-
-// the loader's first bank and row: pixel (FP/BP XBUF), channel (WU), or linear (vector
-// ops: word j to bank j mod 2**LB, row j div 2**LB); a wide load writes banks
-// bank .. bank + DW - 1 (the assembler keeps bank a multiple of DW) at one row
-wire        ld_pixel = (is_fp || is_bp) && state_reg == S_LOADX;
-wire        ld_x = state_reg == S_LOADX;
-/* verilator lint_off UNUSEDSIGNAL */
-wire [31:0] ld_j = ld_wide_reg ? ld_rsp_reg << LDW : ld_rsp_reg;
-wire [31:0] ld_lin_mask = ld_x ? (32'd1 << XLB) - 1 : (32'd1 << ELB) - 1;
-wire        ld_skew = ld_x ? XSKEW : ESKEW;
-wire [31:0] ld_bank = is_wu ? (ld_skew ? lsk_reg : lxr_reg)
-                            : (ld_pixel ? lyr_pox_reg + lxr_reg : ld_j & ld_lin_mask);
-// a skewed channel line starts at any bank: rotate it so word k sits at index
-// (bank + k) mod DW, and give bank b its word's row (the line's row + k)
-wire [31:0] ld_kmask = ld_x ? NP - 1 : POF - 1;
-wire [31:0] ld_row = is_wu ? lyq_wb_reg + lx_reg : (ld_pixel ? lc_base_reg + lyq_wb_reg + lxq_reg
-                                                  : ld_j >> (ld_x ? XLB : ELB));
-/* verilator lint_on UNUSEDSIGNAL */
 
 wire [NP-1:0]      xbuf_wr_en;
 wire [NP*XAW-1:0]  xbuf_wr_addr;
@@ -470,41 +425,55 @@ wire [POF-1:0]     ebuf_wr_en;
 wire [POF*EAW-1:0] ebuf_wr_addr;
 wire [POF*16-1:0]  ebuf_wr_data;
 wire [POF-1:0]     wbuf_wr_en;
+wire [WAW-1:0]     wbuf_wr_addr;
 wire [POF*16-1:0]  wbuf_wr_data;
 
-generate
-for (gk = 0; gk < DW; gk = gk + 1) begin : rline_of
-    /* verilator lint_off UNUSEDSIGNAL */
-    wire [31:0] k = gk - ld_bank;
-    /* verilator lint_on UNUSEDSIGNAL */
-    assign rline[gk] = DW > 1 ? rsp_word[k[DWB-1:0]] : rsp_word[0];
+// the loads: the controller starts one in the cycle it enters a load state (ld_start_*)
+// and leaves the state once ld_done
+reg         ld_start;
+reg  [1:0]  ld_start_target;
+reg  [31:0] ld_start_base, ld_start_len;
+reg         ld_start_wide;
+wire        ld_done;
+
+accel_loader #(.POX(POX), .POY(POY), .POF(POF), .XBUF_DEPTH(XBUF_DEPTH), .EBUF_DEPTH(EBUF_DEPTH),
+               .WBUF_DEPTH(WBUF_DEPTH), .DW(DW)) loader_inst (
+    .clk(clk), .rst(rst),
+    .start(ld_start), .start_target(ld_start_target), .start_base(ld_start_base),
+    .start_len(ld_start_len), .start_wide(ld_start_wide), .done(ld_done),
+    .cfg_wu(is_wu), .cfg_pixel(is_fp || is_bp), .cfg_c(C), .cfg_o(O), .cfg_h(H), .cfg_w(W),
+    .cfg_hw(hw), .cfg_hbwb(hbwb), .cfg_wb(wb), .cfg_cq_hw(cq_hw), .cfg_oq_hw(oq_hw),
+    .active(loading), .req_valid(ld_req_valid), .req_addr(ld_req_addr), .req_ready(mem_req_ready),
+    .rsp_valid(mem_rsp_valid), .rsp_data(mem_rsp_data),
+    .xbuf_wr_en(xbuf_wr_en), .xbuf_wr_addr(xbuf_wr_addr), .xbuf_wr_data(xbuf_wr_data),
+    .ebuf_wr_en(ebuf_wr_en), .ebuf_wr_addr(ebuf_wr_addr), .ebuf_wr_data(ebuf_wr_data),
+    .wbuf_wr_en(wbuf_wr_en), .wbuf_wr_addr(wbuf_wr_addr), .wbuf_wr_data(wbuf_wr_data)
+);
+
+// which load the controller's next state needs (its decisions in the case below)
+always @* begin
+    ld_start = 1'b0;
+    ld_start_target = 2'd1;
+    ld_start_base = item_xa_reg;
+    ld_start_len = x_len;
+    ld_start_wide = flag_wide_x;
+    if (state_reg == S_PREP2 && (is_fp || is_bp)) begin
+        ld_start = 1'b1;
+        ld_start_target = 2'd0;
+        ld_start_base = src_b;
+        ld_start_len = w_len;
+        ld_start_wide = flag_wide_w;
+    end else if (state_reg == S_ITEM && x_len != 0) begin
+        ld_start = 1'b1;
+    end else if ((state_reg == S_ITEM && e_len != 0)
+                 || (state_reg == S_LOADX && ld_done && e_len != 0)) begin
+        ld_start = 1'b1;
+        ld_start_target = 2'd2;
+        ld_start_base = item_ea_reg;
+        ld_start_len = e_len;
+        ld_start_wide = flag_wide_e;
+    end
 end
-for (gk = 0; gk < NP; gk = gk + 1) begin : xbuf_wr
-    wire sk = is_wu && ld_wide_reg;
-    /* verilator lint_off UNUSEDSIGNAL */
-    wire [31:0] k = (gk - ld_bank) & ld_kmask;  // skewed channel lines: the bank's word
-    wire [31:0] row = ld_row + (sk ? k : 32'd0);
-    /* verilator lint_on UNUSEDSIGNAL */
-    wire hit = sk ? k < DW : (ld_wide_reg ? (gk >> LDW) == (ld_bank >> LDW) : gk == ld_bank);
-    assign xbuf_wr_en[gk] = state_reg == S_LOADX && mem_rsp_valid && hit;
-    assign xbuf_wr_addr[gk*XAW +: XAW] = row[XAW-1:0];
-    assign xbuf_wr_data[gk*16 +: 16] = ld_wide_reg ? rline[gk % DW] : rsp_sel;
-end
-for (gk = 0; gk < POF; gk = gk + 1) begin : ebuf_wr
-    wire sk = is_wu && ld_wide_reg;
-    /* verilator lint_off UNUSEDSIGNAL */
-    wire [31:0] k = (gk - ld_bank) & ld_kmask;
-    wire [31:0] row = ld_row + (sk ? k : 32'd0);
-    /* verilator lint_on UNUSEDSIGNAL */
-    wire hit = sk ? k < DW : (ld_wide_reg ? (gk >> LDW) == (ld_bank >> LDW) : gk == ld_bank);
-    wire whit = ld_wide_reg ? (gk >> LDW) == (wb_bank_reg >> LDW) : gk == wb_bank_reg;
-    assign ebuf_wr_en[gk] = state_reg == S_LOADE && mem_rsp_valid && hit;
-    assign ebuf_wr_addr[gk*EAW +: EAW] = row[EAW-1:0];
-    assign ebuf_wr_data[gk*16 +: 16] = ld_wide_reg ? rline[gk % DW] : rsp_sel;
-    assign wbuf_wr_en[gk] = state_reg == S_LOADW && mem_rsp_valid && whit;
-    assign wbuf_wr_data[gk*16 +: 16] = ld_wide_reg ? rsp_word[gk % DW] : rsp_sel;
-end
-endgenerate
 
 accel_banks #(.WORD_W(16), .BANKS(NP), .DEPTH(XBUF_DEPTH)) xbuf_inst (
     .clk(clk),
@@ -531,7 +500,7 @@ wire               beat_valid = state_reg == S_MAC_BEAT;
 cyclic_wbuf #(.LANES(POF), .WORD_W(16), .DEPTH(WBUF_DEPTH)) wbuf_inst (
     .clk(clk), .rst(rst),
     .cfg_kk(kk[WAW-1:0]),
-    .wr_en(wbuf_wr_en), .wr_addr(wb_row_reg), .wr_data(wbuf_wr_data),
+    .wr_en(wbuf_wr_en), .wr_addr(wbuf_wr_addr), .wr_data(wbuf_wr_data),
     .rd_bp(is_bp), .rd_addr(w_rd_addr), .rd_rot(w_rd_rot), .rd_lanes(w_rd_lanes),
     .rd_valid(beat_valid && !is_wu),
     .out_data(w_lanes), .out_valid(w_out_valid)
@@ -995,92 +964,6 @@ assign afifo_in_addr = wr_addr_in;
 assign afifo_in_strb = (is_mac && flag_wide_d) ? drain_strb : ((!is_mac && flag_wide_v) ? {DW{1'b1}} : strb_one);
 
 // ---------------------------------------------------------------- controller
-wire ld_done = ld_rsp_reg == ld_len_reg;
-wire [31:0] ld_step = ld_wide_reg ? DW : 32'd1;  // words per response the loader places
-
-task start_load;
-    input [31:0] base;
-    input [31:0] len;
-    input        wide;
-    begin
-        ld_base_reg <= base;
-        ld_len_reg <= wide ? len >> LDW : len;
-        ld_wide_reg <= wide;
-        ld_req_reg <= 32'd0;
-        ld_rsp_reg <= 32'd0;
-        wb_bank_reg <= {RW{1'b0}};
-        wb_row_reg <= {WAW{1'b0}};
-        lx_reg <= 32'd0; ly_reg <= 32'd0; lxr_reg <= 32'd0; lxq_reg <= 32'd0; lsk_reg <= 32'd0;
-        lyr_reg <= 32'd0; lyr_pox_reg <= 32'd0; lyq_wb_reg <= 32'd0; lc_base_reg <= 32'd0;
-    end
-endtask
-
-// the loader's next position after one word or one line of ld_step words (see its
-// registers): channel layout with NB banks, CH channels and IMG rows per image (a line
-// lies in one channel: DW divides H*W), or pixel layout (a line lies in one row: DW
-// divides POX and W)
-task step_loader;
-    input [31:0] nb;
-    input [31:0] ch;
-    input [31:0] img;
-    begin
-        if (is_wu) begin
-            if (lx_reg != hw - ld_step) begin
-                lx_reg <= lx_reg + ld_step;
-                lsk_reg <= (lsk_reg + ld_step) & (nb - 1);
-            end else begin
-                lx_reg <= 32'd0;
-                if (ly_reg == ch - 1) begin
-                    ly_reg <= 32'd0;
-                    lxr_reg <= 32'd0;
-                    lsk_reg <= 32'd0;
-                    lc_base_reg <= lc_base_reg + img;
-                    lyq_wb_reg <= lc_base_reg + img;
-                end else begin
-                    ly_reg <= ly_reg + 1;
-                    if (lxr_reg == nb - 1) begin
-                        lxr_reg <= 32'd0;
-                        lsk_reg <= 32'd0;
-                        lyq_wb_reg <= lyq_wb_reg + hw;
-                    end else begin
-                        lxr_reg <= lxr_reg + 1;
-                        lsk_reg <= lxr_reg + 1;
-                    end
-                end
-            end
-        end else if (lx_reg != W - ld_step) begin
-            lx_reg <= lx_reg + ld_step;
-            if (lxr_reg == POX - ld_step) begin
-                lxr_reg <= 32'd0;
-                lxq_reg <= lxq_reg + 1;
-            end else begin
-                lxr_reg <= lxr_reg + ld_step;
-            end
-        end else begin
-            lx_reg <= 32'd0;
-            lxr_reg <= 32'd0;
-            lxq_reg <= 32'd0;
-            if (ly_reg == H - 1) begin
-                ly_reg <= 32'd0;
-                lyr_reg <= 32'd0;
-                lyr_pox_reg <= 32'd0;
-                lyq_wb_reg <= 32'd0;
-                lc_base_reg <= lc_base_reg + hbwb;
-            end else begin
-                ly_reg <= ly_reg + 1;
-                if (lyr_reg == POY - 1) begin
-                    lyr_reg <= 32'd0;
-                    lyr_pox_reg <= 32'd0;
-                    lyq_wb_reg <= lyq_wb_reg + wb;
-                end else begin
-                    lyr_reg <= lyr_reg + 1;
-                    lyr_pox_reg <= lyr_pox_reg + POX;
-                end
-            end
-        end
-    end
-endtask
-
 // beat counters and their products back to zero
 task clear_beats;
     begin
@@ -1266,7 +1149,6 @@ always @(posedge clk) begin
             item_dst_reg <= dst;
             item_aux_reg <= aux;
             if (is_fp || is_bp) begin
-                start_load(src_b, w_len, flag_wide_w);
                 state_reg <= S_LOADW;
             end else begin
                 state_reg <= S_ITEM;
@@ -1274,10 +1156,8 @@ always @(posedge clk) begin
         end
         S_ITEM: begin
             if (x_len != 0) begin
-                start_load(item_xa_reg, x_len, flag_wide_x);
                 state_reg <= S_LOADX;
             end else if (e_len != 0) begin
-                start_load(item_ea_reg, e_len, flag_wide_e);
                 state_reg <= S_LOADE;
             end else begin
                 state_reg <= is_mac ? S_MAC_BEAT : S_VU;
@@ -1292,28 +1172,10 @@ always @(posedge clk) begin
             vc_hw_reg <= 32'd0; vy_2w_reg <= 32'd0; vc_hp_reg <= 32'd0; vy_wp_reg <= 32'd0;
         end
         S_LOADW, S_LOADX, S_LOADE: begin
-            if (ld_req_valid && mem_req_ready) begin
-                ld_req_reg <= ld_req_reg + 1;
-            end
-            if (mem_rsp_valid) begin
-                ld_rsp_reg <= ld_rsp_reg + 1;
-                if (state_reg == S_LOADX) begin
-                    step_loader(NP, C, cq_hw);
-                end else begin
-                    step_loader(POF, O, oq_hw);
-                end
-                if ({{(32-RW){1'b0}}, wb_bank_reg} + ld_step >= POF) begin
-                    wb_bank_reg <= {RW{1'b0}};
-                    wb_row_reg <= wb_row_reg + 1'b1;
-                end else begin
-                    wb_bank_reg <= wb_bank_reg + ld_step[RW-1:0];
-                end
-            end
             if (ld_done) begin
                 if (state_reg == S_LOADW) begin
                     state_reg <= S_ITEM;
                 end else if (state_reg == S_LOADX && e_len != 0) begin
-                    start_load(item_ea_reg, e_len, flag_wide_e);
                     state_reg <= S_LOADE;
                 end else begin
                     state_reg <= is_mac ? S_MAC_BEAT : S_VU;
