@@ -38,6 +38,11 @@ CONV_FP, CONV_BP and CONV_WU compute a K x K stride-1 correlation on the POX x P
 array (accel_mac) with exact 64-bit sums; the drain wraps each sum to the instruction's
 accumulator width (the plan's, 16..64), requantizes it (fx_requant: shift, rounding,
 saturate/wrap) and writes it. Linear layers run as 1 x 1 convolutions of a 1 x 1 image.
+A tile's sums are copied into accel_mac's shadow when they are done, and drained from
+there while the next tile multiplies (the next tile waits only while the previous
+drain is still running). Fusion (field 0 bits 21, 22; docs/accelerator.md, "Fusion"):
+CONV_FP can write a ReLU's y and mask, CONV_BP multiply by a ReLU's mask (loaded into
+EBUF), POOL_Y write its argmax and fold a ReLU's mask into it.
 The word each lane reads and the DRAM word each result goes to are listed per op in
 docs/accelerator.md; the weights and the weight gradients are in the cyclic layout of
 hwgen.layout with P = POF, so FP and BP read the same stored words.
@@ -48,7 +53,8 @@ line's word k for every k with mem_req_wstrb[k] (the line that holds its address
 result, or a whole line from the vector unit's DW lanes. A read returns the
 aligned line of DW words that holds its address, in request order on mem_rsp_valid (any
 latency, no backpressure on responses), word k at mem_rsp_data[k*16 +: 16]. Reads happen
-only in load phases, writes only outside them.
+only in load phases, writes only outside them (a drain beside the beats writes while the
+lanes multiply).
 
 A load is wide when its instruction says so (field 0 bits 16, 17, 18 for the XBUF, EBUF
 and weight loads; hwgen.compiler.lines.wide_loads is the rule): it requests len/DW
@@ -60,17 +66,20 @@ DW. Other loads request one word per cycle and keep the word their address selec
 A vector op whose operands and results lie on whole lines (field 0 bit 19;
 hwgen.compiler.lines.wide_vector: element-wise ops, 2x2 pooling, unpooling) runs DW
 lanes of the vector unit: DW elements or adjacent outputs per beat, one line write per
-result beat. An FP/BP drain whose rows lie on whole lines (bit 20:
-DW divides POX and W) takes DW consecutive pixel lanes of a row per beat through DW
-requantizer lanes and writes them as one line, strobing the lanes inside the map.
+result beat. A drain that writes lines (bit 20; hwgen.compiler.lines.wide_drain) takes
+DW lanes per beat through DW requantizer lanes and writes them as one strobed line: an
+FP/BP drain DW consecutive pixel lanes of a row (DW divides POX and W), a WU drain the
+words of a filter's cyclic group that the tile's channels fill (DW and POX*POY divide
+POF).
 
 Program port: prog_addr is registered by the program memory, prog_data is read the cycle
 after (a synchronous ROM). trace_valid pulses once per fetched instruction with its
 address on trace_pc (the testbench's cycle log).
 
-Timing: a MAC beat per cycle; a tile costs its beats + MAC_PIPE cycles + one cycle per
-drain beat (a result, or a row drain's line); a vector beat per cycle; every DRAM
-request (a word or a line) one cycle plus the DRAM's stalls.
+Timing: a MAC beat per cycle, the tiles' beats back to back while each previous drain
+finishes in time; a drain beat (a result, or a line) per cycle, twice for a fused ReLU,
+while the write-back FIFOs have room; a vector beat per cycle; every DRAM request (a
+word or a line) one cycle plus the DRAM's stalls.
 hwgen.perf.accel_cycles models it per instruction.
 
 Address generation only adds: every product of a counter and a shape is a register
