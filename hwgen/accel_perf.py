@@ -85,8 +85,8 @@ class _Dram:
 def _tiles(ins, pox: int, poy: int, pof: int, row: int = 1):
     """(beats, results, drain beats) of every tile of one item of a MAC instruction, in
     RTL order; a line drain (``row`` = DW, hwgen.compiler.lines.wide_drain) takes up to
-    ``row`` pixels of a tile row (WU: words of a filter's cyclic group) per beat (a fused ReLU's drain, ``ins.fused``, takes each
-    beat twice: y, then its mask)."""
+    ``row`` pixels of a tile row (WU: words of a filter's cyclic group) per beat, and the
+    drain of a CONV_FP with a fused ReLU takes each beat twice (y, then its mask)."""
     npix = pox * poy
     if ins.op == "CONV_WU":
         beats = ins.gs * ins.H * ins.W
@@ -195,7 +195,8 @@ def accel_cycles(prog: list, params: dict, latency: int = DRAM_LATENCY,
     with ``params`` (POX, POY, POF, DW (default 1), and WB_DEPTH >=
     write_back_depth(POX, POY, POF), as hwgen compile sets it): ``{"instructions": [cycles per instruction],
     "per_layer_phase": {"layer.phase": cycles}, "total": cycles, "macs": MAC beats x lanes,
-    "dram_requests": requests (words written, words or lines read), "dram_words": words moved, "phases": {"layer.phase": {"cycles",
+    "dram_requests": requests (words or lines, read or written), "dram_words": words moved,
+    "phases": {"layer.phase": {"cycles",
     "mac_cycles" (beats: the cycles the lanes multiply), "macs" (useful: beats x the lanes
     holding a result), "dram_words", "dram_requests" (port cycles: a word or a line each)}}}``."""
     from hwgen.compiler.lines import wide_drain, wide_loads, wide_vector

@@ -59,8 +59,9 @@ ELEMENTWISE = ("RELU_Y", "RELU_MASK", "RELU_BP", "ACCUM", "APPLY", "DECAY")
 
 def wide_vector(ins: Instr, pox: int, poy: int, pof: int, dw: int) -> bool:
     """Whether a vector op runs dw lanes and writes a line per result beat: its result bases
-    (dst, and aux of a fused pool's argmax) and stride are whole lines, and the words its lanes read at once lie in distinct banks
-    of the linear layout. Lane k reads lane 0's address + f(k):
+    (dst, and aux of a fused pool's argmax) and stride are whole lines, and the words its
+    lanes read at once lie in distinct banks of the linear layout. Lane k reads lane 0's
+    address + f(k):
     - element-wise ops, f(k) = k: the elements are whole lines, dw <= the banks;
     - 2x2 pooling, f(k) = 2k (dw adjacent windows): dw divides W/2, 2*dw <= XBUF's banks
       (and EBUF's, for a pool that reads the ReLU mask);

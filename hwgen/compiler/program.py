@@ -201,9 +201,9 @@ def assemble(desc: dict, constants: dict, pof: int, steps: int = 1,
     (POOL_Y; no POOL_ARG), and a ReLU right before a convolution or linear layer takes its
     mask multiply in that layer's BP drain, or, before a max-pool, in the pool's argmax
     and so in its UNPOOL (no RELU_BP): the same words in DRAM, in fewer passes, except
-    that such a pool's argmax is 4 where the ReLU's mask at it is 0. ``constants`` is {layer: {"lr_q", "s_q",
-    "m_q", "lr_frac", "scale_frac"}} (fxtrain.nn.update.lr_constants; constant over the
-    steps, as the engine's lr is)."""
+    that such a pool's argmax is 4 where the ReLU's mask at it is 0. ``constants`` is
+    {layer: {"lr_q", "s_q", "m_q", "lr_frac", "scale_frac"}}
+    (fxtrain.nn.update.lr_constants; constant over the steps, as the engine's lr is)."""
     if isinstance(steps, bool) or not isinstance(steps, int) or steps < 1:
         raise ValueError(f"steps must be a positive integer, got {steps!r}")
     hyper = desc["hyper"]

@@ -175,12 +175,14 @@ def test_dram_lines_train_word_for_word_in_the_cycles_modeled(step_wide):
         assert v["modeled"] == v["simulated"]
     flags = [int(line, 16) >> 16 & 31 for line in (folder / "program.hex").read_text().split()]
     wide = {(p["layer"], p["op"]): f for p, f in zip(cfg["program"], flags)}
-    # the program really asks for lines (bits: X, E, W loads, vector lanes, line drain): X,
-    # weights and the row drain in conv1's FP/BP (and E in its BP: relu0's mask), X, E and the line drain in its WU (POX*POY
-    # = 8 divides POF = 8: a tile's channels fill one cyclic group per filter), X, E and 4 vector lanes
-    # in the update, X, E (relu1's mask) and 4 lanes in pool0 (8x8: 4 windows of 2 per row),
-    # 4 lanes in its unpooling; not in pool1 (4x4 -> 2 windows per row), the loss (7 logits), or the FC
-    # layer's 1 x 1 pixel layout
+    # the program really asks for lines (bits: X, E, W loads, vector lanes, line drain):
+    # - conv1's FP/BP: X, weights and the row drain (and E in its BP: relu0's mask);
+    # - its WU: X, E and the line drain (POX*POY = 8 divides POF = 8: a tile's channels
+    #   fill one cyclic group per filter);
+    # - the update: X, E and 4 vector lanes; pool0: X, E (relu1's mask) and 4 lanes (8x8:
+    #   4 windows of 2 per row); its unpooling: 4 lanes;
+    # - not pool1 (4x4: 2 windows per row), the loss (7 logits), or the FC layer's 1 x 1
+    #   pixel layout
     assert wide["conv1", "CONV_FP"] == 0b10101 and wide["conv1", "CONV_BP"] == 0b10111
     assert wide["conv1", "CONV_WU"] == 0b10011
     assert wide["conv1", "APPLY"] == 0b01011 and wide["pool0", "POOL_Y"] == 0b01011
