@@ -41,9 +41,9 @@ from .program import FORMAT_VERSION, MAC_OPS, assemble, program_hex
 from .resources import MIN_BUFFER_WORDS, MIN_XE_WORDS
 
 RTL = Path(__file__).resolve().parent.parent / "rtl"
-LIBRARY = ("accel_core.v", "accel_loader.v", "accel_mac.v", "accel_vu.v", "accel_banks.v", "sync_fifo.v",
-           "cyclic_wbuf.v", "mac_array.v", "fx_requant.v", "lowbias32.v", "relu_mask.v", "maxpool.v", "hinge_grad.v",
-           "sgd_momentum.v")
+LIBRARY = ("accel_core.v", "accel_loader.v", "accel_drain.v", "accel_mac.v", "accel_vu.v", "accel_banks.v",
+           "sync_fifo.v", "cyclic_wbuf.v", "mac_array.v", "fx_requant.v", "lowbias32.v", "relu_mask.v",
+           "maxpool.v", "hinge_grad.v", "sgd_momentum.v")
 
 _TOP = """\
 /*

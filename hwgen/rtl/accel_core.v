@@ -39,7 +39,7 @@ array (accel_mac) with exact 64-bit sums; the drain wraps each sum to the instru
 accumulator width (the plan's, 16..64), requantizes it (fx_requant: shift, rounding,
 saturate/wrap) and writes it. Linear layers run as 1 x 1 convolutions of a 1 x 1 image.
 A tile's sums are copied into accel_mac's shadow when they are done, and drained from
-there while the next tile multiplies (the next tile waits only while the previous
+there (accel_drain) while the next tile multiplies (the next tile waits only while the previous
 drain is still running). Fusion (field 0 bits 21, 22; docs/accelerator.md, "Fusion"):
 CONV_FP can write a ReLU's y and mask, CONV_BP multiply by a ReLU's mask (loaded into
 EBUF), POOL_Y write its argmax and fold a ReLU's mask into it.
@@ -338,26 +338,8 @@ reg [31:0] i1_k_reg;    // FP/BP i1*K
 reg [31:0] rq_reg, rr_reg;  // FP/BP i2 div POF, i2 mod POF
 reg [31:0] rq_w_reg;    // FP rq*POF*KK, BP rq*TC*POF*KK
 reg [31:0] rr_kk_reg;   // BP rr*KK
-// drain counters and their products
-reg [31:0] df_reg, d1_reg, d0_reg;
-reg [31:0] dp_reg;      // pixel lane: FP/BP d1*POX + d0, WU d0
-reg [31:0] d1_pox_reg;  // FP/BP d1*POX
-reg [31:0] df_hw_reg;   // FP/BP df*H*W
-reg [31:0] d1_w_reg;    // FP/BP d1*W
-reg [31:0] df_g_reg;    // WU df*KK*POF
-reg [31:0] cq_reg, cr_reg;  // WU (c0 + d0) div POF, mod POF
-reg [31:0] cq_g_reg;    // WU cq*POF*KK*POF
-reg        dpass_reg;   // a fused ReLU drains each beat twice: 0 y, 1 its mask
-// WU line drain (flag_wide_d): filter df's channels c0.. sit at positions ds = (df + c0)
-// mod POF onwards of its POF-word group; a beat writes the line at position dq (a
-// multiple of DW) whose word k holds channel lane dj + k (two's complement; lanes
-// outside 0..nc-1 are strobed off)
-reg [31:0] ds_reg, dq_reg, dj_reg;
-// the drained tile's extents and result bases (capture_drain)
-reg [31:0] drn_nf_reg, drn_n1_reg, drn_n0_reg, drn_fb_reg, drn_wu_reg;
-reg [31:0] drn_c0q_reg, drn_c0r_reg, drn_c0q_g_reg;
-// FP/BP: the drained result's index in the item's map, (o0 + df)*H*W + (y0 + d1)*W + x0 + d0
-wire [31:0] drain_idx_fb = drn_fb_reg + df_hw_reg + d1_w_reg + d0_reg;
+// FP/BP: the drained result's index in the item's map (accel_drain)
+wire [31:0] drain_idx_fb;
 
 // vector counters and their products
 reg [31:0] vc_reg, vy_reg, vx_reg, vw_reg, vj_reg;
@@ -725,9 +707,6 @@ end
 
 // ---------------------------------------------------------------- MAC array and drain
 wire [DW*64-1:0] sel_acc;
-wire [31:0] dstep = flag_wide_d ? DW : 32'd1;  // results per drain beat
-wire        wu_line = is_wu && flag_wide_d;
-wire [31:0] ds_next = ds_reg == POF - 1 ? 32'd0 : ds_reg + 1;
 // the current tile's extents: filter lanes, rows and columns (WU: 1 and channel lanes)
 wire [31:0] nf_avail = (is_bp ? C : O) - o0_reg;
 wire [31:0] n1_avail = H - ty0_reg;
@@ -744,23 +723,44 @@ wire tile_last = t0_reg == lim0_reg - 1 && t1_reg == lim1_reg - 1 && t2_reg == l
 // sums (mac_done, MAC_PIPE cycles after the last beat, the cycle before the next tile's
 // first product reaches the accumulators); sums_ready: they are done but the drain was
 // busy, so the controller holds the next tile (S_MAC_WAIT) until it is free.
-reg  drn_run_reg, snap_wait_reg, sums_ready_reg;
+reg  snap_wait_reg, sums_ready_reg;
+wire drn_busy;
 wire mac_done;
-wire snap_held = state_reg == S_MAC_WAIT && (mac_done || sums_ready_reg) && !drn_run_reg && !snap_wait_reg;
+wire snap_held = state_reg == S_MAC_WAIT && (mac_done || sums_ready_reg) && !drn_busy && !snap_wait_reg;
 wire snap = (snap_wait_reg && mac_done) || snap_held;
-// a held tile is captured as it is copied, so the drain starts from the tile's own counters
-wire [31:0] c0q_src = snap_held ? c0q_reg : drn_c0q_reg;
-wire [31:0] c0r_src = snap_held ? c0r_reg : drn_c0r_reg;
-wire [31:0] c0q_g_src = snap_held ? c0q_g_reg : drn_c0q_g_reg;
-wire [31:0] nf = drn_nf_reg;
-wire [31:0] n1 = drn_n1_reg;
-wire [31:0] n0 = drn_n0_reg;
-wire drain_row_end = wu_line ? $signed(dj_reg) + DW >= $signed(n0) : d0_reg + dstep >= n0;
-wire drain_last = df_reg == nf - 1 && d1_reg == n1 - 1 && drain_row_end;
+// the tile goes to the drain as its next tile starts at once, or as its sums are copied
+wire drain_capture = (state_reg == S_MAC_BEAT && beat_last && !tile_last && !drn_busy && !snap_wait_reg)
+                     || snap_held;
+
+always @(posedge clk) begin
+    if (mac_done && !snap) begin
+        sums_ready_reg <= 1'b1;
+    end else if (snap_held) begin
+        sums_ready_reg <= 1'b0;
+    end
+    if (rst) begin
+        sums_ready_reg <= 1'b0;
+    end
+end
+
+wire        drain_feed, drain_pass;
+wire [31:0] drain_sel_p, drain_sel_f, drain_addr;
+wire [DW-1:0] drain_strb;  // the drain's lanes inside the map (a line drain's ragged ends)
+
+accel_drain #(.POX(POX), .POF(POF), .DW(DW)) drain_inst (
+    .clk(clk), .rst(rst),
+    .capture(drain_capture), .tile_nf(tile_nf), .tile_n1(tile_n1), .tile_n0(tile_n0),
+    .tile_fb(o0_hw_reg + ty0w_reg + tx0_reg), .tile_wu(t3_w_reg + t1_kpof_reg + t0_pof_reg),
+    .tile_c0q(c0q_reg), .tile_c0r(c0r_reg), .tile_c0q_g(c0q_g_reg),
+    .snap(snap), .busy(drn_busy),
+    .cfg_wu(is_wu), .cfg_line(flag_wide_d), .cfg_fused_fp(is_fp && flag_fuse), .cfg_w(W), .cfg_hw(hw),
+    .cfg_kk_pof(kk_pof), .cfg_pof_kk_pof(pof_kk_pof), .item_dst(item_dst_reg), .item_aux(item_aux_reg),
+    .can_issue(can_issue), .feed(drain_feed), .sel_p(drain_sel_p), .sel_f(drain_sel_f),
+    .strb(drain_strb), .addr(drain_addr), .pass(drain_pass), .idx_fb(drain_idx_fb)
+);
 
 /* verilator lint_off UNUSEDSIGNAL */
-wire [31:0] dp_bits = dp_reg;
-wire [31:0] df_bits = df_reg;
+wire [31:0] df_bits = drain_sel_f;
 /* verilator lint_on UNUSEDSIGNAL */
 
 accel_mac #(.POX(POX), .POY(POY), .POF(POF), .SEL(DW)) mac_inst (
@@ -768,101 +768,17 @@ accel_mac #(.POX(POX), .POY(POY), .POF(POF), .SEL(DW)) mac_inst (
     .in_act(xa_d3_reg), .in_wgt(is_wu ? eb_d3_reg : w_lanes),
     .in_first(ctl_d3_reg[0]), .in_last(ctl_d3_reg[1]), .in_valid(ctl_d3_reg[2]),
     .out_done(mac_done), .snap(snap),
-    .sel_p(wu_line ? dj_reg : dp_bits), .sel_f(df_bits[FW-1:0]), .sel_acc(sel_acc)
+    .sel_p(drain_sel_p), .sel_f(df_bits[FW-1:0]), .sel_acc(sel_acc)
 );
 
 // the plan's accumulator width: the exact sum wrapped to acc_bits (two's complement)
 wire [6:0]  acc_drop = 7'd64 - acc_bits;
 wire [DW*64-1:0] acc_wrapped;
-wire [DW-1:0]    drain_strb;  // the drain's lanes inside the map (a row drain's ragged end)
 generate
 for (gk = 0; gk < DW; gk = gk + 1) begin : acc_wrap
     assign acc_wrapped[gk*64 +: 64] = $signed(sel_acc[gk*64 +: 64] << acc_drop) >>> acc_drop;
-    assign drain_strb[gk] = wu_line ? $signed(dj_reg) + gk >= 0 && $signed(dj_reg) + gk < $signed(n0)
-                                    : d0_reg + gk < n0;
 end
 endgenerate
-
-// destination of result (df, dp)
-//   FP/BP dst + (o0 + df)*H*W + (y0 + d1)*W + x0 + d0
-//   WU    dst + (((t3*TC + c div POF)*POF + df)*KK + ky*K + kx)*POF + (df + c mod POF) mod POF
-wire [31:0] wu_bank_sum = df_reg + cr_reg;
-wire [31:0] wu_bank = wu_bank_sum >= POF ? wu_bank_sum - POF : wu_bank_sum;
-wire [31:0] drain_addr_wu = item_dst_reg + drn_wu_reg + cq_g_reg + df_g_reg + (wu_line ? dq_reg : wu_bank);
-wire [31:0] drain_addr_fb = (dpass_reg ? item_aux_reg : item_dst_reg) + drain_idx_fb;
-wire        drain_feed = drn_run_reg && can_issue;
-
-always @(posedge clk) begin
-    if (snap) begin
-        drn_run_reg <= 1'b1;
-        df_reg <= 32'd0; d1_reg <= 32'd0; d0_reg <= 32'd0;
-        dp_reg <= 32'd0; d1_pox_reg <= 32'd0; df_hw_reg <= 32'd0; d1_w_reg <= 32'd0;
-        df_g_reg <= 32'd0; cq_reg <= c0q_src; cr_reg <= c0r_src; cq_g_reg <= c0q_g_src;
-        dpass_reg <= 1'b0;
-        ds_reg <= c0r_src;
-        dj_reg <= -(c0r_src & (DW - 1));
-        dq_reg <= c0r_src & ~(DW - 1);
-    end else if (drain_feed) begin
-        if (is_fp && flag_fuse) begin
-            dpass_reg <= !dpass_reg;
-        end
-        // a fused ReLU's drain steps after the mask pass of each beat
-        if (!(is_fp && flag_fuse) || dpass_reg) begin
-            if (wu_line) begin
-                // the filter's next line, or the next filter's first
-                if (!drain_row_end) begin
-                    dj_reg <= dj_reg + DW;
-                    dq_reg <= dq_reg + DW == POF ? 32'd0 : dq_reg + DW;
-                end else begin
-                    df_reg <= df_reg + 1;
-                    df_g_reg <= df_g_reg + kk_pof;
-                    ds_reg <= ds_next;
-                    dj_reg <= -(ds_next & (DW - 1));
-                    dq_reg <= ds_next & ~(DW - 1);
-                end
-            end else if (d0_reg + dstep < n0) begin
-                d0_reg <= d0_reg + dstep;
-                dp_reg <= dp_reg + dstep;
-                if (cr_reg == POF - 1) begin
-                    cr_reg <= 32'd0;
-                    cq_reg <= cq_reg + 1;
-                    cq_g_reg <= cq_g_reg + pof_kk_pof;
-                end else begin
-                    cr_reg <= cr_reg + 1;
-                end
-            end else begin
-                d0_reg <= 32'd0;
-                cq_reg <= drn_c0q_reg; cr_reg <= drn_c0r_reg; cq_g_reg <= drn_c0q_g_reg;
-                if (d1_reg != n1 - 1) begin
-                    d1_reg <= d1_reg + 1;
-                    d1_w_reg <= d1_w_reg + W;
-                    d1_pox_reg <= d1_pox_reg + POX;
-                    dp_reg <= d1_pox_reg + POX;
-                end else begin
-                    d1_reg <= 32'd0;
-                    d1_w_reg <= 32'd0;
-                    d1_pox_reg <= 32'd0;
-                    dp_reg <= 32'd0;
-                    df_reg <= df_reg + 1;
-                    df_hw_reg <= df_hw_reg + hw;
-                    df_g_reg <= df_g_reg + kk_pof;
-                end
-            end
-            if (drain_last) begin
-                drn_run_reg <= 1'b0;
-            end
-        end
-    end
-    if (mac_done && !snap) begin
-        sums_ready_reg <= 1'b1;
-    end else if (snap_held) begin
-        sums_ready_reg <= 1'b0;
-    end
-    if (rst) begin
-        drn_run_reg <= 1'b0;
-        sums_ready_reg <= 1'b0;
-    end
-end
 
 wire [DW*16-1:0] rq_data;
 wire        rq_valid;
@@ -959,7 +875,7 @@ endgenerate
 // one result goes to every word of the line and is strobed at its address' word; a wide
 // op's DW results fill the line
 /* verilator lint_off UNUSEDSIGNAL */
-wire [31:0] wr_addr_in = is_mac ? (is_wu ? drain_addr_wu : drain_addr_fb)
+wire [31:0] wr_addr_in = is_mac ? drain_addr
                                 : (vu_to_dst2 ? item_aux_reg : item_dst_reg) + vj_reg;
 /* verilator lint_on UNUSEDSIGNAL */
 wire [DW-1:0] strb_one = DW > 1 ? {{(DW-1){1'b0}}, 1'b1} << wr_addr_in[DWB-1:0] : {DW{1'b1}};
@@ -967,7 +883,7 @@ assign res_valid = is_mac ? rq_valid : vu_out_valid[0] || arg_pend_reg;
 assign res_data = is_mac ? rq_out
                          : (arg_pend_reg ? arg_line_reg : (flag_wide_v ? vu_out_data : {DW{vu_out_data[15:0]}}));
 assign res_strb = afifo_out_strb;
-assign afifo_in_kind = !flag_fuse ? 2'b00 : (is_fp ? {1'b1, dpass_reg} : (is_bp ? 2'b01 : 2'b00));
+assign afifo_in_kind = !flag_fuse ? 2'b00 : (is_fp ? {1'b1, drain_pass} : (is_bp ? 2'b01 : 2'b00));
 assign afifo_in_valid = drain_feed || (vu_issue && (vu_out_beat || vu_push_y));
 assign afifo_in_addr = wr_addr_in;
 assign afifo_in_strb = (is_mac && flag_wide_d) ? drain_strb : ((!is_mac && flag_wide_v) ? {DW{1'b1}} : strb_one);
@@ -1104,20 +1020,6 @@ task next_tile;
     end
 endtask
 
-// the finished tile's extents and result bases, for the drain that runs while the next
-// tile's beats do
-task capture_drain;
-    begin
-        drn_nf_reg <= tile_nf;
-        drn_n1_reg <= tile_n1;
-        drn_n0_reg <= tile_n0;
-        drn_fb_reg <= o0_hw_reg + ty0w_reg + tx0_reg;
-        drn_wu_reg <= t3_w_reg + t1_kpof_reg + t0_pof_reg;
-        drn_c0q_reg <= c0q_reg;
-        drn_c0r_reg <= c0r_reg;
-        drn_c0q_g_reg <= c0q_g_reg;
-    end
-endtask
 
 always @(posedge clk) begin
     if (snap_wait_reg && mac_done) begin
@@ -1223,10 +1125,10 @@ always @(posedge clk) begin
                         end
                     end else begin
                         clear_beats;
-                        if (!tile_last && !drn_run_reg && !snap_wait_reg) begin
+                        if (!tile_last && !drn_busy && !snap_wait_reg) begin
                             // the drain is free: the next tile's beats follow at once and
                             // the drain takes this tile's sums when they are done
-                            capture_drain;
+                            // (drain_capture)
                             next_tile;
                             snap_wait_reg <= 1'b1;
                         end else begin
@@ -1239,7 +1141,6 @@ always @(posedge clk) begin
         S_MAC_WAIT: begin
             // the tile's sums go to the drain once it is free; then the next tile
             if (snap_held) begin
-                capture_drain;
                 if (tile_last) begin
                     state_reg <= S_FLUSH;
                 end else begin
@@ -1283,7 +1184,7 @@ always @(posedge clk) begin
             end
         end
         S_FLUSH: begin
-            if (afifo_count == 0 && wfifo_count == 0 && !vu_valid_d1_reg && !drn_run_reg) begin
+            if (afifo_count == 0 && wfifo_count == 0 && !vu_valid_d1_reg && !drn_busy) begin
                 if (item_reg == n_items - 1) begin
                     pc_reg <= pc_reg + 1'b1;
                     state_reg <= S_FETCH;

@@ -294,6 +294,7 @@ def test_generated_top_synthesizes_without_latches(tmp_path, record_property):
     ("accel_mac", {"POX": 1, "POY": 3, "POF": 2}), ("accel_vu", {"F_Z": 15}), ("accel_vu", {"F_Z": 16}),
     ("accel_banks", {"BANKS": 3, "DEPTH": 128}), ("accel_banks", {"BANKS": 1, "DEPTH": 2}), ("sync_fifo", {"WIDTH": 48, "DEPTH": 2}),
     ("accel_loader", {"POX": 3, "POY": 2, "POF": 5}), ("accel_loader", {"POX": 4, "POY": 2, "POF": 8, "DW": 4}),
+    ("accel_drain", {"POX": 3, "POF": 5}), ("accel_drain", {"POX": 4, "POF": 8, "DW": 4}),
 ])
 def test_accelerator_modules_lint_clean(module, params):
     from rtl_checks import assert_lint_clean
@@ -310,6 +311,7 @@ def test_accelerator_modules_lint_clean(module, params):
     ("accel_core", {"POX": 1, "POY": 1, "POF": 1, "XBUF_DEPTH": 2, "EBUF_DEPTH": 2, "WBUF_DEPTH": 2},
      {"EBUF_DEPTH": 96}, "XBUF_DEPTH and EBUF_DEPTH must be powers of two, got 1024 and 96"),
     ("accel_loader", {"POX": 2, "POY": 1, "POF": 2, "DW": 2}, {"DW": 3}, "DW must be a power of two in 1..64, got 3"),
+    ("accel_drain", {"POX": 2, "POF": 2, "DW": 2}, {"POF": 0}, "POX and POF must be at least 1"),
 ])
 def test_accelerator_guards_name_illegal_parameters(module, good, bad, message):
     from rtl_checks import assert_guard
