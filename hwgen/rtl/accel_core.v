@@ -117,8 +117,8 @@ module accel_core #
     parameter PROG_AW = 8,
     // Fraction length of the logits (the loss gradient's target)
     parameter F_Z = 8,
-    // Entries of the write-back FIFOs, a power of two >= 16: enough to hold the DRAM
-    // stalls of a whole tile's results, so the drain never waits (hwgen compile sizes it)
+    // Entries of the write-back FIFOs, a power of two >= 16 (hwgen compile sizes it to
+    // hold the DRAM stalls of a whole tile's writes; a drain waits only while it is full)
     parameter WB_DEPTH = 16,
     // DRAM words per line (a read returns a line), a power of two in 1..64
     parameter DW = 1,
@@ -240,7 +240,7 @@ wire        flag_wide_x = ir_reg[16];
 wire        flag_wide_e = ir_reg[17];
 wire        flag_wide_w = ir_reg[18];
 wire        flag_wide_v = ir_reg[19];  // the vector unit runs DW lanes
-wire        flag_wide_d = ir_reg[20];  // the FP/BP drain takes DW pixel lanes of a row per beat
+wire        flag_wide_d = ir_reg[20];  // the drain writes lines (FP/BP: of a row; WU: of a cyclic group)
 wire        flag_fuse = ir_reg[21];    // CONV_FP: ReLU y at dst, mask at aux; POOL_Y: argmax at aux;
                                        // CONV_BP: times the ReLU mask loaded from aux
 wire        flag_pool_mask = ir_reg[22];  // POOL_Y: the argmax carries the ReLU mask (EBUF)
