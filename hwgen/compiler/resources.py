@@ -18,7 +18,7 @@ so that synthesis maps every one to block RAM rather than to LUTs: yosys 0.23 pu
 instruction register are LUT RAM and flip-flops.
 
 LUTs are an estimate fitted to four yosys syntheses on xc7 (docs/compiler.md section 3):
-about 7,810 fixed, 232 per MAC lane and 3,870 per vector lane beyond the first (each DRAM
+about 7,650 fixed, 237 per MAC lane and 3,885 per vector lane beyond the first (each DRAM
 line word adds a vector unit, a 64-bit requantizer lane, its fused-ReLU select, and
 line-wide FIFO and rotation muxes); within 2.4% of all four. The drain's shadow copy of
 the sums is flip-flops, not LUTs.
@@ -33,9 +33,9 @@ MIN_BUFFER_WORDS = 128
 MIN_XE_WORDS = 256
 WORDS_PER_BLOCK = 1024  # 16-bit words per block: BRAM18 1024 x 18, M20K 1024 x 20
 BLOCK_BITS = {"xilinx": 18 * 1024, "stratix10": 20 * 1024}
-LUT_FIXED = 7810
-LUT_PER_LANE = 232
-LUT_PER_VECTOR_LANE = 3870
+LUT_FIXED = 7650
+LUT_PER_LANE = 237
+LUT_PER_VECTOR_LANE = 3885
 FAMILIES = ("xilinx", "stratix10")
 
 
