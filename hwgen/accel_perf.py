@@ -82,6 +82,11 @@ class _Dram:
         return (g + words - 1) // self.n - g // self.n
 
 
+def _writes_per_result(ins) -> int:
+    """2 for a CONV_FP with a fused ReLU (y, then its mask), else 1."""
+    return 2 if ins.fused and ins.op == "CONV_FP" else 1
+
+
 def _tiles(ins, pox: int, poy: int, pof: int, row: int = 1):
     """(beats, results, drain beats) of every tile of one item of a MAC instruction, in
     RTL order; a line drain (``row`` = DW, hwgen.compiler.lines.wide_drain) takes up to
@@ -105,7 +110,7 @@ def _tiles(ins, pox: int, poy: int, pof: int, row: int = 1):
         return
     F, R = (ins.C, ins.O) if ins.op == "CONV_BP" else (ins.O, ins.C)
     beats = R * ins.K * ins.K
-    two = 2 if ins.fused and ins.op == "CONV_FP" else 1
+    two = _writes_per_result(ins)
     for tf in range(_ceil(F, pof)):
         nf = min(pof, F - tf * pof)
         for ty in range(_ceil(ins.H, poy)):
@@ -227,7 +232,7 @@ def accel_cycles(prog: list, params: dict, latency: int = DRAM_LATENCY,
             if mac:
                 tiles = _mac_tiles(ins, pox, poy, pof, dw if wide_drain(ins, pox, poy, pof, dw) else 1)
                 tile_beats, tile_drains = tiles[:, 0].copy(), tiles[:, 2].copy()
-                moved = int(tiles[:, 1].sum()) * (2 if ins.fused and ins.op == "CONV_FP" else 1)
+                moved = int(tiles[:, 1].sum()) * _writes_per_result(ins)
                 work = [int(tile_beats.sum()) * ins.n_items, int((tile_beats * tiles[:, 1]).sum()) * ins.n_items]
                 macs += mac_beats([ins], pox, poy, pof) * pox * poy * pof
             else:

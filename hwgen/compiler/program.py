@@ -218,6 +218,20 @@ def assemble(desc: dict, constants: dict, pof: int, steps: int = 1,
     return prog, regions
 
 
+def _relu_after(layers: list, i: int) -> bool:
+    """Whether layer i is a convolution or linear layer followed by a ReLU, which its FP
+    drain then runs (fusion)."""
+    return (layers[i]["type"] in ("Conv2d", "Linear") and i + 1 < len(layers)
+            and layers[i + 1]["type"] == "ReLU")
+
+
+def _relu_before(layers: list, i: int, fw: int) -> bool:
+    """Whether layer i follows a ReLU whose BP the step runs (it lies past the first
+    weighted layer ``fw``), so layer i's BP drain (a convolution) or its pool's argmax
+    (a max-pool) can take that ReLU's mask multiply (fusion)."""
+    return i - 1 > fw and layers[i - 1]["type"] == "ReLU"
+
+
 def _step(desc: dict, constants: dict, pof: int, regions: dict[str, Region], fuse: bool) -> list[Instr]:
     plan = desc["plan"]
     hyper = desc["hyper"]
@@ -283,7 +297,7 @@ def _step(desc: dict, constants: dict, pof: int, regions: dict[str, Region], fus
             d = mac_dims(L, shapes[i])
             w = regions[f"{name}.weight"]
             spec = lp(name)["activation"]
-            relu = fuse and i + 1 < len(layers) and layers[i + 1]["type"] == "ReLU"
+            relu = fuse and _relu_after(layers, i)
             fused = dict(dst=regions[f"act{i + 2}"].base, aux=regions[f"mask{i + 1}"].base, fused=True,
                          relu_gt=relu_gt, extra={"fused": layers[i + 1]["name"]}) if relu else {}
             prog.append(Instr("CONV_FP", (name, "fp"), n_items=batch, src_a=src.base, src_b=w.base,
@@ -292,7 +306,7 @@ def _step(desc: dict, constants: dict, pof: int, regions: dict[str, Region], fus
                               **requant(spec, f + fmt_f(lp(name)["weight"]), f"{name} activation"), **d,
                               **({"dst": dst.base} | fused)))
             f = fmt_f(spec)
-        elif t == "ReLU" and fuse and i and layers[i - 1]["type"] in ("Conv2d", "Linear"):
+        elif t == "ReLU" and fuse and i and _relu_after(layers, i - 1):
             pass  # in the layer's FP drain
         elif t == "ReLU":
             common = dict(n_items=batch, count=size_in, src_a=src.base, x_len=size_in,
@@ -303,7 +317,7 @@ def _step(desc: dict, constants: dict, pof: int, regions: dict[str, Region], fus
             C, H, W = shapes[i]
             common = dict(n_items=batch, C=C, H=H, W=W, src_a=src.base, x_len=size_in,
                           out_stride=size_out)
-            if fuse and i - 1 > first_weighted(desc) and layers[i - 1]["type"] == "ReLU":
+            if fuse and _relu_before(layers, i, first_weighted(desc)):
                 # the argmax keeps the ReLU's mask at it, so UNPOOL does the ReLU's BP too
                 prog.append(Instr("POOL_Y", (name, "fp"), dst=dst.base, aux=regions[f"arg{i}"].base,
                                   fused=True, pool_mask=True, src_b=regions[f"mask{i - 1}"].base,
@@ -358,7 +372,7 @@ def _step(desc: dict, constants: dict, pof: int, regions: dict[str, Region], fus
                                   sgd_align=lb, sgd_saturate=mspec["overflow"] == "saturate",
                                   extra={"group": g}))
             if i > fw:
-                relu = fuse and i - 1 > fw and layers[i - 1]["type"] == "ReLU"
+                relu = fuse and _relu_before(layers, i, fw)
                 masked = dict(dst=regions[f"grad{i - 1}"].base, aux=regions[f"mask{i - 1}"].base,
                               e_len=size_in, fused=True, extra={"fused": layers[i - 1]["name"]}) if relu else {}
                 prog.append(Instr("CONV_BP", (name, "bp"), n_items=batch,
@@ -387,7 +401,7 @@ def _step(desc: dict, constants: dict, pof: int, regions: dict[str, Region], fus
                               out_stride=size_in))
         elif i > fw and t == "MaxPool2d":
             C, H, W = shapes[i]
-            masked = fuse and i - 1 > fw and layers[i - 1]["type"] == "ReLU"  # the POOL_Y above
+            masked = fuse and _relu_before(layers, i, fw)  # the POOL_Y above folded its mask
             prog.append(Instr("UNPOOL", (name, "bp"), n_items=batch, C=C, H=H, W=W,
                               src_a=regions[f"grad{i + 1}"].base, src_b=regions[f"arg{i}"].base,
                               dst=regions[f"grad{i - 1 if masked else i}"].base, x_len=size_out,
